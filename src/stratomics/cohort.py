@@ -1,0 +1,298 @@
+"""Building the cohort: sample sheet, sample map and assays gathered into one MuData.
+
+``mdata.obs`` holds every patient of the sample sheet with the clinical columns (the ``clinical``
+modality, with no features, keeps patients that have no assay). Each assay is one AnnData whose obs
+are the patients with that assay. The ingest report accounts for every sample row of every file.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import anndata as ad
+import mudata as md
+import numpy as np
+import pandas as pd
+
+from stratomics.errors import StratomicsInputError
+from stratomics.io import AssayTable, parse_numeric, read_assay, read_text_table
+
+log = logging.getLogger(__name__)
+md.set_options(pull_on_update=False)
+
+REPORT_COLUMNS = ["assay", "sample_id", "patient_id", "status", "reason"]
+STATUSES = ("mapped", "unmapped", "duplicate", "failed_qc", "excluded")
+CLINICAL = "clinical"
+
+
+@dataclass
+class Cohort:
+    """The ingested cohort.
+
+    Attributes
+    ----------
+    mdata
+        One modality per assay plus ``clinical``; obs = every patient.
+    report
+        The ingest report: one row per sample row per assay file (see :data:`REPORT_COLUMNS`).
+    coverage
+        One row per patient: site/batch, one 0/1 column per assay and ``n_assays``.
+    """
+
+    mdata: md.MuData
+    report: pd.DataFrame
+    coverage: pd.DataFrame
+
+
+def read_sample_sheet(config: dict) -> pd.DataFrame:
+    """Read and check the sample sheet: unique IDs, covariate and outcome columns present.
+
+    Parameters
+    ----------
+    config
+        A validated config.
+
+    Returns
+    -------
+    The sheet indexed by patient ID, numeric columns as numbers, text columns as strings.
+    """
+    cohort = config["cohort"]
+    path, id_column = cohort["samples"], cohort["id_column"]
+    table, sep = read_text_table(path)
+    source = f"sample sheet ({path})"
+    if id_column not in table.columns:
+        raise StratomicsInputError(
+            f"{source}: no '{id_column}' column (columns: {', '.join(table.columns)}). "
+            "Name the patient ID column patient_id, or set cohort.id_column."
+        )
+    ids = table[id_column]
+    if (ids == "").any():
+        line = int(np.flatnonzero(ids == "")[0]) + 2
+        raise StratomicsInputError(f"{source}: line {line} has an empty {id_column}.")
+    repeated = ids[ids.duplicated(keep=False)]
+    if len(repeated):
+        lines = ", ".join(str(i + 2) for i in repeated.index[:6])
+        raise StratomicsInputError(
+            f"{source}: patient ID '{repeated.iloc[0]}' appears more than once "
+            f"({repeated.nunique()} duplicated IDs; lines {lines}). Each patient needs one row."
+        )
+    sheet = _typed_columns(table.set_index(id_column), cohort["na_values"])
+    sheet.index.name = "patient_id"
+    _check_columns(sheet, config, source)
+    return sheet
+
+
+def _typed_columns(table: pd.DataFrame, na_values) -> pd.DataFrame:
+    """Turn columns whose every non-missing cell is a number into floats; keep the rest as text."""
+    columns = {}
+    for name in table.columns:
+        try:
+            columns[name] = parse_numeric(table[[name]], source="", na_values=na_values)[name]
+        except StratomicsInputError:
+            columns[name] = table[name].mask(table[name].isin(["", "NA", *na_values]))
+    return pd.DataFrame(columns, index=table.index)
+
+
+def _check_columns(sheet: pd.DataFrame, config: dict, source: str) -> None:
+    """Check that covariates, batch and outcome columns exist and outcomes are usable."""
+    cohort = config["cohort"]
+    needed = {f"covariate '{c}'": c for c in cohort["covariates"]}
+    if cohort.get("batch"):
+        needed[f"batch '{cohort['batch']}'"] = cohort["batch"]
+    for name, outcome in cohort["outcomes"].items():
+        for role in ("time", "event") if outcome["type"] == "survival" else ("column",):
+            needed[f"outcome '{name}' ({role})"] = outcome.get(role, name)
+    for what, column in needed.items():
+        if column not in sheet.columns:
+            close = [c for c in sheet.columns if c.lower() == column.lower()]
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise StratomicsInputError(
+                f"{source}: {what} needs column '{column}', which the sample sheet lacks "
+                f"(columns: {', '.join(sheet.columns)}).{hint}"
+            )
+    for name, outcome in cohort["outcomes"].items():
+        if outcome["type"] == "survival":
+            _check_time(sheet[outcome["time"]], name, source)
+            _check_two_classes(sheet[outcome["event"]], name, source)
+        elif outcome["type"] == "binary":
+            _check_two_classes(sheet[outcome.get("column", name)], name, source)
+
+
+def _check_time(values: pd.Series, outcome: str, source: str) -> None:
+    """A follow-up time must be numeric and non-negative."""
+    if values.dtype.kind != "f":
+        raise StratomicsInputError(
+            f"{source}: outcome '{outcome}': time column '{values.name}' is not numeric "
+            f"(e.g. '{values.dropna().iloc[0]}'). Give follow-up times as numbers (e.g. days)."
+        )
+    negative = values[values < 0]
+    if len(negative):
+        raise StratomicsInputError(
+            f"{source}: outcome '{outcome}': column '{values.name}' has negative time "
+            f"{negative.iloc[0]:g} (patient {negative.index[0]}). Times must be >= 0."
+        )
+
+
+def _check_two_classes(values: pd.Series, outcome: str, source: str) -> None:
+    """A binary outcome or an event indicator needs exactly two classes."""
+    classes = sorted(values.dropna().unique().tolist(), key=str)
+    if len(classes) != 2:
+        raise StratomicsInputError(
+            f"{source}: outcome '{outcome}': column '{values.name}' must have two classes (0/1), "
+            f"found {len(classes)}: {classes[:5]}. An outcome with one class cannot be analysed."
+        )
+
+
+def read_sample_map(config: dict, sheet: pd.DataFrame) -> pd.DataFrame:
+    """Read the optional sample map (sample_id -> patient_id, visit).
+
+    Returns
+    -------
+    A frame indexed by sample_id with columns patient_id and visit (empty without a map).
+    """
+    path = config["cohort"].get("sample_map")
+    if not path:
+        return pd.DataFrame({"patient_id": [], "visit": []}, dtype=str)
+    table, _ = read_text_table(path)
+    source = f"sample map ({path})"
+    missing = {"sample_id", "patient_id"} - set(table.columns)
+    if missing:
+        raise StratomicsInputError(
+            f"{source}: needs columns sample_id and patient_id, missing {', '.join(sorted(missing))}"
+            f" (columns: {', '.join(table.columns)})."
+        )
+    repeated = table["sample_id"][table["sample_id"].duplicated()]
+    if len(repeated):
+        raise StratomicsInputError(
+            f"{source}: sample '{repeated.iloc[0]}' is listed more than once (line "
+            f"{int(repeated.index[0]) + 2}). A sample belongs to one patient and visit."
+        )
+    if "visit" not in table.columns:
+        table["visit"] = ""
+    return table.set_index("sample_id")[["patient_id", "visit"]]
+
+
+def map_samples(
+    assay_name: str, table: AssayTable, sample_map: pd.DataFrame, sheet: pd.DataFrame, visit: str
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Decide the fate of every sample row of one assay file.
+
+    A sample ID is looked up in the sample map, else taken as a patient ID. Rows of other visits are
+    excluded; a second sample of the same patient is a duplicate (the first in file order is kept).
+
+    Returns
+    -------
+    The report rows (:data:`REPORT_COLUMNS`) and the positions of the kept rows in ``table.values``.
+    """
+    sample_ids = table.values.index.to_series(index=range(len(table.values)))
+    mapped = sample_ids.map(sample_map["patient_id"])
+    direct = sample_ids.where(sample_ids.isin(sheet.index))
+    patient = mapped.fillna(direct)
+    status = pd.Series("mapped", index=sample_ids.index)
+    reason = pd.Series("", index=sample_ids.index)
+    not_found = patient.isna()
+    status[not_found], reason[not_found] = "unmapped", "not in the sample map nor a patient_id"
+    unknown = patient.notna() & ~patient.isin(sheet.index)
+    status[unknown] = "unmapped"
+    reason[unknown] = "maps to " + patient[unknown] + ", who is not in the sample sheet"
+    other_visit = (status == "mapped") & sample_ids.map(sample_map["visit"]).fillna(visit).ne(visit)
+    status[other_visit] = "excluded"
+    reason[other_visit] = "visit " + sample_ids[other_visit].map(sample_map["visit"]) + f", not {visit}"
+    if "qc_failed" in table.sample_info:
+        failed = (status == "mapped") & (table.sample_info["qc_failed"].to_numpy() != "")
+        status[failed], reason[failed] = "failed_qc", table.sample_info["qc_failed"][failed.to_numpy()].to_numpy()
+    kept = status == "mapped"
+    repeat = kept & patient.where(kept).duplicated()
+    first_sample = sample_ids[kept].groupby(patient[kept]).first()
+    status[repeat] = "duplicate"
+    reason[repeat] = "patient already has sample " + patient[repeat].map(first_sample) + " (kept)"
+    report = pd.DataFrame(
+        {"assay": assay_name, "sample_id": sample_ids, "patient_id": patient.fillna(""),
+         "status": status, "reason": reason}
+    )  # fmt: skip
+    excluded = table.excluded.assign(assay=assay_name, patient_id="", status="excluded")
+    return pd.concat([report, excluded[REPORT_COLUMNS]], ignore_index=True), np.flatnonzero(
+        status == "mapped"
+    )
+
+
+def assay_to_anndata(
+    name: str, spec: dict, table: AssayTable, rows: np.ndarray, patients: pd.Series
+) -> ad.AnnData:
+    """Build the AnnData of one assay from its kept rows, indexed by patient ID."""
+    obs = table.sample_info.iloc[rows].reset_index()
+    obs.index = pd.Index(patients.to_numpy(), name="patient_id")
+    dtype = np.float32 if spec["kind"] == "genotypes" else np.float64
+    adata = ad.AnnData(
+        X=table.values.iloc[rows].to_numpy(dtype=dtype),
+        obs=obs.drop(columns=[c for c in ("qc_failed",) if c in obs]),
+        var=table.var.copy(),
+    )
+    adata.var.index = adata.var.index.astype(str)
+    for layer_name, layer in table.layers.items():
+        adata.layers[layer_name] = layer.iloc[rows].to_numpy(dtype=np.float64)
+    adata.uns["ingest"] = {"kind": spec["kind"], "path": str(spec["path"]), **table.uns}
+    return adata
+
+
+def build_cohort(config: dict) -> Cohort:
+    """Read every input of a validated config into a MuData with its ingest report.
+
+    Parameters
+    ----------
+    config
+        A validated config (:func:`stratomics.config.validate_config`).
+
+    Returns
+    -------
+    The cohort: MuData, ingest report and per-patient assay coverage.
+    """
+    sheet = read_sample_sheet(config)
+    sample_map = read_sample_map(config, sheet)
+    known_ids = set(sheet.index) | set(sample_map.index)
+    visit = config["cohort"]["visit"]
+    modalities, reports = {}, []
+    for name, spec in config["assays"].items():
+        table = read_assay(name, spec, known_ids)
+        report, rows = map_samples(name, table, sample_map, sheet, visit)
+        reports.append(report)
+        if len(rows) == 0:
+            examples = ", ".join(table.values.index[:3])
+            raise StratomicsInputError(
+                f"assay '{name}' ({spec['path']}): none of its {len(table.values)} samples maps to "
+                f"a patient of the sample sheet (first IDs: {examples}). Check the sample map or "
+                "the IDs in the file."
+            )
+        patients = report.set_index(report.index)["patient_id"].iloc[rows]
+        modalities[name] = assay_to_anndata(name, spec, table, rows, patients)
+        _log_fates(name, report)
+    report = pd.concat(reports, ignore_index=True)
+    modalities[CLINICAL] = ad.AnnData(obs=pd.DataFrame(index=sheet.index.astype(str)))
+    mdata = md.MuData(modalities)
+    mdata.obs = mdata.obs.join(sheet).loc[sheet.index]
+    mdata.uns["ingest"] = {"visit": visit, "n_patients": len(sheet)}
+    return Cohort(mdata=mdata, report=report, coverage=assay_coverage(mdata, config))
+
+
+def _log_fates(name: str, report: pd.DataFrame) -> None:
+    """Log how many sample rows of an assay file got each status, warning on the unusable ones."""
+    counts = report["status"].value_counts()
+    summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES)
+    lost = counts.drop("mapped", errors="ignore").sum()
+    (log.warning if lost else log.info)("assay '%s': %s (see the ingest report)", name, summary)
+
+
+def assay_coverage(mdata: md.MuData, config: dict) -> pd.DataFrame:
+    """One row per patient: batch, a 0/1 column per assay and the number of assays."""
+    assays = list(config["assays"])
+    coverage = pd.DataFrame(
+        {name: mdata.obs_names.isin(mdata[name].obs_names).astype(int) for name in assays},
+        index=mdata.obs_names,
+    )
+    coverage["n_assays"] = coverage.sum(axis=1)
+    batch = config["cohort"].get("batch")
+    if batch:
+        coverage.insert(0, batch, mdata.obs[batch].to_numpy())
+    coverage.index.name = "patient_id"
+    return coverage.reset_index()

@@ -1,0 +1,136 @@
+"""Reading and validating config.yaml against the JSON schema, with messages users can act on."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from stratomics.errors import StratomicsInputError
+
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
+_WIDE_TABLE = {"orientation", "annotation_columns", "sep", "na_values", "batch_correction"}
+#: Options each assay kind accepts besides kind and path.
+KIND_OPTIONS = {
+    "olink_npx": {"sep", "na_values", "batch_correction", "control_pattern", "below_lod",
+                  "plate_normalisation", "max_below_lod_fraction"},
+    "concentration": _WIDE_TABLE | {"limits", "below_lloq", "max_censored_fraction"},
+    "cell_frequency": _WIDE_TABLE,
+    "rna_counts": _WIDE_TABLE | {"min_count", "min_samples"},
+    "genotypes": {"min_call_rate", "min_sample_call_rate", "min_maf", "min_hwe_p"},
+    "table": _WIDE_TABLE,
+}  # fmt: skip
+
+
+def load_schema() -> dict:
+    """The JSON schema of config.yaml."""
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def read_config(path: str | Path) -> dict:
+    """Read a YAML config file, naming the file on failure."""
+    path = Path(path)
+    if not path.is_file():
+        raise StratomicsInputError(f"{path}: config file not found.")
+    try:
+        config = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise StratomicsInputError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(config, dict):
+        raise StratomicsInputError(f"{path}: expected a mapping of keys (seed, cohort, assays).")
+    return config
+
+
+def validate_config(config: dict, *, check_files: bool = True, buildable=()) -> dict:
+    """Validate a config, fill in the schema's defaults and check the assay options and files.
+
+    Parameters
+    ----------
+    config
+        The parsed config.
+    check_files
+        Also check that every input file exists.
+    buildable
+        Paths that a workflow rule produces (the demo cohort), exempt from the file check.
+
+    Returns
+    -------
+    A copy of the config with defaults filled in.
+    """
+    config = copy.deepcopy(config)
+    schema = load_schema()
+    validator = _validator_filling_defaults(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise StratomicsInputError(_describe_schema_error(errors[0], schema))
+    for name, spec in config["assays"].items():
+        unknown = set(spec) - {"kind", "path"} - KIND_OPTIONS[spec["kind"]]
+        if unknown:
+            option = sorted(unknown)[0]
+            raise StratomicsInputError(
+                f"config: assays.{name}.{option} does not apply to kind '{spec['kind']}'. "
+                f"Options of this kind: {', '.join(sorted(KIND_OPTIONS[spec['kind']]))}."
+            )
+    if check_files:
+        exempt = {str(Path(path)) for path in buildable}
+        for key, path in input_files(config).items():
+            if str(Path(path)) not in exempt and not Path(path).is_file():
+                raise StratomicsInputError(
+                    f"config: {key} points to '{path}', which does not exist (working directory "
+                    f"{Path.cwd()}). Fix the path; relative paths resolve against the working "
+                    "directory."
+                )
+    return config
+
+
+def input_files(config: dict) -> dict[str, str]:
+    """Every input file a config names, keyed by where it is named (e.g. "assays.rna.path")."""
+    cohort = config["cohort"]
+    files = {"cohort.samples": cohort["samples"]}
+    if cohort.get("sample_map"):
+        files["cohort.sample_map"] = cohort["sample_map"]
+    for name, spec in config["assays"].items():
+        if spec["kind"] == "genotypes":
+            prefix = str(spec["path"]).removesuffix(".bed")
+            files.update({f"assays.{name}.path ({ext})": prefix + ext for ext in (".bed", ".bim", ".fam")})
+        else:
+            files[f"assays.{name}.path"] = spec["path"]
+        if spec.get("limits"):
+            files[f"assays.{name}.limits"] = spec["limits"]
+    return files
+
+
+def _validator_filling_defaults(schema: dict):
+    """A Draft 7 validator that also writes each property's default into the instance."""
+    base = jsonschema.Draft7Validator
+
+    def set_defaults(validator, properties, instance, subschema):
+        if isinstance(instance, dict):
+            for key, spec in properties.items():
+                if "default" in spec:
+                    instance.setdefault(key, copy.deepcopy(spec["default"]))
+        yield from base.VALIDATORS["properties"](validator, properties, instance, subschema)
+
+    extended = jsonschema.validators.extend(base, {"properties": set_defaults})
+    return extended(schema)
+
+
+def _describe_schema_error(error: jsonschema.ValidationError, schema: dict) -> str:
+    """Turn a schema error into one sentence naming the key, the value and a fix."""
+    where = ".".join(str(part) for part in error.absolute_path) or "top level"
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = list(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        key = unknown[0]
+        close = difflib.get_close_matches(key, allowed, n=1)
+        hint = f"Did you mean '{close[0]}'?" if close else f"Known keys: {', '.join(allowed)}."
+        return f"config: unknown key '{key}' in {where}. {hint}"
+    if error.validator == "required":
+        return f"config: {where} is missing a required key: {error.message}."
+    if error.validator == "enum":
+        choices = ", ".join(str(choice) for choice in error.validator_value)
+        return f"config: {where} is '{error.instance}', which is not one of: {choices}."
+    return f"config: {where}: {error.message}."

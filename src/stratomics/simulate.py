@@ -1,0 +1,443 @@
+"""A synthetic multi-omics cohort that looks like the real thing, written in the formats users bring.
+
+Patients with IBD, rheumatoid arthritis or multiple sclerosis start a biologic at one of four sites.
+Four latent endotypes of unequal size, shared across diseases, shift markers in several assays; each
+assay sees only part of the structure (proteomics separates E1 and E2 from the rest, cytokines E1
+and E3, flow cytometry E3 and E4, RNA-seq E2 and E4), so that no single assay recovers the
+endotypes but their integration can. A latent risk factor drives early failure together with the
+endotype, clinical covariates and planted SNPs, and shows through planted biomarkers.
+
+The files carry the mess of real exports: an Olink long export with semicolons and decimal commas,
+control samples, plate effects, values below LOD, QC warnings and a re-run sample; cytokines with
+"<LLOQ"/"OOR >" strings, "n.d." cells, week-14 samples and re-drawn duplicates; a FlowJo-style
+table with summary rows; RNA-seq counts for about 70% of patients; PLINK genotypes with low
+call-rate, out-of-HWE and monomorphic SNPs and reference samples that belong to no patient.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SITES = {"LUX": "Luxembourg", "BEL": "Belgium", "DEU": "Germany", "FRA": "France"}
+SITE_WEIGHTS = (0.3, 0.25, 0.25, 0.2)
+DISEASES = {"IBD": 0.45, "RA": 0.35, "MS": 0.20}
+TREATMENTS = {
+    "IBD": ("anti-TNF", "anti-integrin"),
+    "RA": ("anti-TNF", "anti-IL6R", "anti-CD20"),
+    "MS": ("anti-CD20", "anti-integrin"),
+}
+ENDOTYPES = ("E1", "E2", "E3", "E4")
+ENDOTYPE_WEIGHTS = (0.38, 0.28, 0.22, 0.12)
+#: Log hazard ratio of early failure per endotype.
+ENDOTYPE_RISK = {"E1": 0.7, "E2": 0.0, "E3": 0.35, "E4": -0.4}
+#: Which endotypes shift markers in which assay (each assay sees two of the four).
+ASSAY_ENDOTYPES = {
+    "proteomics": ("E1", "E2"),
+    "cytokines": ("E1", "E3"),
+    "flow": ("E3", "E4"),
+    "rna": ("E2", "E4"),
+}
+AVAILABILITY = {"proteomics": 0.92, "cytokines": 0.95, "flow": 0.9, "rna": 0.7, "genotypes": 0.97}
+OLINK_PANELS = ("Inflammation", "Cardiometabolic", "Immune Response")
+CYTOKINES = (
+    "IL6", "TNF", "IL17A", "IFNG", "IL10", "IL1B", "CXCL8", "IL12p70", "IL13", "IL4",
+    "IL2", "IL22", "IL23", "CSF2", "IL5", "IL21", "CCL2", "CXCL10", "IL18", "OSM",
+)  # fmt: skip
+FLOW_POPULATIONS = {
+    "Lymphocytes": ("CD3+ T cells", "CD19+ B cells", "CD56+ NK cells"),
+    "Lymphocytes/CD3+ T cells": ("CD4+", "CD8+"),
+    "Lymphocytes/CD3+ T cells/CD4+": ("Naive", "Central memory", "Effector memory", "TEMRA"),
+    "Lymphocytes/CD3+ T cells/CD8+": ("Naive", "Central memory", "Effector memory", "TEMRA"),
+    "Lymphocytes/CD19+ B cells": ("Naive", "Memory", "Plasmablasts"),
+    "Lymphocytes/CD56+ NK cells": ("CD56bright", "CD56dim"),
+}
+FLOW_SUFFIX = " | Freq. of Parent (%)"
+
+
+def simulate_cohort(
+    out_dir: str | Path,
+    *,
+    n_patients: int = 800,
+    n_snps: int = 20_000,
+    n_genes: int = 2_000,
+    seed: int = 0,
+) -> dict[str, Path]:
+    """Write the demo cohort: sample sheet, sample map, five assays and the ground truth.
+
+    Parameters
+    ----------
+    out_dir
+        Folder to write into (created if needed).
+    n_patients
+        Number of patients in the sample sheet.
+    n_snps
+        Number of SNPs in the PLINK files.
+    n_genes
+        Number of genes in the RNA-seq count matrix.
+    seed
+        Seed of every random draw; the same seed writes byte-identical files.
+
+    Returns
+    -------
+    The paths written, by name (as in :data:`DEMO_FILES`).
+    """
+    out = Path(out_dir)
+    (out / "ground_truth").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    patients = _patients(n_patients, rng)
+    samples = _sample_map(patients, rng)
+    has = {name: rng.random(n_patients) < share for name, share in AVAILABILITY.items()}
+    has["flow"] &= patients["site"].to_numpy() != "BEL"  # one site ran no flow cytometry
+    planted: list[dict] = []
+    genotypes, bim, snp_risk = _genotypes(n_snps, n_patients, rng, planted)
+    _outcomes(patients, np.nan_to_num(genotypes, nan=0.0) @ snp_risk, rng)
+    baseline = samples[samples["visit"] == "baseline"].drop_duplicates("patient_id")
+    barcode = baseline.set_index("patient_id")["sample_id"].reindex(patients["patient_id"])
+    paths = {name: out / file for name, file in DEMO_FILES.items()}
+    _write_olink(paths["olink_npx"], patients, barcode, has["proteomics"], rng, planted)
+    _write_cytokines(paths, patients, samples, has["cytokines"], rng, planted)
+    _write_flow(paths["flow"], patients, barcode, has["flow"], rng, planted)
+    _write_rna(paths["rna_counts"], patients, barcode, has["rna"], n_genes, rng, planted)
+    _write_plink(out / "genotypes", genotypes, bim, barcode, has["genotypes"], rng)
+    truth = patients[["patient_id", "endotype", "risk_factor"]]
+    truth.to_csv(paths["endotypes"], sep="\t", index=False, float_format="%.6g")
+    pd.DataFrame(planted).to_csv(paths["planted"], sep="\t", index=False, float_format="%.6g")
+    patients.drop(columns=["endotype", "risk_factor"]).to_csv(paths["samples"], index=False)
+    samples.to_csv(paths["sample_map"], index=False)
+    params = {"n_patients": n_patients, "n_snps": n_snps, "n_genes": n_genes, "seed": seed}
+    paths["parameters"].write_text(json.dumps(params, indent=2) + "\n")
+    return paths
+
+
+#: The files of the demo cohort, relative to its folder.
+DEMO_FILES = {
+    "samples": "samples.csv",
+    "sample_map": "sample_map.csv",
+    "olink_npx": "olink_npx.csv",
+    "cytokines": "cytokines.csv",
+    "cytokine_limits": "cytokine_limits.csv",
+    "flow": "flow_frequencies.tsv",
+    "rna_counts": "rna_counts.tsv",
+    "genotypes_bed": "genotypes.bed",
+    "genotypes_bim": "genotypes.bim",
+    "genotypes_fam": "genotypes.fam",
+    "endotypes": "ground_truth/endotypes.tsv",
+    "planted": "ground_truth/planted_features.tsv",
+    "parameters": "ground_truth/parameters.json",
+}
+
+
+def _patients(n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Clinical sample sheet with the hidden endotype and risk factor."""
+    site = rng.choice(list(SITES), size=n, p=SITE_WEIGHTS)
+    disease = rng.choice(list(DISEASES), size=n, p=list(DISEASES.values()))
+    treatment = [rng.choice(TREATMENTS[d]) for d in disease]
+    age_mean = np.select([disease == "IBD", disease == "RA"], [38, 56], 41)
+    female = rng.random(n) < np.select([disease == "IBD", disease == "RA"], [0.5, 0.72], 0.7)
+    endotype = rng.choice(ENDOTYPES, size=n, p=ENDOTYPE_WEIGHTS)
+    risk = rng.normal(size=n)
+    crp = np.exp(1.5 + 0.5 * risk + 0.4 * (endotype == "E1") + rng.normal(0, 0.7, n))
+    frame = pd.DataFrame(
+        {
+            "patient_id": [f"IMID-{s}-{i:04d}" for i, s in enumerate(site, start=1)],
+            "site": site,
+            "country": [SITES[s] for s in site],
+            "disease": disease,
+            "treatment": treatment,
+            "age": np.clip(np.round(rng.normal(age_mean, 13)), 18, 90).astype(int),
+            "sex": np.where(female, "F", "M"),
+            "bmi": np.round(rng.normal(26, 4.5, n), 1),
+            "smoking": rng.choice(["never", "former", "current"], size=n, p=[0.5, 0.3, 0.2]),
+            "crp_mg_l": np.round(crp, 1),
+            "endotype": endotype,
+            "risk_factor": risk,
+        }
+    )
+    for column, share in (("bmi", 0.05), ("smoking", 0.03), ("crp_mg_l", 0.02)):
+        frame.loc[rng.random(n) < share, column] = np.nan
+    return frame
+
+
+def _outcomes(patients: pd.DataFrame, snp_effect: np.ndarray, rng: np.random.Generator) -> None:
+    """Add time to switch (Weibull, censored), switched and failure_12m (switch within a year)."""
+    crp = np.log(patients["crp_mg_l"].fillna(patients["crp_mg_l"].median()))
+    linear = (
+        patients["endotype"].map(ENDOTYPE_RISK).to_numpy()
+        + 0.6 * patients["risk_factor"].to_numpy()
+        + 0.25 * (crp - crp.mean()).to_numpy()
+        + 0.3 * (patients["smoking"] == "current").to_numpy()
+        + snp_effect
+    )
+    shape, uniform = 1.2, rng.random(len(patients))
+    relative = (-np.log(uniform) / np.exp(linear)) ** (1 / shape)
+    scale = 365 / np.quantile(relative, 0.38)  # about 40% switch within a year
+    event_time = np.ceil(scale * relative)
+    follow_up = np.round(rng.uniform(300, 900, len(patients)))
+    switched = event_time <= follow_up
+    patients["time_to_switch_days"] = np.minimum(event_time, follow_up).astype(int)
+    patients["switched"] = switched.astype(int)
+    failure = np.where(switched & (event_time <= 365), 1.0, 0.0)
+    failure[~switched & (follow_up < 365)] = np.nan  # lost before a year: outcome unknown
+    patients["failure_12m"] = pd.array(failure, dtype="Int64")
+
+
+def _sample_map(patients: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Lab barcodes: one baseline sample per patient, week-14 samples and a few re-draws."""
+    n = len(patients)
+    codes = rng.choice(np.arange(100_000, 999_999), size=2 * n, replace=False)
+    week14 = np.flatnonzero(rng.random(n) < 0.25)
+    redraw = rng.choice(n, size=max(1, n // 200), replace=False)
+    owners = np.concatenate([np.arange(n), week14, redraw])
+    visits = ["baseline"] * n + ["week14"] * len(week14) + ["baseline"] * len(redraw)
+    return pd.DataFrame(
+        {
+            "sample_id": [f"BC{code}" for code in codes[: len(owners)]],
+            "patient_id": patients["patient_id"].to_numpy()[owners],
+            "visit": visits,
+        }
+    )
+
+
+def _assay_signal(
+    patients: pd.DataFrame,
+    assay: str,
+    n_features: int,
+    rng: np.random.Generator,
+    planted: list[dict],
+    names: list[str],
+    *,
+    n_markers: int,
+    effect: float,
+    n_risk: int,
+    risk_effect: float = 0.5,
+    site_effect: float = 0.25,
+) -> np.ndarray:
+    """Standardised patient x feature signal: endotype shifts, risk, site, disease, noise.
+
+    Each endotype that the assay sees shifts ``n_markers`` features by ``effect`` SD (random sign);
+    ``n_risk`` features follow the latent risk factor. Planted features are appended to ``planted``.
+    """
+    n = len(patients)
+    factors = rng.normal(size=(n, 3)) @ rng.normal(0, min(0.3, 1.5 / np.sqrt(n_features)), size=(3, n_features))
+    signal = rng.normal(size=(n, n_features)) + factors
+    order = rng.permutation(n_features)
+    for k, endotype in enumerate(ASSAY_ENDOTYPES[assay]):
+        markers = order[k * n_markers : (k + 1) * n_markers]
+        shift = effect * rng.choice([-1.0, 1.0], size=n_markers)
+        signal[np.ix_(patients["endotype"].to_numpy() == endotype, markers)] += shift
+        planted += [
+            {"assay": assay, "feature": names[j], "effect_on": f"endotype {endotype}", "effect": s}
+            for j, s in zip(markers, shift)
+        ]
+    risk_features = order[-n_risk:]
+    signal[:, risk_features] += risk_effect * patients["risk_factor"].to_numpy()[:, None]
+    planted += [
+        {"assay": assay, "feature": names[j], "effect_on": "risk_factor", "effect": risk_effect}
+        for j in risk_features
+    ]
+    for column, size in (("site", site_effect), ("disease", 0.2)):
+        levels = patients[column].astype("category").cat.codes.to_numpy()
+        offsets = rng.normal(0, size, size=(levels.max() + 1, n_features))
+        signal += offsets[levels]
+    return signal
+
+
+def _write_olink(path, patients, barcode, has, rng, planted) -> None:
+    """Olink long export: 3 panels x 92 assays on 88-sample plates, semicolons, decimal commas."""
+    n_assays = 92 * len(OLINK_PANELS)
+    olink_ids = [f"OID{20001 + j}" for j in range(n_assays)]
+    signal = _assay_signal(
+        patients, "proteomics", n_assays, rng, planted, olink_ids,
+        n_markers=20, effect=0.9, n_risk=6,
+    )  # fmt: skip
+    keep = np.flatnonzero(has)
+    reruns = rng.choice(keep, size=min(4, len(keep)), replace=False)
+    runs = np.concatenate([rng.permutation(keep), reruns])
+    mean = rng.uniform(1.5, 9, n_assays)
+    sd = rng.uniform(0.6, 1.4, n_assays)
+    lod_depth = np.where(rng.random(n_assays) < 0.15, rng.uniform(-0.5, 0.8, n_assays), 2.5)
+    n_plates = int(np.ceil(len(runs) / 88))
+    plate_shift = rng.normal(0, 0.3, (n_plates, 1)) + rng.normal(0, 0.15, (n_plates, n_assays))
+    plate = np.arange(len(runs)) // 88
+    npx = mean + sd * signal[runs] + plate_shift[plate]
+    npx[len(keep) :] += rng.normal(0, 0.1, (len(reruns), n_assays))
+    lod = (mean - lod_depth * sd) + plate_shift[plate] + rng.normal(0, 0.05, (n_plates, 1))[plate]
+    sample_ids = barcode.to_numpy()[runs]
+    panel = np.repeat(np.arange(len(OLINK_PANELS)), 92)
+    warned = rng.random((len(runs), len(OLINK_PANELS))) < 0.02
+    warned[rng.choice(len(keep), size=min(2, len(keep)), replace=False)] = True
+    npx[warned[:, panel]] += rng.normal(0, 1.5, (int(warned[:, panel].sum())))
+    controls = [f"CONTROL_SAMPLE_AS {p + 1}-{k}" for p in range(n_plates) for k in (1, 2)]
+    control_plate = np.repeat(np.arange(n_plates), 2)
+    control_npx = mean + plate_shift[control_plate] + rng.normal(0, 0.2, (len(controls), n_assays))
+    all_ids = np.concatenate([sample_ids, controls])
+    all_plate = np.concatenate([plate, control_plate])
+    all_npx = np.vstack([npx, control_npx])
+    all_lod = np.vstack([lod, (mean - lod_depth * sd) + plate_shift[control_plate]])
+    all_warn = np.vstack([warned[:, panel], np.zeros((len(controls), n_assays), bool)])
+    n_rows = len(all_ids)
+    names = _protein_names(n_assays)
+    table = pd.DataFrame(
+        {
+            "SampleID": np.repeat(all_ids, n_assays),
+            "Index": np.repeat(np.arange(1, n_rows + 1), n_assays),
+            "OlinkID": np.tile(olink_ids, n_rows),
+            "UniProt": np.tile([f"P{10000 + j * 7}" for j in range(n_assays)], n_rows),
+            "Assay": np.tile(names, n_rows),
+            "Panel": np.tile([f"Olink Target 96 {OLINK_PANELS[p]}" for p in panel], n_rows),
+            "Panel_Version": "v.3012",
+            "PlateID": [f"Run{p + 1:02d}_plate" for p in np.repeat(all_plate, n_assays)],
+            "QC_Warning": np.where(all_warn.ravel(), "WARN", "PASS"),
+            "LOD": np.round(all_lod.ravel(), 5),
+            "NPX": np.round(all_npx.ravel(), 5),
+        }
+    )
+    table.to_csv(path, sep=";", decimal=",", index=False)
+
+
+def _protein_names(n: int) -> list[str]:
+    """Assay names: real inflammation proteins first, then numbered ones."""
+    known = [
+        "IL6", "TNF", "OSM", "CXCL9", "CXCL10", "IL17A", "IFNG", "IL10", "CCL2", "CCL20",
+        "TNFSF14", "IL18", "CD40", "HGF", "MMP1", "MMP10", "CDCP1", "TREM1", "IL1RN", "S100A12",
+    ]  # fmt: skip
+    return known[:n] + [f"PROT{j:03d}" for j in range(len(known), n)]
+
+
+def _write_cytokines(paths, patients, samples, has, rng, planted) -> None:
+    """Wide cytokine concentrations (pg/mL) with censoring strings, plus the limits file."""
+    n_analytes = len(CYTOKINES)
+    signal = _assay_signal(
+        patients, "cytokines", n_analytes, rng, planted, list(CYTOKINES),
+        n_markers=6, effect=1.2, n_risk=2,
+    )  # fmt: skip
+    patient_row = pd.Series(np.arange(len(patients)), index=patients["patient_id"])
+    measured = samples[samples["patient_id"].map(pd.Series(has, index=patients["patient_id"]))]
+    rows = patient_row[measured["patient_id"]].to_numpy()
+    visit_shift = np.where(measured["visit"].to_numpy() == "week14", -0.4, 0.0)[:, None]
+    log10 = rng.uniform(0.5, 2.5, n_analytes) + 0.45 * (signal[rows] + visit_shift)
+    log10 += rng.normal(0, 0.05, log10.shape)
+    lloq = 10 ** (np.quantile(log10, rng.uniform(0.02, 0.4, n_analytes), axis=0).diagonal())
+    uloq = 10 ** (np.quantile(log10, 0.99, axis=0) + 0.02)
+    conc = 10**log10
+    text = np.char.mod("%.2f", conc).astype(object)
+    instrument_style = measured["patient_id"].str.contains("LUX|BEL").to_numpy()[:, None]
+    for censored, marks in ((conc < lloq, ("OOR <", "<LLOQ")), (conc > uloq, ("OOR >", ">ULOQ"))):
+        text[censored] = np.broadcast_to(np.where(instrument_style, *marks), conc.shape)[censored]
+    extrapolated = (rng.random(conc.shape) < 0.01) & (conc >= lloq) & (conc <= uloq)
+    text[extrapolated] = "*" + text[extrapolated]
+    text[rng.random(conc.shape) < 0.01] = "n.d."
+    table = pd.DataFrame(text, columns=list(CYTOKINES))
+    table.insert(0, "sample_id", measured["sample_id"].to_numpy())
+    table.to_csv(paths["cytokines"], index=False)
+    limits = pd.DataFrame({"analyte": CYTOKINES, "lloq": lloq, "uloq": uloq})
+    limits.to_csv(paths["cytokine_limits"], index=False, float_format="%.4g")
+
+
+def _write_flow(path, patients, barcode, has, rng, planted) -> None:
+    """FlowJo-style table of population frequencies (% of parent), tab-separated, summary rows."""
+    children = [(parent, child) for parent, kids in FLOW_POPULATIONS.items() for child in kids]
+    names = [f"{parent}/{child}" for parent, child in children]
+    signal = _assay_signal(
+        patients, "flow", len(names), rng, planted, names,
+        n_markers=5, effect=1.5, n_risk=2, site_effect=0.15,
+    )  # fmt: skip
+    rows = np.flatnonzero(has)
+    columns = {}
+    for parent, kids in FLOW_POPULATIONS.items():
+        index = [names.index(f"{parent}/{kid}") for kid in kids]
+        base = np.log(rng.dirichlet(np.full(len(kids) + 1, 3.0)))
+        logits = np.column_stack([base[:-1] + 0.35 * signal[rows][:, index], np.full(len(rows), base[-1])])
+        share = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        columns.update({names[j]: 100 * share[:, k] for k, j in enumerate(index)})
+    table = pd.DataFrame(columns).round(2)[names]
+    summary = pd.DataFrame([table.mean(), table.std()]).round(2)
+    table = pd.concat([table, summary], ignore_index=True)
+    table.columns = [name + FLOW_SUFFIX for name in names]
+    table.insert(0, "Sample:", list(barcode.to_numpy()[rows]) + ["Mean", "SD"])
+    table.to_csv(path, sep="\t", index=False)
+
+
+def _write_rna(path, patients, barcode, has, n_genes, rng, planted) -> None:
+    """RNA-seq counts, genes x samples (negative binomial, varying library sizes)."""
+    gene_ids = [f"ENSG{j:011d}" for j in rng.choice(10**6, n_genes, replace=False)]
+    signal = _assay_signal(
+        patients, "rna", n_genes, rng, planted, gene_ids,
+        n_markers=60, effect=1.6, n_risk=8,
+    )  # fmt: skip
+    rows = np.flatnonzero(has)
+    base = rng.normal(3.5, 2.0, n_genes)
+    base[rng.random(n_genes) < 0.03] = -6  # genes not expressed in blood
+    library = rng.lognormal(np.log(20), 0.35, len(rows))
+    mean = library[:, None] * np.exp(base + 0.35 * signal[rows])
+    dispersion = 0.06 + 1.0 / np.maximum(mean, 1e-3)
+    counts = rng.poisson(rng.gamma(1 / dispersion, mean * dispersion))
+    table = pd.DataFrame(counts.T, columns=barcode.to_numpy()[rows])
+    table.insert(0, "gene_name", [f"GENE{j}" for j in range(n_genes)])
+    table.insert(0, "gene_id", gene_ids)
+    table.to_csv(path, sep="\t", index=False)
+
+
+def _genotypes(n_snps, n_patients, rng, planted):
+    """Additive genotypes with bad SNPs, the bim table and the per-allele log hazard of each SNP."""
+    maf = rng.uniform(0.03, 0.5, n_snps)
+    kind = rng.choice(["good", "low_call", "hwe", "rare"], size=n_snps, p=[0.985, 0.006, 0.004, 0.005])
+    maf[kind == "rare"] = 0.0005
+    genotypes = rng.binomial(2, maf, size=(n_patients, n_snps)).astype(np.float32)
+    hwe = np.flatnonzero(kind == "hwe")
+    genotypes[:, hwe] = rng.choice([0.0, 2.0], size=(n_patients, len(hwe)))  # no heterozygotes
+    missing_rate = np.where(kind == "low_call", 0.2, 0.003)
+    genotypes[rng.random((n_patients, n_snps)) < missing_rate] = np.nan
+    effect = np.zeros(n_snps)
+    causal = rng.choice(np.flatnonzero((kind == "good") & (maf > 0.2)), size=5, replace=False)
+    effect[causal] = 0.45
+    chrom = np.sort(rng.choice(np.arange(1, 23), size=n_snps, p=_chromosome_weights()))
+    pos = np.concatenate(
+        [np.sort(rng.choice(2 * 10**8, (chrom == c).sum(), replace=False)) + 1 for c in range(1, 23)]
+    )
+    rsids = [f"rs{i}" for i in rng.choice(10**8, n_snps, replace=False)]
+    alleles = rng.choice(list("ACGT"), size=(n_snps, 2))
+    same = alleles[:, 0] == alleles[:, 1]
+    alleles[same, 1] = np.where(alleles[same, 0] == "A", "G", "A")
+    bim = pd.DataFrame(
+        {"chrom": chrom, "snp": rsids, "cm": 0, "pos": pos, "a1": alleles[:, 0], "a2": alleles[:, 1]}
+    )
+    planted += [
+        {"assay": "genotypes", "feature": rsids[j], "effect_on": "time_to_switch", "effect": 0.45}
+        for j in causal
+    ]
+    return genotypes, bim, effect
+
+
+def _chromosome_weights() -> np.ndarray:
+    """Relative SNP density per autosome (roughly chromosome length)."""
+    lengths = np.array([249, 242, 198, 190, 181, 171, 159, 145, 138, 134, 135,
+                        133, 114, 107, 102, 90, 83, 80, 59, 64, 47, 51], float)  # fmt: skip
+    return lengths / lengths.sum()
+
+
+def _write_plink(prefix, genotypes, bim, barcode, has, rng) -> None:
+    """PLINK 1 .bed/.bim/.fam, with reference samples that belong to no patient."""
+    from bed_reader import to_bed
+
+    rows = np.flatnonzero(has)
+    references = np.array(["NA12878", "NA12891", "NA12892"])
+    reference_genotypes = rng.binomial(2, 0.3, size=(len(references), genotypes.shape[1]))
+    values = np.vstack([genotypes[rows], reference_genotypes.astype(np.float32)])
+    iids = np.concatenate([barcode.to_numpy()[rows], references])
+    properties = {
+        "fid": iids,
+        "iid": iids,
+        "sex": np.zeros(len(iids), dtype=np.int32),
+        "chromosome": bim["chrom"].astype(str).to_numpy(),
+        "sid": bim["snp"].to_numpy(),
+        "cm_position": bim["cm"].astype(float).to_numpy(),
+        "bp_position": bim["pos"].to_numpy(),
+        "allele_1": bim["a1"].to_numpy(),
+        "allele_2": bim["a2"].to_numpy(),
+    }
+    to_bed(f"{prefix}.bed", values, properties=properties, count_A1=True, num_threads=1)
