@@ -268,11 +268,33 @@ def build_cohort(config: dict) -> Cohort:
         modalities[name] = assay_to_anndata(name, spec, table, rows, patients)
         _log_fates(name, report)
     report = pd.concat(reports, ignore_index=True)
-    modalities[CLINICAL] = ad.AnnData(obs=pd.DataFrame(index=sheet.index.astype(str)))
-    mdata = md.MuData(modalities)
-    mdata.obs = mdata.obs.join(sheet).loc[sheet.index]
+    mdata = assemble(sheet, modalities)
     mdata.uns["ingest"] = {"visit": visit, "n_patients": len(sheet)}
     return Cohort(mdata=mdata, report=report, coverage=assay_coverage(mdata, config))
+
+
+def assemble(obs: pd.DataFrame, modalities: dict[str, ad.AnnData]) -> md.MuData:
+    """Gather assays into a MuData whose obs are all patients of ``obs`` (with its columns).
+
+    A ``clinical`` modality without features holds every patient, so that patients without any
+    assay stay in the cohort.
+    """
+    clinical = ad.AnnData(obs=pd.DataFrame(index=obs.index.astype(str)))
+    assays = {name: adata for name, adata in modalities.items() if name != CLINICAL}
+    mdata = md.MuData({**assays, CLINICAL: clinical})
+    sheet = obs.drop(columns=[c for c in obs.columns if ":" in c])
+    mdata.obs = mdata.obs.drop(columns=mdata.obs.columns.intersection(sheet.columns)).join(sheet)
+    mdata.obs = mdata.obs.loc[obs.index]
+    return mdata
+
+
+def read_cohort_obs(path) -> pd.DataFrame:
+    """Read only ``obs`` (every patient with the clinical columns) of a cohort .h5mu file."""
+    import h5py
+    from anndata.io import read_elem
+
+    with h5py.File(path, "r") as handle:
+        return read_elem(handle["obs"])
 
 
 def _log_fates(name: str, report: pd.DataFrame) -> None:

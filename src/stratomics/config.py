@@ -63,7 +63,10 @@ def validate_config(config: dict, *, check_files: bool = True, buildable=()) -> 
     config = copy.deepcopy(config)
     schema = load_schema()
     validator = _validator_filling_defaults(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    errors = sorted(  # misspelt keys first: they explain the other errors
+        validator.iter_errors(config),
+        key=lambda e: (e.validator != "additionalProperties", [str(p) for p in e.absolute_path]),
+    )
     if errors:
         raise StratomicsInputError(_describe_schema_error(errors[0], schema))
     for name, spec in config["assays"].items():

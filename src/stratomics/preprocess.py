@@ -539,6 +539,9 @@ def preprocess_assay(
     record = Record(name, kind)
     options = {key: spec[key] for key in option_names if key in spec}
     result = step(adata, record, **options)
+    record.add_metrics(pd.DataFrame(
+        {"missing_fraction": 1 - np.isfinite(result.X).mean(axis=0)}, index=result.var_names
+    ))  # fmt: skip
     result = drop_uninformative(result, record)
     correction = spec.get("batch_correction", batch_correction)
     result.obsm["X_qc_pca"] = qc_pca(result.X, seed)
@@ -548,9 +551,72 @@ def preprocess_assay(
         result.obsm["X_qc_pca"] = qc_pca(result.X, seed)
         record.params.update(batch_correction="combat", batch=batch,
                              combat_covariates=list(combat_covariates))  # fmt: skip
-    record.add_metrics(pd.DataFrame(
-        {"missing_fraction": 1 - np.isfinite(adata.X).mean(axis=0)}, index=adata.var_names
-    ))  # fmt: skip
     record.store(result)
     result.uns["ingest"] = adata.uns.get("ingest", {})
     return result
+
+
+def assay_with_clinical(adata: ad.AnnData, obs: pd.DataFrame, columns) -> ad.AnnData:
+    """A copy of an assay whose obs also holds the given columns of the cohort's ``obs``."""
+    adata = adata.copy()
+    for column in columns:
+        adata.obs[column] = obs.loc[adata.obs_names, column].to_numpy()
+    return adata
+
+
+def preprocess_options(config: dict) -> dict:
+    """The cohort-wide keyword arguments of :func:`preprocess_assay` from a validated config."""
+    settings = config["preprocess"]
+    return {
+        "batch": config["cohort"].get("batch"),
+        "batch_correction": settings["batch_correction"],
+        "combat_covariates": settings["combat_covariates"],
+        "seed": config["seed"],
+    }
+
+
+def clinical_columns(config: dict) -> list[str]:
+    """Sample-sheet columns each assay needs for preprocessing: the batch and ComBat covariates."""
+    batch = config["cohort"].get("batch")
+    return ([batch] if batch else []) + list(config["preprocess"]["combat_covariates"])
+
+
+def preprocess_cohort(mdata, config: dict):
+    """Preprocess every assay of a raw cohort (the in-process equivalent of the workflow's scatter).
+
+    Parameters
+    ----------
+    mdata
+        The raw cohort from :func:`stratomics.cohort.build_cohort`.
+    config
+        The validated config.
+
+    Returns
+    -------
+    A new MuData with the preprocessed assays and the same ``obs``.
+    """
+    from stratomics.cohort import assemble
+
+    modalities = {
+        name: preprocess_assay(
+            assay_with_clinical(mdata[name], mdata.obs, clinical_columns(config)), name, spec,
+            **preprocess_options(config),
+        )
+        for name, spec in config["assays"].items()
+    }  # fmt: skip
+    return assemble(mdata.obs, modalities)
+
+
+def removed_table(mdata) -> pd.DataFrame:
+    """Every feature and sample removed during preprocessing, over all assays."""
+    tables = [mdata[name].uns["removed"] for name in mdata.mod if "removed" in mdata[name].uns]
+    columns = ["assay", "axis", "id", "reason"]
+    return pd.concat(tables, ignore_index=True)[columns] if tables else pd.DataFrame(columns=columns)
+
+
+def feature_qc_table(mdata) -> pd.DataFrame:
+    """Per-feature QC metrics of every assay (removed features included), one row per feature."""
+    tables = [mdata[name].uns["feature_qc"].assign(assay=name) for name in mdata.mod
+              if "feature_qc" in mdata[name].uns]  # fmt: skip
+    table = pd.concat(tables, ignore_index=True)
+    return table[["assay", *[c for c in table.columns if c != "assay"]]]

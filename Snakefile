@@ -1,0 +1,20 @@
+# stratomics: patient subgroups and biomarkers from a multi-omics cohort.
+# Run the demo:      snakemake --cores all
+# Run your cohort:   snakemake --cores all --configfile my_cohort.yaml
+# On SLURM:          snakemake --profile profiles/slurm
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/demo.smk"
+include: "workflow/rules/ingest.smk"
+include: "workflow/rules/preprocess.smk"
+include: "workflow/rules/qc.smk"
+
+
+rule all:
+    input:
+        "results/cohort/preprocessed.h5mu",
+        "results/qc/ingest_report.tsv",
+        "results/qc/preprocess_removed.tsv",
+        expand("results/qc/{assay}_qc.{ext}", assay=ASSAYS, ext=["pdf", "png"]),
+        expand("results/qc/assay_coverage.{ext}", ext=["pdf", "png"]),

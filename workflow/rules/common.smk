@@ -1,0 +1,32 @@
+# Configuration: the default run is config.yaml (the demo cohort); --configfile replaces it.
+import sys
+
+from snakemake.utils import min_version, validate
+
+from stratomics.config import input_files, validate_config
+from stratomics.errors import StratomicsInputError
+from stratomics.simulate import DEMO_FILES
+
+min_version("8.0")
+
+
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
+
+
+DEMO_DIR = "results/demo"
+DEMO_OUTPUTS = [f"{DEMO_DIR}/{name}" for name in DEMO_FILES.values()]
+
+try:
+    config.update(validate_config(config, buildable=DEMO_OUTPUTS))
+except StratomicsInputError as err:
+    sys.exit(f"stratomics: {err}")
+validate(config, "../schemas/config.schema.yaml")
+
+ASSAYS = list(config["assays"])
+INPUT_FILES = list(input_files(config).values())
+
+
+wildcard_constraints:
+    assay="|".join(ASSAYS),
