@@ -8,6 +8,7 @@ in rows or in columns.
 
 from __future__ import annotations
 
+import csv
 import io
 import logging
 import re
@@ -99,7 +100,10 @@ def read_text_table(path: str | Path, *, sep: str | None = None) -> tuple[pd.Dat
         raise StratomicsInputError(
             f"{path}: the file has a header but no data rows. Export the table with its data."
         )
-    table.columns = [str(name).strip() for name in table.columns]
+    header = next(csv.reader([lines[0]], delimiter=sep))  # pandas would rename repeated names
+    table.columns = [name.strip() for name in header] if len(header) == table.shape[1] else [
+        str(name).strip() for name in table.columns
+    ]
     return table.apply(lambda column: column.str.strip()), sep
 
 
@@ -477,8 +481,8 @@ def read_olink_npx(path, *, source, known_ids, options) -> AssayTable:
     if repeated.any():
         first = long[repeated].iloc[0]
         raise StratomicsInputError(
-            f"{source}: sample '{first.SampleID}' has {int(repeated.sum())} repeated measurements "
-            f"of the same assay on the same plate (first: {first.OlinkID} on plate "
+            f"{source}: {int(repeated.sum())} rows repeat a measurement of the same sample, assay "
+            f"and plate (first: sample '{first.SampleID}', {first.OlinkID} on plate "
             f"{first.PlateID}, line {int(long.index[repeated][0]) + 2}). Remove the repeated rows."
         )
     wide = long.pivot(index=["SampleID", "PlateID"], columns="OlinkID")

@@ -71,27 +71,29 @@ def assay_coverage(coverage: pd.DataFrame, assays: list[str], batch: str | None 
             1, 2, figsize=(PAGE_WIDTH_IN, 2.6), gridspec_kw={"width_ratios": [2.2, 1]}
         )
         matrix = table[assays].to_numpy().T
-        ax_matrix.imshow(matrix, aspect="auto", interpolation="nearest",
-                         cmap=matplotlib.colors.ListedColormap(PRESENT_ABSENT), vmin=0, vmax=1)  # fmt: skip
-        ax_matrix.set_yticks(range(len(assays)), assays)
-        ax_matrix.set_xlabel(f"patients (n = {len(table)})")
+        ax_matrix.pcolormesh(matrix, cmap=matplotlib.colors.ListedColormap(PRESENT_ABSENT),
+                             vmin=0, vmax=1, rasterized=True, antialiased=False,
+                             linewidth=0)  # fmt: skip
+        ax_matrix.invert_yaxis()
+        ax_matrix.set_yticks(np.arange(len(assays)) + 0.5, assays)
+        ax_matrix.set_xlabel(f"patients (n = {len(table)})" + (f", grouped by {batch}" if batch else ""))
         ax_matrix.set_xticks([])
         ax_matrix.set_title("Assay availability per patient")
         if batch:
-            bounds = np.flatnonzero(table[batch].to_numpy()[1:] != table[batch].to_numpy()[:-1])
+            labels = table[batch].to_numpy()
+            bounds = np.flatnonzero(labels[1:] != labels[:-1]) + 1
             for bound in bounds:
-                ax_matrix.axvline(bound + 0.5, color="white", lw=1.5)
-            starts = np.concatenate([[0], bounds + 1, [len(table)]])
-            for start, end in zip(starts[:-1], starts[1:]):
-                ax_matrix.text((start + end) / 2, -0.7, table[batch].iloc[start], ha="center",
-                               va="bottom", fontsize=7)  # fmt: skip
+                ax_matrix.axvline(bound, color="white", lw=1.5)
+            starts = np.concatenate([[0], bounds, [len(table)]])
+            ax_matrix.set_xticks((starts[:-1] + starts[1:]) / 2, labels[starts[:-1]])
         counts = table.groupby(batch)[assays].sum() if batch else table[assays].sum().to_frame("all").T
         counts.T.plot.barh(ax=ax_counts, stacked=True, color=sns.color_palette(PALETTE, len(counts)),
                            width=0.75)  # fmt: skip
         ax_counts.invert_yaxis()
         ax_counts.set_xlabel("patients with the assay")
         ax_counts.set_title("Patients per assay")
-        ax_counts.legend(title=batch, frameon=False, fontsize=6, title_fontsize=6)
+        ax_counts.legend(title=batch, frameon=False, fontsize=6, title_fontsize=6,
+                         loc="upper left", bbox_to_anchor=(1, 1))  # fmt: skip
         sns.despine(fig=fig)
         fig.tight_layout()
     return fig

@@ -260,9 +260,9 @@ def _write_olink(path, patients, barcode, has, rng, planted) -> None:
     mean = rng.uniform(1.5, 9, n_assays)
     sd = rng.uniform(0.6, 1.4, n_assays)
     lod_depth = np.where(rng.random(n_assays) < 0.15, rng.uniform(-0.5, 0.8, n_assays), 2.5)
-    n_plates = int(np.ceil(len(runs) / 88))
+    n_plates = int(np.ceil(len(keep) / 88)) + 1  # re-runs go on a last plate of their own
     plate_shift = rng.normal(0, 0.3, (n_plates, 1)) + rng.normal(0, 0.15, (n_plates, n_assays))
-    plate = np.arange(len(runs)) // 88
+    plate = np.concatenate([np.arange(len(keep)) // 88, np.full(len(reruns), n_plates - 1)])
     npx = mean + sd * signal[runs] + plate_shift[plate]
     npx[len(keep) :] += rng.normal(0, 0.1, (len(reruns), n_assays))
     lod = (mean - lod_depth * sd) + plate_shift[plate] + rng.normal(0, 0.05, (n_plates, 1))[plate]

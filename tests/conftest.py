@@ -1,0 +1,51 @@
+"""Shared fixtures: a small simulated cohort and its config."""
+
+import logging
+import warnings
+
+import pytest
+
+from stratomics.config import validate_config
+from stratomics.simulate import simulate_cohort
+
+warnings.filterwarnings("ignore", category=FutureWarning)
+SMALL = {"n_patients": 60, "n_snps": 400, "n_genes": 200}
+
+
+def demo_config(folder) -> dict:
+    """The config of a demo cohort written to ``folder`` (the same shape as config.yaml)."""
+    return {
+        "seed": 0,
+        "cohort": {
+            "samples": f"{folder}/samples.csv",
+            "sample_map": f"{folder}/sample_map.csv",
+            "covariates": ["age", "sex", "site", "disease"],
+            "batch": "site",
+            "outcomes": {
+                "failure_12m": {"type": "binary"},
+                "time_to_switch": {"type": "survival", "time": "time_to_switch_days",
+                                   "event": "switched"},
+            },
+        },
+        "assays": {
+            "proteomics": {"kind": "olink_npx", "path": f"{folder}/olink_npx.csv"},
+            "cytokines": {"kind": "concentration", "path": f"{folder}/cytokines.csv",
+                          "limits": f"{folder}/cytokine_limits.csv", "na_values": ["n.d."]},
+            "flow": {"kind": "cell_frequency", "path": f"{folder}/flow_frequencies.tsv"},
+            "rna": {"kind": "rna_counts", "path": f"{folder}/rna_counts.tsv"},
+            "genotypes": {"kind": "genotypes", "path": f"{folder}/genotypes"},
+        },
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory):
+    """A 60-patient demo cohort on disk: (folder, validated config)."""
+    folder = tmp_path_factory.mktemp("demo")
+    simulate_cohort(folder, seed=3, **SMALL)
+    return folder, validate_config(demo_config(folder))
+
+
+@pytest.fixture(autouse=True)
+def _quiet_logs(caplog):
+    caplog.set_level(logging.INFO, logger="stratomics")
