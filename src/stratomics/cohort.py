@@ -185,28 +185,23 @@ def map_samples(
     -------
     The report rows (:data:`REPORT_COLUMNS`) and the positions of the kept rows in ``table.values``.
     """
-    sample_ids = table.values.index.to_series(index=range(len(table.values)))
-    mapped = sample_ids.map(sample_map["patient_id"])
-    direct = sample_ids.where(sample_ids.isin(sheet.index))
-    patient = mapped.fillna(direct)
-    status = pd.Series("mapped", index=sample_ids.index)
-    reason = pd.Series("", index=sample_ids.index)
-    not_found = patient.isna()
-    status[not_found], reason[not_found] = "unmapped", "not in the sample map nor a patient_id"
-    unknown = patient.notna() & ~patient.isin(sheet.index)
-    status[unknown] = "unmapped"
-    reason[unknown] = "maps to " + patient[unknown] + ", who is not in the sample sheet"
-    other_visit = (status == "mapped") & sample_ids.map(sample_map["visit"]).fillna(visit).ne(visit)
-    status[other_visit] = "excluded"
-    reason[other_visit] = "visit " + sample_ids[other_visit].map(sample_map["visit"]) + f", not {visit}"
-    if "qc_failed" in table.sample_info:
-        failed = (status == "mapped") & (table.sample_info["qc_failed"].to_numpy() != "")
-        status[failed], reason[failed] = "failed_qc", table.sample_info["qc_failed"][failed.to_numpy()].to_numpy()
+    sample_ids = table.values.index.to_series(index=range(len(table.values))).astype(str)
+    mapped_to = dict(zip(sample_map.index, sample_map["patient_id"]))
+    visit_of = dict(zip(sample_map.index, sample_map["visit"]))
+    patient = sample_ids.map(lambda s: mapped_to.get(s, s if s in sheet.index else None))
+    sample_visit = sample_ids.map(lambda s: visit_of.get(s) or visit)
+    qc_failed = table.sample_info.get("qc_failed", pd.Series("", index=table.values.index))
+    fates = [
+        _fate(p, v, q, visit, sheet.index)
+        for p, v, q in zip(patient, sample_visit, qc_failed.to_numpy())
+    ]
+    status = pd.Series([fate[0] for fate in fates], index=sample_ids.index)
+    reason = pd.Series([fate[1] for fate in fates], index=sample_ids.index)
     kept = status == "mapped"
     repeat = kept & patient.where(kept).duplicated()
     first_sample = sample_ids[kept].groupby(patient[kept]).first()
     status[repeat] = "duplicate"
-    reason[repeat] = "patient already has sample " + patient[repeat].map(first_sample) + " (kept)"
+    reason[repeat] = [f"patient already has sample {first_sample[p]} (kept)" for p in patient[repeat]]
     report = pd.DataFrame(
         {"assay": assay_name, "sample_id": sample_ids, "patient_id": patient.fillna(""),
          "status": status, "reason": reason}
@@ -215,6 +210,19 @@ def map_samples(
     return pd.concat([report, excluded[REPORT_COLUMNS]], ignore_index=True), np.flatnonzero(
         status == "mapped"
     )
+
+
+def _fate(patient, sample_visit: str, qc_failed: str, visit: str, patients) -> tuple[str, str]:
+    """Status and reason of one sample row, before duplicates are looked for."""
+    if patient is None:
+        return "unmapped", "not in the sample map nor a patient_id"
+    if patient not in patients:
+        return "unmapped", f"maps to {patient}, who is not in the sample sheet"
+    if sample_visit != visit:
+        return "excluded", f"visit {sample_visit}, not {visit}"
+    if qc_failed:
+        return "failed_qc", qc_failed
+    return "mapped", ""
 
 
 def assay_to_anndata(

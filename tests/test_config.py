@@ -1,0 +1,78 @@
+"""Config validation: schema defaults, misspelt keys, kinds, options and files."""
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from conftest import demo_config
+from stratomics.cli import main
+from stratomics.config import read_config, validate_config
+from stratomics.errors import StratomicsInputError
+from stratomics.simulate import DEMO_FILES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def config(small_demo):
+    return copy.deepcopy(demo_config(small_demo[0]))
+
+
+def test_defaults_are_filled_in(config):
+    validated = validate_config(config)
+    assert validated["seed"] == 0 and validated["cohort"]["visit"] == "baseline"
+    assert validated["preprocess"] == {"batch_correction": "none", "combat_covariates": []}
+    assert validated["cohort"]["id_column"] == "patient_id"
+
+
+def test_misspelt_key_suggests_the_right_one(config):
+    config["cohort"]["covariate"] = config["cohort"].pop("covariates")
+    with pytest.raises(StratomicsInputError, match="unknown key 'covariate' in cohort. Did you mean 'covariates'"):
+        validate_config(config)
+
+
+def test_unknown_kind_lists_the_kinds(config):
+    config["assays"]["rna"]["kind"] = "rnaseq"
+    with pytest.raises(StratomicsInputError, match="assays.rna.kind is 'rnaseq', which is not one of: olink_npx"):
+        validate_config(config)
+
+
+def test_option_of_another_kind_is_rejected(config):
+    config["assays"]["rna"]["min_maf"] = 0.05
+    with pytest.raises(StratomicsInputError, match="assays.rna.min_maf does not apply to kind 'rna_counts'"):
+        validate_config(config)
+
+
+def test_missing_file_is_named_with_its_key(config):
+    config["assays"]["flow"]["path"] = "nowhere/flow.tsv"
+    with pytest.raises(StratomicsInputError, match="assays.flow.path points to 'nowhere/flow.tsv'"):
+        validate_config(config)
+    assert validate_config(config, check_files=False)["assays"]["flow"]["path"] == "nowhere/flow.tsv"
+
+
+def test_missing_plink_member_is_named(config, tmp_path):
+    config["assays"]["genotypes"]["path"] = str(tmp_path / "g")
+    (tmp_path / "g.bed").write_bytes(b"")
+    with pytest.raises(StratomicsInputError, match=r"assays.genotypes.path \(.bim\)"):
+        validate_config(config)
+
+
+def test_the_default_config_is_valid_and_its_inputs_are_the_demo_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a fresh clone: the demo files are not written yet
+    config = read_config(ROOT / "config.yaml")
+    buildable = [f"results/demo/{name}" for name in DEMO_FILES.values()]
+    validated = validate_config(config, buildable=buildable)
+    assert validated["preprocess"]["batch_correction"] == "combat"
+    with pytest.raises(StratomicsInputError, match="does not exist"):
+        validate_config(config, buildable=buildable[:1])
+
+
+def test_cli_validate_config_reports_errors_without_traceback(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((ROOT / "config.yaml").read_text().replace("cohort:", "cohrt:"))
+    assert main(["validate-config", str(bad), "--skip-files"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("stratomics: config: unknown key 'cohrt'") and "Traceback" not in err
+    assert main(["validate-config", str(ROOT / "config.yaml"), "--skip-files"]) == 0
+    assert "valid; assays: proteomics (olink_npx)" in capsys.readouterr().out
