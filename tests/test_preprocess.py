@@ -1,0 +1,243 @@
+"""Preprocessing numbers checked against independent computations and reference tools."""
+
+import math
+import shutil
+import subprocess
+from fractions import Fraction
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scanpy as sc
+from scipy.stats import gmean
+
+from stratomics.preprocess import (
+    Record,
+    clr_by_parent,
+    combat,
+    drop_uninformative,
+    fit_dispersion_trend,
+    hwe_exact_p,
+    median_of_ratios,
+    preprocess_assay,
+    preprocess_cohort,
+    preprocess_concentration,
+    preprocess_genotypes,
+    preprocess_olink,
+    variance_stabilise,
+)
+
+
+def record():
+    return Record("test", "test")
+
+
+# --- RNA ---
+
+
+def test_size_factors_follow_the_deseq2_formula():
+    rng = np.random.default_rng(1)
+    counts = rng.poisson(50, size=(6, 40)) * np.array([1, 2, 3, 1, 1, 4])[:, None]
+    counts[0, :3] = 0  # genes with a zero are left out of the geometric means
+    usable = (counts > 0).all(axis=0)
+    reference = [np.median(counts[j, usable] / gmean(counts[:, usable], axis=0)) for j in range(6)]
+    np.testing.assert_allclose(median_of_ratios(counts), reference, rtol=1e-12)
+
+
+def test_size_factors_of_a_scaled_library_scale_with_it():
+    counts = np.array([[10, 20, 30, 40], [20, 40, 60, 80]])
+    np.testing.assert_allclose(median_of_ratios(counts), [1 / np.sqrt(2), np.sqrt(2)])
+
+
+def test_vst_is_the_integral_of_one_over_the_nb_standard_deviation():
+    a0, a1 = 0.1, 1.5
+    q = np.geomspace(0.5, 1e5, 200)
+    step = q * 1e-6
+    derivative = (variance_stabilise(q + step, a0, a1) - variance_stabilise(q - step, a0, a1)) / (2 * step)
+    variance = q * (1 + a1) + a0 * q**2  # NB variance with dispersion a0 + a1 / q
+    # constant slope per SD, scaled so that large counts are on the log2 scale
+    np.testing.assert_allclose(derivative * np.sqrt(variance), np.sqrt(a0) / np.log(2), rtol=1e-5)
+    assert abs(variance_stabilise(np.array([1e9]), a0, a1)[0] - np.log2(1e9)) < 1e-3
+
+
+def test_dispersion_trend_recovers_the_simulated_one():
+    rng = np.random.default_rng(7)
+    size_factors = rng.lognormal(0, 0.2, 300)
+    means = np.geomspace(5, 2000, 1500)
+    dispersion = 0.1 + 2.0 / means
+    mu = size_factors[:, None] * means
+    counts = rng.poisson(rng.gamma(1 / dispersion, mu * dispersion))
+    a0, a1 = fit_dispersion_trend(counts / size_factors[:, None], size_factors)
+    assert a0 == pytest.approx(0.1, rel=0.1) and a1 == pytest.approx(2.0, rel=0.25)
+
+
+# --- Genotypes ---
+
+
+def exact_hwe_p(het: int, hom1: int, hom2: int) -> float:
+    """HWE exact p by enumerating every heterozygote count with exact fractions."""
+    n, minor = het + hom1 + hom2, min(2 * hom1 + het, 2 * hom2 + het)
+    prob = {}
+    for h in range(minor % 2, minor + 1, 2):
+        rare, common = (minor - h) // 2, n - h - (minor - h) // 2
+        if common < 0:
+            continue
+        prob[h] = Fraction(math.factorial(n) * 2**h * math.factorial(minor) * math.factorial(2 * n - minor),
+                           math.factorial(rare) * math.factorial(h) * math.factorial(common)
+                           * math.factorial(2 * n))  # fmt: skip
+    return float(sum(p for p in prob.values() if p <= prob[het]))
+
+
+@pytest.mark.parametrize("het,hom1,hom2", [(50, 25, 25), (0, 50, 50), (10, 85, 5), (57, 14, 29),
+                                           (3, 0, 97), (1, 0, 0), (40, 30, 30), (21, 5, 74)])  # fmt: skip
+def test_hwe_exact_p_matches_exact_enumeration(het, hom1, hom2):
+    assert hwe_exact_p([het], [hom1], [hom2])[0] == pytest.approx(exact_hwe_p(het, hom1, hom2), rel=1e-9)
+
+
+@pytest.mark.skipif(shutil.which("plink2") is None, reason="plink2 not installed (CI installs it)")
+def test_hwe_exact_p_matches_plink2_hardy(tmp_path):
+    from bed_reader import to_bed
+
+    rng = np.random.default_rng(3)
+    genotypes = rng.binomial(2, rng.uniform(0.05, 0.5, 60), size=(300, 60)).astype(np.float32)
+    genotypes[:, :10] = rng.choice([0.0, 2.0], size=(300, 10))  # out of equilibrium
+    to_bed(tmp_path / "g.bed", genotypes, properties={"sid": [f"s{i}" for i in range(60)]})
+    subprocess.run(["plink2", "--bfile", str(tmp_path / "g"), "--hardy", "--out", str(tmp_path / "h"),
+                    "--threads", "1"], check=True, capture_output=True)  # fmt: skip
+    plink = pd.read_csv(tmp_path / "h.hardy", sep="\t").set_index("ID")
+    counts = {g: (genotypes == g).sum(axis=0) for g in (0, 1, 2)}
+    ours = pd.Series(hwe_exact_p(counts[1], counts[2], counts[0]), index=[f"s{i}" for i in range(60)])
+    np.testing.assert_allclose(ours[plink.index], plink["P"], rtol=1e-4, atol=1e-300)
+
+
+def test_genotype_filters_remove_bad_snps_and_samples():
+    rng = np.random.default_rng(0)
+    dosages = rng.binomial(2, 0.3, size=(200, 6)).astype(np.float32)
+    dosages[:60, 1] = np.nan  # 70% call rate
+    dosages[:, 2] = 0  # monomorphic
+    dosages[:, 3] = rng.choice([0.0, 2.0], size=200)  # no heterozygotes
+    dosages[5, :] = np.nan  # a sample without calls
+    adata = ad.AnnData(dosages, obs=pd.DataFrame(index=[f"p{i}" for i in range(200)]),
+                       var=pd.DataFrame(index=[f"rs{i}" for i in range(6)]))  # fmt: skip
+    rec = record()
+    result = preprocess_genotypes(adata, rec)
+    assert result.var_names.tolist() == ["rs0", "rs4", "rs5"]
+    assert "p5" not in result.obs_names and result.n_obs == 199
+    reasons = {r["id"]: r["reason"] for r in rec.removed}
+    assert reasons["rs1"].startswith("SNP call rate") and reasons["rs2"].startswith("MAF")
+    assert reasons["rs3"].startswith("HWE") and reasons["p5"].startswith("sample call rate")
+    freq = np.nanmean(result.X[:, 0]) / 2
+    assert result.var.loc["rs0", "maf"] == pytest.approx(min(freq, 1 - freq))
+
+
+# --- Cell frequencies ---
+
+
+def test_clr_within_parent_matches_log_ratio_to_the_geometric_mean():
+    frequencies = np.array([[60.0, 30.0, 50.0, 50.0], [20.0, 70.0, 0.0, 100.0]])
+    parents = np.array(["A", "A", "B", "B"])
+    clr, remainder = clr_by_parent(frequencies, parents)
+    assert remainder == {"A": True, "B": False}
+    first = np.array([60.0, 30.0, 10.0])  # with the remainder 100 - 90
+    np.testing.assert_allclose(clr[0, :2], np.log(first / gmean(first))[:2])
+    pseudo = 10.0  # half the smallest positive frequency replaces the zero
+    second = np.array([pseudo, 100.0])
+    np.testing.assert_allclose(clr[1, 2:], np.log(second / gmean(second)))
+
+
+# --- Olink and concentrations ---
+
+
+def test_olink_plate_normalisation_lod_and_qc_warnings():
+    rng = np.random.default_rng(2)
+    plates = np.repeat(["p1", "p2"], 50)
+    npx = rng.normal(5, 1, (100, 3)) + np.where(plates == "p2", 1.5, 0)[:, None]
+    lod = np.full_like(npx, 4.0) + np.where(plates == "p2", 1.5, 0)[:, None]
+    warned = np.zeros_like(npx)
+    warned[0, :] = 1
+    adata = ad.AnnData(npx, obs=pd.DataFrame({"plate": plates}, index=[f"s{i}" for i in range(100)]),
+                       layers={"lod": lod, "qc_warning": warned})  # fmt: skip
+    result = preprocess_olink(adata, record(), below_lod="lod")
+    assert np.isnan(result.X[0]).all()
+    medians = [np.nanmedian(result.X[plates == p], axis=0) for p in ("p1", "p2")]
+    np.testing.assert_allclose(medians[0], medians[1], atol=1e-12)
+    below = npx < lod
+    below[0] = False
+    assert result.var["below_lod_fraction"].iloc[0] == pytest.approx(below[1:, 0].mean())
+    shifted_lod = lod - (lod - np.where(plates == "p2", 1.5, 0)[:, None] - 4.0)  # lod moves with plate
+    assert np.all(result.X[1:][below[1:]] >= 3.0) and np.isfinite(shifted_lod).all()
+
+
+def test_censored_concentrations_are_set_at_their_limits_then_log2():
+    values = np.array([[np.nan, 10.0], [8.0, np.nan], [np.nan, 0.0], [4.0, 20.0]])
+    censored = np.array([[-1, 0], [0, 1], [0, 0], [0, 0]], dtype=float)
+    var = pd.DataFrame({"lloq": [2.0, 4.0], "uloq": [100.0, 50.0]}, index=["IL6", "TNF"])
+    adata = ad.AnnData(values, var=var, layers={"censored": censored})
+    result = preprocess_concentration(adata, record(), below_lloq="half_lloq")
+    expected = np.log2([[1.0, 10.0], [8.0, 50.0], [np.nan, 2.0], [4.0, 20.0]])
+    np.testing.assert_allclose(result.X, expected)
+    assert result.var["below_lloq_fraction"].tolist() == [1 / 3, 1 / 4]
+
+
+# --- Shared steps ---
+
+
+def test_uninformative_features_are_removed_and_recorded():
+    values = np.array([[1.0, np.nan, 5.0, 1.0], [2.0, np.nan, 5.0, np.nan], [3.0, np.nan, 5.0, np.nan]])
+    adata = ad.AnnData(values, var=pd.DataFrame(index=["ok", "empty", "constant", "single"]))
+    rec = record()
+    result = drop_uninformative(adata, rec)
+    assert result.var_names.tolist() == ["ok"]
+    assert {r["id"]: r["reason"] for r in rec.removed} == {
+        "empty": "missing in every sample", "constant": "constant across samples",
+        "single": "observed in a single sample"}  # fmt: skip
+
+
+def test_combat_equals_scanpy_without_missing_values_and_keeps_missing_ones():
+    rng = np.random.default_rng(4)
+    batch = np.repeat(["a", "b", "c"], 30)
+    values = rng.normal(size=(90, 5)) + np.repeat([0.0, 2.0, -1.0], 30)[:, None]
+    adata = ad.AnnData(values, obs=pd.DataFrame({"site": batch}, index=[f"s{i}" for i in range(90)]))
+    reference = adata.copy()
+    reference.obs["site"] = reference.obs["site"].astype("category")
+    sc.pp.combat(reference, key="site")
+    np.testing.assert_allclose(combat(adata, "site"), reference.X, rtol=1e-10)
+    adata.X[3, 1] = np.nan
+    corrected = combat(adata, "site")
+    assert np.isnan(corrected[3, 1]) and np.isfinite(np.delete(corrected.ravel(), 3 * 5 + 1)).all()
+    means = pd.DataFrame(corrected).groupby(batch).mean()
+    assert np.ptp(means.to_numpy(), axis=0).max() < 0.5  # from 3.0 before correction
+
+
+def test_preprocessing_the_demo_records_everything(small_demo):
+    from stratomics.cohort import build_cohort
+
+    _, config = small_demo
+    config = {**config, "preprocess": {"batch_correction": "combat", "combat_covariates": []}}
+    raw = build_cohort(config).mdata
+    mdata = preprocess_cohort(raw, config)
+    assert mdata.obs_names.tolist() == raw.obs_names.tolist()
+    for name in config["assays"]:
+        adata = mdata[name]
+        removed = adata.uns["removed"]
+        features = set(removed.loc[removed["axis"] == "feature", "id"])
+        assert set(adata.var_names) | features == set(raw[name].var_names)
+        assert not set(adata.var_names) & features
+        assert adata.obsm["X_qc_pca"].shape == (adata.n_obs, 2)
+    assert mdata["proteomics"].uns["preprocess"]["batch_correction"] == "combat"
+    assert "batch_correction" not in mdata["genotypes"].uns["preprocess"]
+    rna = mdata["rna"]
+    np.testing.assert_allclose(rna.obs["size_factor"], median_of_ratios(rna.layers["counts"]))
+
+
+def test_assay_option_overrides_the_cohort_batch_correction(small_demo):
+    from stratomics.cohort import build_cohort
+    from stratomics.preprocess import assay_with_clinical
+
+    _, config = small_demo
+    raw = build_cohort(config).mdata
+    adata = assay_with_clinical(raw["cytokines"], raw.obs, ["site"])
+    spec = {**config["assays"]["cytokines"], "batch_correction": "none"}
+    result = preprocess_assay(adata, "cytokines", spec, batch="site", batch_correction="combat")
+    assert "X_qc_pca_uncorrected" not in result.obsm
