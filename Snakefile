@@ -1,7 +1,6 @@
 # stratomics: patient subgroups and biomarkers from a multi-omics cohort.
 # Run the demo:      snakemake --cores all
 # Run your cohort:   snakemake --cores all --configfile my_cohort.yaml
-# On SLURM:          snakemake --profile profiles/slurm
 
 
 include: "workflow/rules/common.smk"

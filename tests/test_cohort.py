@@ -136,3 +136,15 @@ def test_sample_listed_twice_in_the_sample_map_is_an_error(tmp_path):
     config = write_cohort(tmp_path, SHEET, ASSAY, sample_map=str(tmp_path / "map.csv"))
     with pytest.raises(StratomicsInputError, match="sample 'S1' is listed more than once \\(line 3\\)"):
         build_cohort(config)
+
+
+def test_assays_stay_aligned_with_the_clinical_columns(small_demo, cohort):
+    mdata = cohort.mdata
+    sheet = pd.read_csv(small_demo[0] / "samples.csv").set_index("patient_id")
+    for name in ["proteomics", "rna", "genotypes"]:
+        rows = mdata.obsmap[name]
+        present = mdata.obs_names[rows > 0]
+        assert sorted(present) == sorted(mdata[name].obs_names)
+        positions = pd.Series(rows[rows > 0] - 1, index=present)
+        assert (mdata[name].obs_names[positions.to_numpy()] == present).all()
+    assert (mdata.obs["age"] == sheet.loc[mdata.obs_names, "age"]).all()

@@ -289,10 +289,9 @@ def assemble(obs: pd.DataFrame, modalities: dict[str, ad.AnnData]) -> md.MuData:
     """
     clinical = ad.AnnData(obs=pd.DataFrame(index=obs.index.astype(str)))
     assays = {name: adata for name, adata in modalities.items() if name != CLINICAL}
-    mdata = md.MuData({**assays, CLINICAL: clinical})
+    mdata = md.MuData({CLINICAL: clinical, **assays})  # clinical first: patients in sheet order
     sheet = obs.drop(columns=[c for c in obs.columns if ":" in c])
     mdata.obs = mdata.obs.drop(columns=mdata.obs.columns.intersection(sheet.columns)).join(sheet)
-    mdata.obs = mdata.obs.loc[obs.index]
     return mdata
 
 

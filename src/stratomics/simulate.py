@@ -222,7 +222,9 @@ def _assay_signal(
     ``n_risk`` features follow the latent risk factor. Planted features are appended to ``planted``.
     """
     n = len(patients)
-    factors = rng.normal(size=(n, 3)) @ rng.normal(0, min(0.3, 1.5 / np.sqrt(n_features)), size=(3, n_features))
+    n_markers = min(n_markers, n_features // 4)  # small test cohorts have few features
+    loading_sd = min(0.3, 1.5 / np.sqrt(n_features))  # correlated noise of a few features' worth
+    factors = rng.normal(size=(n, 3)) @ rng.normal(0, loading_sd, size=(3, n_features))
     signal = rng.normal(size=(n, n_features)) + factors
     order = rng.permutation(n_features)
     for k, endotype in enumerate(ASSAY_ENDOTYPES[assay]):
