@@ -107,8 +107,8 @@ def input_files(config: dict) -> dict[str, str]:
 
 
 def _validator_filling_defaults(schema: dict):
-    """A Draft 7 validator that also writes each property's default into the instance."""
-    base = jsonschema.Draft7Validator
+    """A JSON Schema 2020-12 validator that also writes each property's default into the instance."""
+    base = jsonschema.Draft202012Validator
 
     def set_defaults(validator, properties, instance, subschema):
         if isinstance(instance, dict):
