@@ -15,6 +15,7 @@ from scipy.stats import gmean
 from stratomics.preprocess import (
     Record,
     clr_by_parent,
+    centre_batches,
     combat,
     drop_uninformative,
     fit_dispersion_trend,
@@ -241,3 +242,14 @@ def test_assay_option_overrides_the_cohort_batch_correction(small_demo):
     spec = {**config["assays"]["cytokines"], "batch_correction": "none"}
     result = preprocess_assay(adata, "cytokines", spec, batch="site", batch_correction="combat")
     assert "X_qc_pca_uncorrected" not in result.obsm
+
+
+def test_batch_centring_equalises_batch_means_and_keeps_missing_values():
+    batch = np.repeat(["a", "b"], 4)
+    values = np.array([[1.0], [2.0], [3.0], [np.nan], [11.0], [12.0], [13.0], [14.0]])
+    adata = ad.AnnData(values, obs=pd.DataFrame({"site": batch}, index=[f"s{i}" for i in range(8)]))
+    corrected = centre_batches(adata, "site")
+    overall = np.nanmean(values)
+    np.testing.assert_allclose(corrected[:3, 0], [1 - 2 + overall, overall, 3 - 2 + overall])
+    np.testing.assert_allclose(corrected[4:, 0], values[4:, 0] - 12.5 + overall)
+    assert np.isnan(corrected[3, 0])

@@ -174,8 +174,10 @@ def _composition_panel(ax, *, adata, **_):
 def _library_panel(ax, *, adata, batch, **_):
     frame = adata.obs.assign(library_size=adata.obs["library_size"] / 1e6)
     if batch and batch in frame:
-        sns.stripplot(frame, x="library_size", y=batch, hue=batch, palette=PALETTE, size=1.5,
-                      ax=ax, legend=False)  # fmt: skip
+        order = sorted(frame[batch].astype(str).unique())
+        sns.stripplot(frame.assign(**{batch: frame[batch].astype(str)}), x="library_size", y=batch,
+                      hue=batch, order=order, hue_order=order, palette=PALETTE, size=1.5, ax=ax,
+                      legend=False)  # fmt: skip
     else:
         ax.hist(frame["library_size"], bins=40, color=sns.color_palette(PALETTE)[0])
     ax.set(title="Library sizes", xlabel="million reads", ylabel=batch or "samples")
@@ -215,9 +217,13 @@ def _pca_panel(ax, *, adata, batch, key, legend, **_):
     colour = batch if batch and batch in adata.obs else None
     if colour:
         frame[colour] = adata.obs[colour].astype(str).to_numpy()
-    sns.scatterplot(frame, x="PC1", y="PC2", hue=colour, s=4, linewidth=0, palette=PALETTE, ax=ax,
-                    legend=legend and colour is not None)  # fmt: skip
-    corrected = "after ComBat" if key == "X_qc_pca" and "X_qc_pca_uncorrected" in adata.obsm else ""
+    hue_order = sorted(frame[colour].unique()) if colour else None
+    sns.scatterplot(frame, x="PC1", y="PC2", hue=colour, hue_order=hue_order, s=4, linewidth=0,
+                    palette=PALETTE, ax=ax, legend=legend and colour is not None)  # fmt: skip
+    method = {"combat": "ComBat", "centre": "batch centring"}.get(
+        adata.uns["preprocess"].get("batch_correction"), ""
+    )
+    corrected = f"after {method}" if key == "X_qc_pca" and method else ""
     ax.set(title=f"QC PCA {corrected}".strip(), xticks=[], yticks=[])
     if ax.get_legend():
         ax.legend(frameon=False, fontsize=6, markerscale=1.5, title=colour, title_fontsize=6,

@@ -491,6 +491,20 @@ def combat(adata: ad.AnnData, batch: str, covariates=()) -> np.ndarray:
     return corrected
 
 
+def centre_batches(adata: ad.AnnData, batch: str) -> np.ndarray:
+    """Remove each batch's mean from every feature and add back the overall mean (NaN-aware).
+
+    The location-only batch correction: the least-squares fit of a feature on the batch alone.
+
+    Returns
+    -------
+    The corrected matrix.
+    """
+    frame = pd.DataFrame(adata.X)
+    batch_means = frame.groupby(adata.obs[batch].to_numpy()).transform("mean")
+    return (frame - batch_means + frame.mean()).to_numpy()
+
+
 def qc_pca(values: np.ndarray, seed: int = 0) -> np.ndarray:
     """Two principal components of standardised features, missing values set to the mean."""
     scaled = np.nan_to_num(_zscore(values))
@@ -522,8 +536,8 @@ def preprocess_assay(
     batch
         The batch column.
     batch_correction
-        "combat" or "none"; the assay's own ``batch_correction`` option takes precedence.
-        Genotypes are never batch-corrected.
+        "combat" (scanpy's ComBat), "centre" (remove batch means) or "none"; the assay's own
+        ``batch_correction`` option takes precedence. Genotypes are never batch-corrected.
     combat_covariates
         Categorical columns whose effects ComBat protects.
     seed
@@ -545,12 +559,15 @@ def preprocess_assay(
     result = drop_uninformative(result, record)
     correction = spec.get("batch_correction", batch_correction)
     result.obsm["X_qc_pca"] = qc_pca(result.X, seed)
-    if correction == "combat" and kind != "genotypes" and batch:
+    if correction != "none" and kind != "genotypes" and batch:
         result.obsm["X_qc_pca_uncorrected"] = result.obsm["X_qc_pca"]
-        result.X = combat(result, batch, combat_covariates)
+        if correction == "combat":
+            result.X = combat(result, batch, combat_covariates)
+            record.params.update(combat_covariates=list(combat_covariates))
+        else:
+            result.X = centre_batches(result, batch)
         result.obsm["X_qc_pca"] = qc_pca(result.X, seed)
-        record.params.update(batch_correction="combat", batch=batch,
-                             combat_covariates=list(combat_covariates))  # fmt: skip
+        record.params.update(batch_correction=correction, batch=batch)
     record.store(result)
     result.uns["ingest"] = adata.uns.get("ingest", {})
     return result
