@@ -76,3 +76,12 @@ def test_cli_validate_config_reports_errors_without_traceback(tmp_path, capsys):
     assert err.startswith("stratomics: config: unknown key 'cohrt'") and "Traceback" not in err
     assert main(["validate-config", str(ROOT / "config.yaml"), "--skip-files"]) == 0
     assert "valid; assays: proteomics (olink_npx)" in capsys.readouterr().out
+
+
+def test_cli_simulate_writes_a_cohort_that_validates(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["simulate", "--out", str(out), "--n-patients", "30", "--n-snps", "150",
+                 "--n-genes", "60", "--seed", "2"]) == 0  # fmt: skip
+    assert "30 patients" in capsys.readouterr().out
+    assert len((out / "samples.csv").read_text().splitlines()) == 31
+    validate_config(demo_config(out))
