@@ -1,0 +1,228 @@
+"""Covariate-adjusted association tests over all features at once, as tidy tables.
+
+- :func:`outcome_biomarkers`: each feature as a predictor of an outcome (logistic for binary,
+  Cox for survival, linear for continuous), per SD of the feature.
+- :func:`cluster_markers`: each feature as the response of a group design (limma-style, optionally
+  with moderated variances), one-vs-rest, pairwise or overall contrasts.
+- :func:`genotype_scan`: each SNP's additive dosage as a predictor of an outcome, streamed in chunks.
+- :func:`add_q_values`: one FDR within a family of tests.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from stratomics.associate.cox import fit_cox_predictor
+from stratomics.associate.design import covariate_formula, group_contrasts, group_design, model_design
+from stratomics.associate.genetic import scan_snps
+from stratomics.associate.linear import fit_features, moderate, test_contrast
+from stratomics.associate.multiple import add_q_values, adjust_p
+from stratomics.associate.predictor import fit_linear_predictor, fit_logistic_predictor
+from stratomics.errors import StratomicsInputError
+
+log = logging.getLogger(__name__)
+
+RESULT_COLUMNS = [
+    "assay", "feature", "outcome_or_contrast", "model", "effect", "estimate", "std_error",
+    "ci_low", "ci_high", "statistic", "p_value", "q_value", "n", "n_events", "note",
+]  # fmt: skip
+EFFECTS = {
+    "logistic": "log odds ratio",
+    "cox": "log hazard ratio",
+    "linear": "difference",
+}
+
+__all__ = ["RESULT_COLUMNS", "add_q_values", "adjust_p", "cluster_markers", "genotype_scan",
+           "outcome_biomarkers", "outcome_data"]  # fmt: skip
+
+
+def outcome_data(obs: pd.DataFrame, outcome: str, spec: dict, covariates: list[str]):
+    """Outcome values and covariate design of the patients with complete data.
+
+    Parameters
+    ----------
+    obs
+        One row per patient (``mdata.obs``).
+    outcome
+        The outcome's name in the config.
+    spec
+        Its config entry (type and columns).
+    covariates
+        Covariate columns.
+
+    Returns
+    -------
+    (response, design): the response (a Series, or a frame with time and event for survival) and
+    the covariate design with intercept, both indexed by the patients kept.
+    """
+    columns = [spec["time"], spec["event"]] if spec["type"] == "survival" else [spec.get("column", outcome)]
+    purpose = f"outcome '{outcome}'"
+    complete = obs.dropna(subset=columns)
+    if len(complete) < len(obs):
+        log.warning("%s: %d of %d patients have no value and are left out", purpose,
+                    len(obs) - len(complete), len(obs))  # fmt: skip
+    formula = "~ 1" + (" + " + covariate_formula(covariates, complete) if covariates else "")
+    design = model_design(complete, formula, purpose=purpose)
+    response = complete.loc[design.index, columns].astype(float)
+    if spec["type"] == "binary":
+        levels = sorted(response.iloc[:, 0].unique())
+        if levels != [0.0, 1.0]:
+            raise StratomicsInputError(f"{purpose}: a binary outcome must be coded 0/1, found {levels}.")
+    return (response if spec["type"] == "survival" else response.iloc[:, 0]), design
+
+
+def _standardise(values: np.ndarray) -> np.ndarray:
+    """Scale each feature to mean 0 and SD 1 over its observed patients (so effects are per SD)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (values - np.nanmean(values, axis=0)) / np.nanstd(values, axis=0, ddof=1)
+
+
+def _dense(adata: ad.AnnData, patients) -> np.ndarray:
+    """The assay's values for the given patients (all in the assay) as a float matrix."""
+    values = adata[patients].X
+    return np.asarray(values.toarray() if hasattr(values, "toarray") else values, dtype=float)
+
+
+def outcome_biomarkers(
+    adata: ad.AnnData, obs: pd.DataFrame, outcome: str, spec: dict, covariates: list[str], *, assay: str
+) -> pd.DataFrame:
+    """Test every feature of an assay as a predictor of an outcome, adjusted for covariates.
+
+    Binary outcomes: logistic regression; survival: Cox model (Efron ties); continuous: linear
+    regression. Features are standardised, so estimates are per SD of the feature.
+
+    Parameters
+    ----------
+    adata
+        The preprocessed assay (obs = patients).
+    obs
+        Clinical columns of every patient (``mdata.obs``).
+    outcome, spec
+        The outcome's name and config entry.
+    covariates
+        Adjustment covariates.
+    assay
+        The assay name, written in the table.
+
+    Returns
+    -------
+    One row per feature with :data:`RESULT_COLUMNS` (q_value empty: set it across a family with
+    :func:`add_q_values`).
+    """
+    response, design = outcome_data(obs.loc[adata.obs_names], outcome, spec, covariates)
+    values = _standardise(_dense(adata, design.index))
+    covariate_values = design.to_numpy()
+    if spec["type"] == "binary":
+        model, fit = "logistic", fit_logistic_predictor(response.to_numpy(), values, covariate_values)
+        table = fit.table(adata.var_names)
+    elif spec["type"] == "survival":
+        time, event = response.to_numpy().T
+        model = "cox"
+        table = fit_cox_predictor(time, event, values, covariate_values[:, 1:]).table(adata.var_names)
+    else:
+        model, fit = "linear", fit_linear_predictor(response.to_numpy(), values, covariate_values)
+        table = fit.table(adata.var_names, distribution="t", df=fit.n - design.shape[1] - 1)
+    return _tidy(table, assay=assay, label=outcome, model=model, effect=f"{EFFECTS[model]} per SD")
+
+
+def _tidy(table: pd.DataFrame, *, assay: str, label: str, model: str, effect: str) -> pd.DataFrame:
+    """Put a per-feature result frame into the stable column order."""
+    table = table.rename_axis("feature").reset_index()
+    table["feature"] = table["feature"].astype(str)
+    table = table.assign(assay=assay, outcome_or_contrast=label, model=model, effect=effect, q_value=np.nan)
+    for column in ("ci_low", "ci_high", "n_events", "note"):
+        if column not in table:
+            table[column] = "" if column == "note" else np.nan
+    return table[RESULT_COLUMNS]
+
+
+def cluster_markers(
+    adata: ad.AnnData,
+    obs: pd.DataFrame,
+    group: str,
+    covariates: list[str],
+    *,
+    assay: str,
+    kind: str = "one_vs_rest",
+    moderated: bool = True,
+) -> pd.DataFrame:
+    """Differences of every feature between groups (e.g. subgroups), adjusted for covariates.
+
+    Fits feature ~ group means + covariates for all features at once (limma's model, with its
+    empirical-Bayes moderated variances when ``moderated``) and tests the contrasts of ``kind``
+    (see :func:`stratomics.associate.design.group_contrasts`).
+
+    Returns
+    -------
+    One row per feature and contrast with :data:`RESULT_COLUMNS`; for "overall" the statistic is
+    the (moderated) F.
+    """
+    design, levels = group_design(obs.loc[adata.obs_names], group, covariates, purpose=f"markers of {group}")
+    fit = fit_features(_dense(adata, design.index), design, adata.var_names)
+    if moderated:
+        fit = moderate(fit)
+    model = "moderated linear" if moderated else "linear"
+    tables = []
+    for label, contrast in group_contrasts(levels, design.shape[1], kind).items():
+        table = test_contrast(fit, contrast, moderated=moderated)
+        if contrast.shape[0] == 1:
+            half_width = _t_critical(table["df"]) * table["std_error"]
+            table["ci_low"], table["ci_high"] = table["estimate"] - half_width, table["estimate"] + half_width
+        table["note"] = np.where(table["p_value"].isna(), "not estimable on the observed patients", "")
+        effect = "F" if contrast.shape[0] > 1 else "difference in means"
+        tables.append(_tidy(table, assay=assay, label=f"{group}: {label}", model=model, effect=effect))
+    return pd.concat(tables, ignore_index=True)
+
+
+def _t_critical(df):
+    from scipy import stats
+
+    return stats.t.ppf(0.975, df)
+
+
+def genotype_scan(
+    adata: ad.AnnData,
+    obs: pd.DataFrame,
+    outcome: str,
+    spec: dict,
+    covariates: list[str],
+    *,
+    snps: slice = slice(None),
+    chunk_size: int = 5000,
+) -> pd.DataFrame:
+    """Additive scan of the SNPs of a (possibly backed) genotype AnnData against an outcome.
+
+    Binary outcomes: logistic; continuous: linear (as plink2 --glm); survival: Cox. Estimates are
+    per copy of allele A1.
+
+    Returns
+    -------
+    One row per SNP with :data:`RESULT_COLUMNS` plus chrom, pos, a1, a2 and allele_frequency.
+    """
+    response, design = outcome_data(obs.loc[adata.obs_names], outcome, spec, covariates)
+    rows = adata.obs_names.get_indexer(design.index)
+    selected = adata.var_names[snps]
+    offset = snps.start or 0
+
+    def read_chunk(chunk: slice) -> np.ndarray:
+        block = adata.X[:, offset + chunk.start : offset + chunk.stop]
+        return np.asarray(block, dtype=float)[rows]
+
+    if spec["type"] == "survival":
+        time, event = response.to_numpy().T
+        model = "cox"
+        table = pd.concat([
+            fit_cox_predictor(time, event, read_chunk(chunk), design.to_numpy()[:, 1:]).table(selected[chunk])
+            for chunk in (slice(s, min(len(selected), s + chunk_size)) for s in range(0, len(selected), chunk_size))
+        ])  # fmt: skip
+    else:
+        model = "logistic" if spec["type"] == "binary" else "linear"
+        table = scan_snps(read_chunk, selected, response.to_numpy(), design.to_numpy(), model=model,
+                          chunk_size=chunk_size)  # fmt: skip
+    tidy = _tidy(table, assay="genotypes", label=outcome, model=model, effect=f"{EFFECTS[model]} per allele")
+    annotation = adata.var.loc[tidy["feature"], ["chrom", "pos", "a1", "a2"]].reset_index(drop=True)
+    return pd.concat([tidy, annotation], axis=1)

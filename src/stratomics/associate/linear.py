@@ -1,0 +1,225 @@
+"""Linear models of every feature on one design at once, with limma's empirical-Bayes moderation.
+
+Each feature is fitted on the patients where it is observed (like limma's lmFit with missing
+values): the normal equations of all features are formed with one matrix product over the
+observed-value mask, so features with different missingness need no loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+
+#: Bytes one chunk of the feature matrix may take; features are fitted chunk by chunk.
+CHUNK_BYTES = 256 * 2**20
+
+
+@dataclass
+class FeatureFit:
+    """Per-feature least-squares fits of ``feature ~ design``.
+
+    Attributes
+    ----------
+    coef
+        Coefficients, features x design columns (NaN where not estimable).
+    unscaled
+        (X'X)^-1 over each feature's observed patients, features x p x p.
+    sigma2
+        Residual variance per feature.
+    df_residual
+        Residual degrees of freedom per feature.
+    n
+        Patients used per feature.
+    columns
+        Design column names.
+    features
+        Feature names.
+    df_prior, s2_prior, s2_post, df_total
+        Set by :func:`moderate` (limma's eBayes); absent before.
+    """
+
+    coef: np.ndarray
+    unscaled: np.ndarray
+    sigma2: np.ndarray
+    df_residual: np.ndarray
+    n: np.ndarray
+    columns: list[str]
+    features: pd.Index
+    df_prior: float | None = None
+    s2_prior: float | None = None
+    s2_post: np.ndarray | None = None
+    df_total: np.ndarray | None = None
+
+
+def fit_features(values: np.ndarray, design: pd.DataFrame, features=None) -> FeatureFit:
+    """Least squares of every feature (column of ``values``) on the design, missing values skipped.
+
+    Parameters
+    ----------
+    values
+        Patients x features, NaN where missing; rows aligned with ``design``.
+    design
+        Patients x p design (full column rank).
+    features
+        Feature names (default 0..m-1).
+
+    Returns
+    -------
+    The fit. A feature whose observed patients leave the design rank-deficient or no residual
+    degree of freedom gets NaN estimates.
+    """
+    x = design.to_numpy(dtype=float)
+    values = np.asarray(values, dtype=float)
+    n, m = values.shape
+    p = x.shape[1]
+    outer = (x[:, :, None] * x[:, None, :]).reshape(n, p * p)
+    coef, unscaled = np.full((m, p), np.nan), np.full((m, p, p), np.nan)
+    sigma2, n_used = np.full(m, np.nan), np.zeros(m, dtype=int)
+    step = max(1, CHUNK_BYTES // (8 * n))
+    for start in range(0, m, step):
+        chunk = slice(start, min(m, start + step))
+        observed = np.isfinite(values[:, chunk])
+        y = np.where(observed, values[:, chunk], 0.0)
+        if observed.all():
+            gram = np.broadcast_to(x.T @ x, (y.shape[1], p, p))
+        else:
+            gram = (observed.T.astype(float) @ outer).reshape(-1, p, p)
+        inverse, usable = _invert(gram)
+        beta = np.einsum("jkl,jl->jk", inverse, y.T @ x)
+        residuals = np.where(observed, y - x @ beta.T, 0.0)
+        n_used[chunk] = observed.sum(axis=0)
+        df = n_used[chunk] - p
+        usable &= df > 0
+        coef[chunk][usable] = beta[usable]
+        unscaled[chunk][usable] = inverse[usable]
+        sigma2[chunk][usable] = (residuals**2).sum(axis=0)[usable] / df[usable]
+    df_residual = np.where(np.isfinite(sigma2), n_used - p, np.nan)
+    features = pd.Index(features if features is not None else range(m))
+    return FeatureFit(coef, unscaled, sigma2, df_residual, n_used, list(design.columns), features)
+
+
+def _invert(gram: np.ndarray, tolerance: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
+    """Invert a stack of symmetric matrices; flag those that are numerically singular."""
+    scale = np.sqrt(np.einsum("jkk->jk", gram))
+    scale = np.where(scale > 0, scale, 1.0)
+    scaled = gram / scale[:, :, None] / scale[:, None, :]  # equilibrate before judging the rank
+    singular_values = np.linalg.svd(scaled, compute_uv=False)
+    usable = singular_values[:, -1] > tolerance * singular_values[:, 0]
+    inverse = np.full_like(gram, np.nan)
+    if usable.any():
+        inverse[usable] = np.linalg.inv(scaled[usable]) / scale[usable, :, None] / scale[usable, None, :]
+    return inverse, usable
+
+
+def _trigamma_inverse(x: float) -> float:
+    """Solve trigamma(y) = x by Newton's method (as limma's trigammaInverse)."""
+    if x > 1e7:
+        return 1 / np.sqrt(x)
+    if x < 1e-6:
+        return 1 / x
+    y = 0.5 + 1 / x
+    for _ in range(50):
+        tri = special.polygamma(1, y)
+        delta = tri * (1 - tri / x) / special.polygamma(2, y)
+        y += delta
+        if -delta / y < 1e-8:
+            break
+    return y
+
+
+def fit_f_distribution(variances: np.ndarray, df: np.ndarray) -> tuple[float, float]:
+    """Moment estimates of the prior of limma's hierarchical model (Smyth 2004).
+
+    Parameters
+    ----------
+    variances
+        Residual variances.
+    df
+        Their degrees of freedom.
+
+    Returns
+    -------
+    The prior variance s0^2 and prior degrees of freedom d0 (inf when the variances vary no more
+    than sampling explains).
+    """
+    ok = np.isfinite(variances) & np.isfinite(df) & (df > 1e-15)
+    x, d = np.maximum(variances[ok], 0), df[ok]
+    median = np.median(x)
+    x = np.maximum(x, 1e-5 * (median if median > 0 else 1))
+    e = np.log(x) - special.digamma(d / 2) + np.log(d / 2)
+    e_mean = e.mean()
+    e_var = ((e - e_mean) ** 2).sum() / (len(e) - 1) - special.polygamma(1, d / 2).mean()
+    if e_var > 0:
+        d0 = 2 * _trigamma_inverse(e_var)
+        return float(np.exp(e_mean + special.digamma(d0 / 2) - np.log(d0 / 2))), float(d0)
+    return float(x.mean()), float(np.inf)
+
+
+def moderate(fit: FeatureFit) -> FeatureFit:
+    """limma's eBayes: shrink each residual variance towards a common prior.
+
+    The posterior variance is (d0 s0^2 + d s^2) / (d0 + d); moderated statistics use it with
+    d0 + d degrees of freedom, capped at the pooled residual degrees of freedom as limma does.
+
+    Returns
+    -------
+    The same fit with ``s2_prior``, ``df_prior``, ``s2_post`` and ``df_total`` set.
+    """
+    s2_prior, df_prior = fit_f_distribution(fit.sigma2, fit.df_residual)
+    d = fit.df_residual
+    if np.isinf(df_prior):
+        s2_post = np.full_like(fit.sigma2, s2_prior)
+    else:
+        s2_post = (df_prior * s2_prior + d * fit.sigma2) / (df_prior + d)
+    pooled = np.nansum(d)
+    fit.s2_prior, fit.df_prior = s2_prior, df_prior
+    fit.s2_post = np.where(np.isfinite(fit.sigma2), s2_post, np.nan)
+    fit.df_total = np.where(np.isfinite(d), np.minimum(d + df_prior, pooled), np.nan)
+    return fit
+
+
+def test_contrast(fit: FeatureFit, contrast: np.ndarray, *, moderated: bool = False) -> pd.DataFrame:
+    """Test a contrast of the coefficients for every feature.
+
+    Parameters
+    ----------
+    fit
+        A :func:`fit_features` result (passed through :func:`moderate` for moderated tests).
+    contrast
+        One row (t-test of a linear combination) or several rows (F-test that all are zero), each
+        with one weight per design column.
+    moderated
+        Use limma's moderated variances and degrees of freedom.
+
+    Returns
+    -------
+    One row per feature: estimate, std_error, statistic (t or F), df, p_value, n. For an F-test
+    estimate and std_error are NaN.
+    """
+    contrast = np.atleast_2d(np.asarray(contrast, dtype=float))
+    if moderated and fit.s2_post is None:
+        raise ValueError("call moderate(fit) before a moderated test")
+    s2, df = (fit.s2_post, fit.df_total) if moderated else (fit.sigma2, fit.df_residual)
+    estimate = fit.coef @ contrast.T
+    covariance = contrast @ fit.unscaled @ contrast.T
+    if contrast.shape[0] == 1:
+        std_error = np.sqrt(s2 * covariance[:, 0, 0])
+        statistic = estimate[:, 0] / std_error
+        p_value = 2 * stats.t.sf(np.abs(statistic), df)
+        estimate = estimate[:, 0]
+    else:
+        q = contrast.shape[0]
+        usable = np.isfinite(covariance).all(axis=(1, 2))
+        statistic = np.full(len(s2), np.nan)
+        solved = np.linalg.solve(covariance[usable], estimate[usable][:, :, None])[:, :, 0]
+        statistic[usable] = (estimate[usable] * solved).sum(axis=1) / (q * s2[usable])
+        p_value = stats.f.sf(statistic, q, df)
+        estimate = std_error = np.full(len(s2), np.nan)
+    return pd.DataFrame(
+        {"estimate": estimate, "std_error": std_error, "statistic": statistic, "df": df,
+         "p_value": p_value, "n": fit.n},
+        index=fit.features,
+    )  # fmt: skip

@@ -1,0 +1,68 @@
+"""Multiple-testing adjustment: Benjamini-Hochberg and Bonferroni, missing p-values ignored."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+METHODS = ("fdr_bh", "bonferroni")
+
+
+def adjust_p(p_values, method: str = "fdr_bh") -> np.ndarray:
+    """Adjusted p-values (q-values for "fdr_bh"); NaN p-values stay NaN and are not counted.
+
+    Parameters
+    ----------
+    p_values
+        Raw p-values.
+    method
+        "fdr_bh" (Benjamini-Hochberg step-up) or "bonferroni".
+
+    Returns
+    -------
+    The adjusted p-values, capped at 1.
+    """
+    p = np.asarray(p_values, dtype=float)
+    adjusted = np.full_like(p, np.nan)
+    tested = np.isfinite(p)
+    m = int(tested.sum())
+    if m == 0:
+        return adjusted
+    values = p[tested]
+    if method == "bonferroni":
+        adjusted[tested] = np.minimum(values * m, 1.0)
+    elif method == "fdr_bh":
+        order = np.argsort(values, kind="stable")
+        ranked = values[order] * m / np.arange(1, m + 1)
+        stepped = np.minimum.accumulate(ranked[::-1])[::-1]
+        result = np.empty(m)
+        result[order] = np.minimum(stepped, 1.0)
+        adjusted[tested] = result
+    else:
+        raise ValueError(f"unknown adjustment method {method!r}; use one of {METHODS}")
+    return adjusted
+
+
+def add_q_values(table: pd.DataFrame, *, family: list[str], method: str = "fdr_bh") -> pd.DataFrame:
+    """Add ``q_value`` adjusted within each family of tests (rows sharing the ``family`` columns).
+
+    Parameters
+    ----------
+    table
+        A tidy result table with a ``p_value`` column.
+    family
+        Columns defining a family (e.g. ["outcome_or_contrast", "model"] for one FDR across assays,
+        add "assay" for a per-assay FDR).
+    method
+        See :func:`adjust_p`.
+
+    Returns
+    -------
+    The table with ``q_value`` and ``adjustment`` columns.
+    """
+    table = table.copy()
+    table["q_value"] = np.nan
+    for _, rows in table.groupby(family, sort=False, dropna=False):
+        table.loc[rows.index, "q_value"] = adjust_p(rows["p_value"].to_numpy(), method)
+    table["adjustment"] = f"{method} within {'+'.join(family)}"
+    return table
