@@ -19,7 +19,7 @@ import pandas as pd
 from stratomics.associate.cox import fit_cox_predictor
 from stratomics.associate.design import covariate_formula, group_contrasts, group_design, model_design
 from stratomics.associate.genetic import scan_snps
-from stratomics.associate.linear import fit_features, moderate, test_contrast
+from stratomics.associate.linear import fit_features, moderate, contrast_test
 from stratomics.associate.multiple import add_q_values, adjust_p
 from stratomics.associate.predictor import fit_linear_predictor, fit_logistic_predictor
 from stratomics.errors import StratomicsInputError
@@ -168,7 +168,7 @@ def cluster_markers(
     model = "moderated linear" if moderated else "linear"
     tables = []
     for label, contrast in group_contrasts(levels, design.shape[1], kind).items():
-        table = test_contrast(fit, contrast, moderated=moderated)
+        table = contrast_test(fit, contrast, moderated=moderated)
         if contrast.shape[0] == 1:
             half_width = _t_critical(table["df"]) * table["std_error"]
             table["ci_low"], table["ci_high"] = table["estimate"] - half_width, table["estimate"] + half_width

@@ -181,7 +181,7 @@ def moderate(fit: FeatureFit) -> FeatureFit:
     return fit
 
 
-def test_contrast(fit: FeatureFit, contrast: np.ndarray, *, moderated: bool = False) -> pd.DataFrame:
+def contrast_test(fit: FeatureFit, contrast: np.ndarray, *, moderated: bool = False) -> pd.DataFrame:
     """Test a contrast of the coefficients for every feature.
 
     Parameters

@@ -1,0 +1,289 @@
+"""The association engine against statsmodels, limma, lifelines and plink2, coefficient by coefficient."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+from statsmodels.stats.multitest import multipletests
+
+from stratomics.associate import cluster_markers, outcome_biomarkers
+from stratomics.associate.cox import fit_cox_predictor
+from stratomics.associate.design import group_contrasts, group_design, model_design
+from stratomics.associate.genetic import scan_snps
+from stratomics.associate.linear import fit_features, moderate, contrast_test
+from stratomics.associate.multiple import add_q_values, adjust_p
+from stratomics.associate.predictor import fit_linear_predictor, fit_logistic_predictor
+from stratomics.errors import StratomicsInputError
+
+LIMMA = Path(__file__).parent / "data" / "limma"
+RTOL = 1e-6
+
+
+@pytest.fixture
+def cohort_frame():
+    rng = np.random.default_rng(11)
+    n = 240
+    obs = pd.DataFrame({
+        "group": rng.choice(["g1", "g2", "g3"], n, p=[0.5, 0.3, 0.2]),
+        "age": rng.normal(50, 12, n).round(),
+        "sex": rng.choice(["F", "M"], n),
+        "site": rng.choice(["LUX", "BEL", "DEU"], n),
+    }, index=[f"p{i}" for i in range(n)])  # fmt: skip
+    values = rng.normal(size=(n, 60)) + 0.02 * obs[["age"]].to_numpy()
+    values[obs["group"].to_numpy() == "g2", :10] += 0.8
+    values[rng.random(values.shape) < 0.08] = np.nan
+    return obs, values
+
+
+# --- linear models of features ---
+
+
+def test_linear_fit_and_contrasts_equal_statsmodels_ols(cohort_frame):
+    obs, values = cohort_frame
+    design, levels = group_design(obs, "group", ["age", "sex", "site"])
+    fit = fit_features(values, design)
+    contrasts = group_contrasts(levels, design.shape[1], "one_vs_rest")
+    overall = group_contrasts(levels, design.shape[1], "overall")["overall"]
+    ours = contrast_test(fit, contrasts["g2 vs rest"])
+    ours_f = contrast_test(fit, overall)
+    for j in range(values.shape[1]):
+        ok = np.isfinite(values[:, j])
+        reference = sm.OLS(values[ok, j], design.to_numpy()[ok]).fit()
+        t_test = reference.t_test(contrasts["g2 vs rest"])
+        np.testing.assert_allclose(ours["estimate"].iloc[j], t_test.effect[0], rtol=RTOL)
+        np.testing.assert_allclose(ours["std_error"].iloc[j], t_test.sd[0, 0], rtol=RTOL)
+        np.testing.assert_allclose(ours["p_value"].iloc[j], t_test.pvalue, rtol=RTOL)
+        f_test = reference.f_test(overall)
+        np.testing.assert_allclose(ours_f["statistic"].iloc[j], f_test.fvalue, rtol=RTOL)
+        np.testing.assert_allclose(ours_f["p_value"].iloc[j], f_test.pvalue, rtol=RTOL)
+        assert ours["df"].iloc[j] == reference.df_resid and ours["n"].iloc[j] == ok.sum()
+
+
+@pytest.fixture(scope="module")
+def limma_fit():
+    values = pd.read_csv(LIMMA / "values.tsv", sep="\t", index_col=0)
+    design = pd.read_csv(LIMMA / "design.tsv", sep="\t")
+    reference = pd.read_csv(LIMMA / "limma_plain.tsv", sep="\t", index_col=0)
+    return values, design, reference
+
+
+def test_moderated_statistics_equal_limma(limma_fit):
+    values, design, reference = limma_fit
+    treatment = pd.DataFrame({"Intercept": 1.0, "B": design["B"], "C": design["C"], "age": design["age"]})
+    fit = moderate(fit_features(values.T.to_numpy(), treatment, values.index))
+    assert fit.df_prior == pytest.approx(reference["df_prior"].iloc[0], rel=1e-9)
+    assert fit.s2_prior == pytest.approx(reference["s2_prior"].iloc[0], rel=1e-9)
+    ours = contrast_test(fit, [0, 1, 0, 0], moderated=True)
+    tested = reference["B_t"].notna()
+    assert tested.sum() == 299 and ours["p_value"].notna().sum() == 299
+    for column, theirs in (("estimate", "B_coef"), ("statistic", "B_t"), ("p_value", "B_p")):
+        np.testing.assert_allclose(ours.loc[tested, column], reference.loc[tested, theirs], rtol=RTOL)
+    np.testing.assert_allclose(fit.s2_post[tested.to_numpy()], reference.loc[tested, "s2_post"], rtol=RTOL)
+    np.testing.assert_allclose(fit.df_total[tested.to_numpy()], reference.loc[tested, "df_total"], rtol=RTOL)
+
+
+def test_moderated_contrasts_and_f_equal_limma_on_complete_features(limma_fit):
+    values, design, reference = limma_fit
+    fit = moderate(fit_features(values.T.to_numpy(), design, values.index))
+    complete = values.notna().all(axis=1)
+    b_vs_rest = contrast_test(fit, [-0.5, 1, -0.5, 0], moderated=True)
+    joint = contrast_test(fit, np.array([[-0.5, 1, -0.5, 0], [-1, 0, 1, 0]]), moderated=True)
+    np.testing.assert_allclose(b_vs_rest.loc[complete, "statistic"], reference.loc[complete, "BvsRest_t"], rtol=RTOL)
+    np.testing.assert_allclose(b_vs_rest.loc[complete, "p_value"], reference.loc[complete, "BvsRest_p"], rtol=RTOL)
+    np.testing.assert_allclose(joint.loc[complete, "statistic"], reference.loc[complete, "F"], rtol=RTOL)
+    np.testing.assert_allclose(joint.loc[complete, "p_value"], reference.loc[complete, "F_p"], rtol=RTOL)
+
+
+def test_degenerate_features_get_no_estimate(cohort_frame):
+    obs, values = cohort_frame
+    design = model_design(obs, "~ C(group) + age")
+    values = values.copy()
+    values[:, 0] = 3.0  # constant: no residual variance is fine, but the estimate is exactly 0
+    values[:, 1] = np.nan
+    values[:4, 1] = [1, 2, 3, 4]  # observed in fewer patients than coefficients
+    values[obs["group"].to_numpy() != "g1", 2] = np.nan  # only one group observed: not estimable
+    table = contrast_test(fit_features(values, design), [0, 1, 0, 0])
+    assert table["estimate"].iloc[0] == pytest.approx(0, abs=1e-12)
+    assert table.iloc[1:3]["p_value"].isna().all()
+    assert table.iloc[3:]["p_value"].notna().all()
+
+
+def test_collinear_covariate_is_an_error_naming_the_column(cohort_frame):
+    obs, _ = cohort_frame
+    obs = obs.assign(country=obs["site"].map({"LUX": "Luxembourg", "BEL": "Belgium", "DEU": "Germany"}))
+    with pytest.raises(StratomicsInputError, match=r"column 'C\(country\).*collinear"):
+        model_design(obs, "~ C(site) + C(country)")
+    with pytest.raises(StratomicsInputError, match="nosuch. is not present"):
+        model_design(obs, "~ age + nosuch")
+
+
+# --- features as predictors ---
+
+
+def test_logistic_equals_statsmodels_logit(cohort_frame):
+    obs, values = cohort_frame
+    rng = np.random.default_rng(5)
+    design = model_design(obs, "~ age + C(sex) + C(site)")
+    logit = 0.8 * np.nan_to_num(values[:, 0]) - 0.3
+    y = (rng.random(len(obs)) < 1 / (1 + np.exp(-logit))).astype(float)
+    table = fit_logistic_predictor(y, values, design.to_numpy()).table(range(values.shape[1]))
+    for j in range(values.shape[1]):
+        ok = np.isfinite(values[:, j])
+        reference = sm.Logit(y[ok], np.column_stack([values[ok, j], design.to_numpy()[ok]])).fit(disp=0, tol=1e-12)
+        np.testing.assert_allclose(table["estimate"].iloc[j], reference.params[0], rtol=RTOL)
+        np.testing.assert_allclose(table["std_error"].iloc[j], reference.bse[0], rtol=RTOL)
+        np.testing.assert_allclose(table["p_value"].iloc[j], reference.pvalues[0], rtol=RTOL)
+        assert table["n"].iloc[j] == ok.sum() and table["n_events"].iloc[j] == y[ok].sum()
+
+
+def test_logistic_reports_separation_instead_of_an_estimate():
+    rng = np.random.default_rng(1)
+    y = np.repeat([0.0, 1.0], 50)
+    separating = np.where(y == 1, rng.uniform(1, 2, 100), rng.uniform(-2, -1, 100))
+    ordinary = rng.normal(size=100)
+    table = fit_logistic_predictor(y, np.column_stack([separating, ordinary]), np.ones((100, 1))).table(["s", "o"])
+    assert np.isnan(table.loc["s", "estimate"]) and "separation" in table.loc["s", "note"]
+    assert np.isfinite(table.loc["o", "estimate"]) and table.loc["o", "note"] == ""
+    with pytest.warns(sm.tools.sm_exceptions.PerfectSeparationWarning):  # statsmodels agrees
+        sm.Logit(y, np.column_stack([separating, np.ones(100)])).fit(disp=0, warn_convergence=False)
+
+
+def test_linear_predictor_equals_statsmodels_ols(cohort_frame):
+    obs, values = cohort_frame
+    design = model_design(obs, "~ age + C(site)")
+    noise = np.random.default_rng(2).normal(size=len(obs))
+    y = obs["age"].to_numpy() * 0.1 + np.nan_to_num(values[:, 3]) + noise
+    fit = fit_linear_predictor(y, values, design.to_numpy())
+    table = fit.table(range(values.shape[1]), distribution="t", df=fit.n - design.shape[1] - 1)
+    for j in (0, 3, 7):
+        ok = np.isfinite(values[:, j])
+        reference = sm.OLS(y[ok], np.column_stack([values[ok, j], design.to_numpy()[ok]])).fit()
+        np.testing.assert_allclose(table[["estimate", "std_error", "p_value"]].iloc[j],
+                                   [reference.params[0], reference.bse[0], reference.pvalues[0]], rtol=RTOL)  # fmt: skip
+        np.testing.assert_allclose(table[["ci_low", "ci_high"]].iloc[j], reference.conf_int()[0], rtol=RTOL)
+
+
+def test_cox_equals_lifelines_with_ties_and_covariates(cohort_frame):
+    from lifelines import CoxPHFitter
+
+    obs, values = cohort_frame
+    rng = np.random.default_rng(9)
+    hazard = np.exp(0.6 * np.nan_to_num(values[:, 0]) + 0.02 * (obs["age"].to_numpy() - 50))
+    time = np.ceil(rng.exponential(200 / hazard) / 7)  # weeks: many tied event times
+    event = (rng.random(len(obs)) < 0.75).astype(int)
+    design = model_design(obs, "~ age + C(sex)").drop(columns="Intercept")
+    table = fit_cox_predictor(time, event, values, design.to_numpy()).table(range(values.shape[1]))
+    for j in (0, 1, 5, 20):
+        ok = np.isfinite(values[:, j])
+        frame = pd.DataFrame(np.column_stack([values[ok, j], design.to_numpy()[ok]]), columns=["f", "age", "sex"])
+        frame["time"], frame["event"] = time[ok], event[ok]
+        reference = CoxPHFitter().fit(frame, "time", "event", fit_options={"precision": 1e-14, "max_steps": 100})
+        np.testing.assert_allclose(table["estimate"].iloc[j], reference.params_["f"], rtol=RTOL)
+        np.testing.assert_allclose(table["std_error"].iloc[j], reference.standard_errors_["f"], rtol=RTOL)
+        np.testing.assert_allclose(table["p_value"].iloc[j], reference.summary.loc["f", "p"], rtol=RTOL)
+        assert table["n_events"].iloc[j] == event[ok].sum()
+
+
+# --- multiple testing ---
+
+
+def test_fdr_and_bonferroni_equal_statsmodels_multipletests():
+    rng = np.random.default_rng(0)
+    p = np.concatenate([rng.uniform(size=200), rng.uniform(0, 1e-3, 20), [np.nan] * 5])
+    tested = np.isfinite(p)
+    for method in ("fdr_bh", "bonferroni"):
+        ours = adjust_p(p, method)
+        np.testing.assert_allclose(ours[tested], multipletests(p[tested], method=method)[1], rtol=1e-12)
+        assert np.isnan(ours[~tested]).all()
+    table = pd.DataFrame({"assay": ["a"] * 3 + ["b"] * 2, "model": "logistic", "p_value": [0.01, 0.04, 0.03, 0.02, 0.5]})
+    across = add_q_values(table, family=["model"])
+    per_assay = add_q_values(table, family=["assay", "model"])
+    np.testing.assert_allclose(across["q_value"], multipletests(table["p_value"], method="fdr_bh")[1])
+    np.testing.assert_allclose(per_assay["q_value"].iloc[:3], multipletests([0.01, 0.04, 0.03], method="fdr_bh")[1])
+
+
+# --- genetic scan against plink2 ---
+
+
+def write_plink_case(folder: Path, n=400, m=300, seed=4):
+    from bed_reader import to_bed
+
+    rng = np.random.default_rng(seed)
+    dosages = rng.binomial(2, rng.uniform(0.05, 0.5, m), size=(n, m)).astype(np.float32)
+    dosages[rng.random(dosages.shape) < 0.02] = np.nan
+    covariates = pd.DataFrame({"age": rng.normal(50, 10, n).round(1), "pc1": rng.normal(size=n)})
+    quantitative = 0.3 * np.nan_to_num(dosages[:, 0]) + 0.02 * covariates["age"] + rng.normal(size=n)
+    binary = (rng.random(n) < 1 / (1 + np.exp(-(0.5 * np.nan_to_num(dosages[:, 1]) - 0.7)))).astype(int)
+    iids = [f"s{i}" for i in range(n)]
+    sids = [f"rs{i}" for i in range(m)]
+    to_bed(folder / "g.bed", dosages, properties={"iid": iids, "fid": iids, "sid": sids,
+                                                  "chromosome": ["1"] * m, "bp_position": np.arange(1, m + 1) * 1000})  # fmt: skip
+    pheno = pd.DataFrame({"#FID": iids, "IID": iids, "quant": quantitative.round(6), "case": binary + 1})
+    pheno.to_csv(folder / "pheno.txt", sep="\t", index=False)
+    covariates.assign(**{"#FID": iids, "IID": iids})[["#FID", "IID", "age", "pc1"]].to_csv(
+        folder / "covar.txt", sep="\t", index=False)  # fmt: skip
+    return dosages, pheno, covariates, sids
+
+
+@pytest.mark.skipif(shutil.which("plink2") is None, reason="plink2 not installed (CI installs it)")
+def test_genetic_scan_agrees_with_plink2_glm(tmp_path):
+    dosages, pheno, covariates, sids = write_plink_case(tmp_path)
+    subprocess.run(["plink2", "--bfile", str(tmp_path / "g"), "--pheno", str(tmp_path / "pheno.txt"),
+                    "--covar", str(tmp_path / "covar.txt"), "--glm", "hide-covar", "no-firth",
+                    "--threads", "1", "--out", str(tmp_path / "out")], check=True, capture_output=True)  # fmt: skip
+    design = np.column_stack([np.ones(len(covariates)), covariates.to_numpy()])
+    for phenotype, model, suffix in (("quant", "linear", "glm.linear"), ("case", "logistic", "glm.logistic")):
+        plink = pd.read_csv(tmp_path / f"out.{phenotype}.{suffix}", sep="\t").set_index("ID")
+        y = pheno[phenotype].to_numpy(float) - (1 if model == "logistic" else 0)
+        ours = scan_snps(lambda chunk: dosages[:, chunk], pd.Index(sids), y, design, model=model, chunk_size=128)
+        plink = plink[plink["P"].notna()]
+        sign = np.where(plink["A1"] == plink["ALT"], 1, -1)  # plink2 counts ALT = the .bim A1 allele
+        estimate = plink["BETA"] if model == "linear" else np.log(plink["OR"])
+        # plink2 prints 6 significant digits (of the OR for logistic models)
+        np.testing.assert_allclose(ours.loc[plink.index, "estimate"] * sign, estimate, rtol=1e-4, atol=1e-5)
+        standard_error = plink["SE"] if model == "linear" else plink["LOG(OR)_SE"]
+        np.testing.assert_allclose(ours.loc[plink.index, "std_error"], standard_error, rtol=1e-5)
+        log_difference = np.abs(np.log10(ours.loc[plink.index, "p_value"]) - np.log10(plink["P"]))
+        assert log_difference.max() < 1e-4, (model, log_difference.max())
+        assert (ours.loc[plink.index, "n"] == plink["OBS_CT"]).all()
+
+
+# --- high-level tables on the demo cohort ---
+
+
+@pytest.fixture(scope="module")
+def demo_mdata(small_demo):
+    from stratomics.cohort import build_cohort
+    from stratomics.preprocess import preprocess_cohort
+
+    folder, config = small_demo
+    mdata = preprocess_cohort(build_cohort(config).mdata, config)
+    truth = pd.read_csv(folder / "ground_truth/endotypes.tsv", sep="\t", index_col=0)
+    mdata.obs["endotype"] = truth.loc[mdata.obs_names, "endotype"]
+    return mdata, config
+
+
+def test_outcome_biomarkers_give_tidy_rows_for_every_feature(demo_mdata):
+    mdata, config = demo_mdata
+    outcomes = config["cohort"]["outcomes"]
+    for name, spec in outcomes.items():
+        table = outcome_biomarkers(mdata["cytokines"], mdata.obs, name, spec, ["age", "sex"], assay="cytokines")
+        assert len(table) == mdata["cytokines"].n_vars and table["feature"].is_unique
+        assert (table["model"] == ("logistic" if spec["type"] == "binary" else "cox")).all()
+        usable = table["p_value"].notna()
+        assert ((table.loc[usable, "ci_low"] < table.loc[usable, "estimate"])
+                & (table.loc[usable, "estimate"] < table.loc[usable, "ci_high"])).all()  # fmt: skip
+
+
+def test_cluster_markers_find_the_planted_endotype_markers(demo_mdata, small_demo):
+    mdata, _ = demo_mdata
+    planted = pd.read_csv(small_demo[0] / "ground_truth/planted_features.tsv", sep="\t")
+    table = cluster_markers(mdata["cytokines"], mdata.obs, "endotype", ["age"], assay="cytokines")
+    e1 = table[table["outcome_or_contrast"] == "endotype: E1 vs rest"]
+    top = set(e1.nsmallest(3, "p_value")["feature"])
+    expected = set(planted.loc[(planted["assay"] == "cytokines") & (planted["effect_on"] == "endotype E1"), "feature"])
+    assert top <= expected
