@@ -8,6 +8,7 @@ include: "workflow/rules/demo.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/qc.smk"
+include: "workflow/rules/associate.smk"
 
 
 rule all:
@@ -17,3 +18,5 @@ rule all:
         "results/qc/preprocess_removed.tsv",
         expand("results/qc/{assay}_qc.{ext}", assay=ASSAYS, ext=["pdf", "png"]),
         expand("results/qc/assay_coverage.{ext}", ext=["pdf", "png"]),
+        "results/associate/biomarkers.tsv",
+        expand("results/associate/genotypes.tsv", _=GENOTYPE_ASSAYS[:1]),

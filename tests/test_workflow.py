@@ -12,7 +12,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = ["qc/ingest_report.tsv", "qc/modality_coverage.tsv", "qc/preprocess_removed.tsv",
-          "qc/feature_qc.tsv"]  # fmt: skip
+          "qc/feature_qc.tsv", "associate/biomarkers.tsv", "associate/genotypes.tsv"]  # fmt: skip
 
 
 def tiny_config(folder: Path) -> Path:
@@ -77,3 +77,20 @@ def test_bad_input_stops_with_one_clear_message(tmp_path):
     assert result.returncode != 0
     assert "stratomics: sample sheet (results/demo/samples.csv): patient ID" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_association_tables_cover_every_feature_and_outcome(workflow_runs):
+    results = workflow_runs[0] / "results"
+    mdata = md.read_h5mu(results / "cohort/preprocessed.h5mu")
+    biomarkers = pd.read_csv(results / "associate/biomarkers.tsv", sep="\t")
+    outcomes = ["failure_12m", "time_to_switch"]
+    for assay in ["proteomics", "cytokines", "flow", "rna"]:
+        rows = biomarkers[biomarkers["assay"] == assay]
+        assert len(rows) == 2 * mdata[assay].n_vars
+        assert sorted(rows["outcome_or_contrast"].unique()) == outcomes
+    assert set(biomarkers["model"]) == {"logistic", "cox"}
+    genotypes = pd.read_csv(results / "associate/genotypes.tsv", sep="\t")
+    assert len(genotypes) == 2 * mdata["genotypes"].n_vars and genotypes["q_value"].notna().any()
+    for _, rows in biomarkers.groupby("outcome_or_contrast"):  # one FDR across assays per outcome
+        tested = rows["p_value"].notna()
+        assert rows.loc[tested, "q_value"].min() >= rows.loc[tested, "p_value"].min()

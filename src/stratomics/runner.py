@@ -26,5 +26,5 @@ def run_step(log_path: str | None, step: Callable[[], None]) -> None:
     try:
         step()
     except StratomicsInputError as err:
-        logging.getLogger("stratomics").error("stratomics: %s", err)
+        logging.getLogger("stratomics").error("%s", err)
         sys.exit(1)

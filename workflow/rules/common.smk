@@ -30,3 +30,5 @@ INPUT_FILES = list(input_files(config).values())
 
 wildcard_constraints:
     assay="|".join(ASSAYS),
+
+ASSOCIATE_COVARIATES = config["associate"].get("covariates", config["cohort"]["covariates"])

@@ -37,6 +37,7 @@ def model_design(obs: pd.DataFrame, formula: str, *, purpose: str = "model") -> 
     """
     from formulaic import model_matrix
 
+    obs = obs.apply(lambda c: c.cat.remove_unused_categories() if isinstance(c.dtype, pd.CategoricalDtype) else c)
     try:
         design = pd.DataFrame(model_matrix(formula, obs, na_action="drop"))
     except Exception as err:  # formulaic reports unknown columns and syntax errors in many types

@@ -66,3 +66,28 @@ def add_q_values(table: pd.DataFrame, *, family: list[str], method: str = "fdr_b
         table.loc[rows.index, "q_value"] = adjust_p(rows["p_value"].to_numpy(), method)
     table["adjustment"] = f"{method} within {'+'.join(family)}"
     return table
+
+
+SORT_ORDER = ["outcome_or_contrast", "model", "p_value", "assay", "feature"]
+
+
+def finalise(tables: list[pd.DataFrame], *, method: str = "fdr_bh", per_assay: bool = False) -> pd.DataFrame:
+    """Gather result tables, adjust p-values within each outcome (and assay) and sort them.
+
+    Parameters
+    ----------
+    tables
+        Tidy result tables (:data:`stratomics.associate.RESULT_COLUMNS`).
+    method
+        See :func:`adjust_p`.
+    per_assay
+        Adjust within each assay instead of across all assays of an outcome.
+
+    Returns
+    -------
+    One table, sorted by outcome, model, p-value, assay and feature (missing p-values last).
+    """
+    table = pd.concat(tables, ignore_index=True)
+    family = ["outcome_or_contrast", "model"] + (["assay"] if per_assay else [])
+    table = add_q_values(table, family=family, method=method)
+    return table.sort_values(SORT_ORDER, kind="mergesort", na_position="last").reset_index(drop=True)

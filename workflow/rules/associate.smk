@@ -1,0 +1,106 @@
+# Biomarkers of each outcome per assay (scattered), genotype scan per SNP chunk (scattered),
+# gathered with one FDR per outcome.
+
+GENOTYPE_ASSAYS = [a for a, spec in config["assays"].items() if spec["kind"] == "genotypes"]
+FEATURE_ASSAYS = [a for a in ASSAYS if a not in GENOTYPE_ASSAYS]
+GENOTYPE_CHUNKS = list(range(config["associate"]["genotype_chunks"]))
+
+
+rule biomarkers_assay:
+    input:
+        assay="results/cohort/preprocessed/{assay}.h5ad",
+        cohort="results/cohort/preprocessed.h5mu",
+    output:
+        "results/associate/biomarkers/{assay}.tsv",
+    params:
+        outcomes=config["cohort"]["outcomes"],
+        covariates=ASSOCIATE_COVARIATES,
+    log:
+        "results/logs/biomarkers_{assay}.log",
+    benchmark:
+        "results/benchmarks/biomarkers_{assay}.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../../envs/stratomics.yaml"
+    script:
+        "../scripts/biomarkers_assay.py"
+
+
+rule gather_biomarkers:
+    input:
+        expand("results/associate/biomarkers/{assay}.tsv", assay=FEATURE_ASSAYS),
+    output:
+        report(
+            "results/associate/biomarkers.tsv",
+            caption="../report/biomarkers.rst",
+            category="Association",
+        ),
+    params:
+        method=config["associate"]["fdr_method"],
+        per_assay=config["associate"]["fdr_family"] == "per_assay",
+    log:
+        "results/logs/gather_biomarkers.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=15,
+    conda:
+        "../../envs/stratomics.yaml"
+    script:
+        "../scripts/gather_results.py"
+
+
+rule genotype_scan_chunk:
+    input:
+        assay="results/cohort/preprocessed/{genotypes}.h5ad",
+        cohort="results/cohort/preprocessed.h5mu",
+    output:
+        "results/associate/genotypes/{genotypes}_chunk{chunk}.tsv",
+    params:
+        outcomes=config["cohort"]["outcomes"],
+        covariates=ASSOCIATE_COVARIATES,
+        n_chunks=len(GENOTYPE_CHUNKS),
+        chunk_size=config["associate"]["genotype_chunk_size"],
+    log:
+        "results/logs/genotype_scan_{genotypes}_{chunk}.log",
+    benchmark:
+        "results/benchmarks/genotype_scan_{genotypes}_{chunk}.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    conda:
+        "../../envs/stratomics.yaml"
+    script:
+        "../scripts/genotype_scan_chunk.py"
+
+
+rule gather_genotype_scan:
+    input:
+        expand(
+            "results/associate/genotypes/{genotypes}_chunk{chunk}.tsv",
+            genotypes=GENOTYPE_ASSAYS,
+            chunk=GENOTYPE_CHUNKS,
+        ),
+    output:
+        report(
+            "results/associate/genotypes.tsv",
+            caption="../report/genotypes.rst",
+            category="Association",
+        ),
+    params:
+        method=config["associate"]["fdr_method"],
+        per_assay=False,
+    log:
+        "results/logs/gather_genotype_scan.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=15,
+    conda:
+        "../../envs/stratomics.yaml"
+    script:
+        "../scripts/gather_results.py"

@@ -1,0 +1,21 @@
+import anndata as ad
+import pandas as pd
+
+from stratomics.associate import outcome_biomarkers
+from stratomics.cohort import read_cohort_obs
+from stratomics.runner import run_step
+
+snakemake = snakemake  # noqa: F821 (injected by Snakemake)
+
+
+def main():
+    adata = ad.read_h5ad(snakemake.input.assay)
+    obs = read_cohort_obs(snakemake.input.cohort)
+    tables = [
+        outcome_biomarkers(adata, obs, name, spec, snakemake.params.covariates, assay=snakemake.wildcards.assay)
+        for name, spec in snakemake.params.outcomes.items()
+    ]
+    pd.concat(tables).to_csv(snakemake.output[0], sep="\t", index=False, float_format="%.6g")
+
+
+run_step(snakemake.log[0], main)
