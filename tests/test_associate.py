@@ -287,3 +287,14 @@ def test_cluster_markers_find_the_planted_endotype_markers(demo_mdata, small_dem
     top = set(e1.nsmallest(3, "p_value")["feature"])
     expected = set(planted.loc[(planted["assay"] == "cytokines") & (planted["effect_on"] == "endotype E1"), "feature"])
     assert top <= expected
+
+
+def test_features_with_a_large_mean_keep_their_precision():
+    rng = np.random.default_rng(8)
+    design = pd.DataFrame({"Intercept": 1.0, "x": rng.normal(size=100)})
+    values = 1e6 + rng.normal(size=(100, 3)) * np.array([1e-3, 1.0, 1e3])  # y'y >> residual SS
+    table = contrast_test(fit_features(values, design), [0, 1])
+    for j in range(3):
+        reference = sm.OLS(values[:, j], design).fit()
+        np.testing.assert_allclose(table["p_value"].iloc[j], reference.pvalues["x"], rtol=1e-6)
+        np.testing.assert_allclose(table["std_error"].iloc[j], reference.bse["x"], rtol=1e-6)

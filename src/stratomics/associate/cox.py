@@ -12,7 +12,7 @@ import numpy as np
 from stratomics.associate.linear import _invert
 from stratomics.associate.predictor import PredictorFit, _blocks, _result
 
-CHUNK_BYTES = 128 * 2**20
+CHUNK_BYTES = 32 * 2**20  # small chunks keep the working arrays in cache
 
 
 def _efron_derivatives(order_data, beta, feature, covariates, present):

@@ -81,24 +81,45 @@ def fit_features(values: np.ndarray, design: pd.DataFrame, features=None) -> Fea
     step = max(1, CHUNK_BYTES // (8 * n))
     for start in range(0, m, step):
         chunk = slice(start, min(m, start + step))
-        observed = np.isfinite(values[:, chunk])
-        y = np.where(observed, values[:, chunk], 0.0)
-        if observed.all():
-            gram = np.broadcast_to(x.T @ x, (y.shape[1], p, p))
+        y = values[:, chunk]
+        complete = not np.isnan(y).any()
+        if complete:  # one design for the whole chunk: invert it once
+            single, ok = _invert((x.T @ x)[None])
+            inverse = np.broadcast_to(single, (y.shape[1], p, p))
+            usable = np.repeat(ok, y.shape[1])
+            n_used[chunk] = n
         else:
-            gram = (observed.T.astype(float) @ outer).reshape(-1, p, p)
-        inverse, usable = _invert(gram)
-        beta = np.einsum("jkl,jl->jk", inverse, y.T @ x)
-        residuals = np.where(observed, y - x @ beta.T, 0.0)
-        n_used[chunk] = observed.sum(axis=0)
+            observed = np.isfinite(y)
+            y = np.where(observed, y, 0.0)
+            inverse, usable = _invert((observed.T.astype(float) @ outer).reshape(-1, p, p))
+            n_used[chunk] = observed.sum(axis=0)
+        xty = y.T @ x
+        beta = xty @ single[0] if complete else np.einsum("jkl,jl->jk", inverse, xty)
+        rss = _residual_sum_of_squares(y, x, beta, xty, None if complete else observed)
         df = n_used[chunk] - p
         usable &= df > 0
         coef[chunk][usable] = beta[usable]
         unscaled[chunk][usable] = inverse[usable]
-        sigma2[chunk][usable] = (residuals**2).sum(axis=0)[usable] / df[usable]
+        sigma2[chunk][usable] = rss[usable] / df[usable]
     df_residual = np.where(np.isfinite(sigma2), n_used - p, np.nan)
     features = pd.Index(features if features is not None else range(m))
     return FeatureFit(coef, unscaled, sigma2, df_residual, n_used, list(design.columns), features)
+
+
+def _residual_sum_of_squares(y, x, beta, xty, observed=None) -> np.ndarray:
+    """Residual sums of squares as y'y - b'X'y, recomputed from residuals where that cancels badly.
+
+    ``y`` holds 0 where ``observed`` is False; the identity holds for each feature's own fit.
+    """
+    yty = np.einsum("ij,ij->j", y, y)
+    rss = yty - np.einsum("jk,jk->j", beta, xty)
+    unstable = ~(rss > 1e-6 * yty)  # cancellation (or a perfect fit): compute it directly
+    if unstable.any():
+        residuals = y[:, unstable] - x @ beta[unstable].T
+        if observed is not None:
+            residuals = np.where(observed[:, unstable], residuals, 0.0)
+        rss[unstable] = np.einsum("ij,ij->j", residuals, residuals)
+    return rss
 
 
 def _invert(gram: np.ndarray, tolerance: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
@@ -106,8 +127,8 @@ def _invert(gram: np.ndarray, tolerance: float = 1e-10) -> tuple[np.ndarray, np.
     scale = np.sqrt(np.einsum("jkk->jk", gram))
     scale = np.where(scale > 0, scale, 1.0)
     scaled = gram / scale[:, :, None] / scale[:, None, :]  # equilibrate before judging the rank
-    singular_values = np.linalg.svd(scaled, compute_uv=False)
-    usable = singular_values[:, -1] > tolerance * singular_values[:, 0]
+    eigenvalues = np.linalg.eigvalsh(scaled)  # ascending; the matrices are symmetric
+    usable = eigenvalues[:, 0] > tolerance * eigenvalues[:, -1]
     inverse = np.full_like(gram, np.nan)
     if usable.any():
         inverse[usable] = np.linalg.inv(scaled[usable]) / scale[usable, :, None] / scale[usable, None, :]

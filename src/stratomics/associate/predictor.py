@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from stratomics.associate.linear import _invert
 
@@ -109,48 +109,83 @@ def fit_linear_predictor(y: np.ndarray, features: np.ndarray, covariates: np.nda
     return _result(beta, inverse * sigma2[:, None, None], usable, n, np.zeros_like(n), np.ones_like(usable))
 
 
+#: Features fitted together; small enough for the working arrays to stay in cache.
+CHUNK_FEATURES = 256
+
+
+def in_chunks(fit, features: np.ndarray, *args, size: int = CHUNK_FEATURES, **kwargs) -> PredictorFit:
+    """Apply ``fit(features_chunk, *args, **kwargs)`` to chunks of features and join the fits."""
+    fits = [fit(features[:, start : start + size], *args, **kwargs) for start in range(0, features.shape[1], size)]
+    return PredictorFit(*(np.concatenate([getattr(f, name) for f in fits]) for name in PredictorFit.__dataclass_fields__))
+
+
 def fit_logistic_predictor(
     y: np.ndarray, features: np.ndarray, covariates: np.ndarray, *, max_iter: int = 50, tol: float = 1e-10
 ) -> PredictorFit:
     """Logistic regression of a 0/1 outcome on [feature_j, covariates] for every feature j (Newton).
 
-    Features whose fit does not converge, or whose fitted probabilities reach 0 or 1 (complete or
-    quasi-complete separation), get no estimate and a note saying why.
+    Every fit starts from the covariates-only model (feature coefficient 0), a few Newton steps
+    from the answer. Features whose fit does not converge, or whose fitted probabilities reach 0 or
+    1 (complete or quasi-complete separation), get no estimate and a note saying why.
 
     Returns
     -------
     The fits (Wald z-tests).
     """
+    start = _logistic_covariates_only(y, covariates, max_iter)
+    return in_chunks(_fit_logistic_chunk, features, y, covariates, start, max_iter=max_iter, tol=tol)
+
+
+def _fit_logistic_chunk(features, y, covariates, start, *, max_iter, tol) -> PredictorFit:
+    """:func:`fit_logistic_predictor` on one chunk of features."""
     observed = np.isfinite(features)
-    mask = observed.astype(float)
-    values = np.where(observed, features, 0.0)
+    complete = observed.all()
+    values = features if complete else np.where(observed, features, 0.0)
     m, p = values.shape[1], covariates.shape[1] + 1
-    beta = np.zeros((m, p))
-    active = np.ones(m, dtype=bool)
+    beta = np.tile(np.concatenate([[0.0], start]), (m, 1))
+    covariance = np.full((m, p, p), np.nan)
+    usable = np.zeros(m, dtype=bool)
     converged = np.zeros(m, dtype=bool)
+    extreme = np.zeros(m, dtype=bool)
+    active = np.arange(m)
     for _ in range(max_iter):
-        if not active.any():
+        if not len(active):
             break
-        cols = np.flatnonzero(active)
-        eta = values[:, cols] * beta[cols, 0] + covariates @ beta[cols, 1:].T
-        mu = 1 / (1 + np.exp(-eta))
-        weight = mask[:, cols] * mu * (1 - mu)
-        gradient = _cross(mask[:, cols] * (y[:, None] - mu), values[:, cols], covariates)
-        inverse, usable = _invert(_blocks(weight, values[:, cols], covariates))
-        step = np.einsum("jkl,jl->jk", np.nan_to_num(inverse), gradient)
-        beta[cols] += np.where(usable[:, None], step, 0.0)
-        done = np.abs(step).max(axis=1) < tol * (1 + np.abs(beta[cols]).max(axis=1))
-        converged[cols[done & usable]] = True
-        active[cols[done | ~usable]] = False
-    eta = values * beta[:, 0] + covariates @ beta[:, 1:].T
-    mu = 1 / (1 + np.exp(-eta))
-    separated = (observed & ((mu < 1e-8) | (mu > 1 - 1e-8))).any(axis=0) | (np.abs(beta) > 30).any(axis=1)
-    inverse, usable = _invert(_blocks(mask * mu * (1 - mu), values, covariates))
+        feature = values[:, active]
+        mu = special.expit(feature * beta[active, 0] + covariates @ beta[active, 1:].T)
+        weight, residual = mu * (1 - mu), y[:, None] - mu
+        if not complete:
+            weight *= observed[:, active]
+            residual *= observed[:, active]
+        inverse, ok = _invert(_blocks(weight, feature, covariates))
+        step = np.einsum("jkl,jl->jk", np.nan_to_num(inverse), _cross(residual, feature, covariates))
+        beta[active] += np.where(ok[:, None], step, 0.0)
+        # the information matrix of a step below tol serves as the covariance
+        done = np.abs(step).max(axis=1) < tol * (1 + np.abs(beta[active]).max(axis=1))
+        finished = done | ~ok
+        covariance[active[finished]], usable[active[finished]] = inverse[finished], ok[finished]
+        converged[active[done & ok]] = True
+        extreme[active] |= (weight < 1e-10).any(axis=0) if complete else ((weight < 1e-10) & observed[:, active]).any(axis=0)
+        active = active[~finished]
+    separated = extreme | (np.abs(beta) > 30).any(axis=1)
     n = observed.sum(axis=0)
     cases = (observed * y[:, None]).sum(axis=0)
     note = np.where(separated, "complete or quasi-complete separation",
                     np.where(~converged, "did not converge", ""))  # fmt: skip
-    return _result(beta, inverse, usable & converged & ~separated, n, cases, converged, note)
+    return _result(beta, covariance, usable & converged & ~separated, n, cases, converged, note)
+
+
+def _logistic_covariates_only(y: np.ndarray, covariates: np.ndarray, max_iter: int) -> np.ndarray:
+    """Coefficients of the logistic model on the covariates alone."""
+    beta = np.zeros(covariates.shape[1])
+    for _ in range(max_iter):
+        mu = special.expit(covariates @ beta)
+        step = np.linalg.lstsq((covariates * (mu * (1 - mu))[:, None]).T @ covariates,
+                               covariates.T @ (y - mu), rcond=None)[0]  # fmt: skip
+        beta += step
+        if np.abs(step).max() < 1e-12 * (1 + np.abs(beta).max()):
+            break
+    return beta
 
 
 def _result(beta, covariance, usable, n, events, converged, note=None) -> PredictorFit:

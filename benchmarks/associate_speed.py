@@ -1,0 +1,218 @@
+"""Speed and agreement of stratomics' association engine against the reference tools, in one run.
+
+    python benchmarks/associate_speed.py            # all cases (a few minutes on 2 cores)
+    python benchmarks/associate_speed.py ols cox    # some cases
+
+Cases: ols (vs a statsmodels OLS loop and R limma lmFit+eBayes), logistic (vs a statsmodels Logit
+loop), cox (vs a lifelines CoxPHFitter loop), genetic (vs plink2 --glm), biobank (50,000 patients x
+3,000 proteins x 10 covariates). Each case runs in its own process so that its peak memory is its
+own. Needs statsmodels, lifelines, and for the external references Rscript with limma and plink2.
+"""
+
+from __future__ import annotations
+
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SEED = 0
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def covariates(n: int, k: int, rng) -> np.ndarray:
+    return np.column_stack([np.ones(n), rng.normal(size=(n, k))])
+
+
+def best_of(function, repeats: int = 3):
+    """The result of the last call and the shortest wall time of ``repeats`` calls."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - start)
+    return result, min(times)
+
+
+def row(case, tool, seconds, agreement=""):
+    print(f"{case:<10} {tool:<44} {seconds:>9.2f} s   {agreement}", flush=True)
+
+
+def case_ols():
+    import statsmodels.api as sm
+
+    from stratomics.associate.linear import contrast_test, fit_features, moderate
+
+    rng = np.random.default_rng(SEED)
+    n, m = 800, 5000
+    design = covariates(n, 5, rng)
+    design[:, 1] = rng.integers(0, 2, n)  # the group of interest
+    values = rng.normal(size=(n, m)) * rng.uniform(0.5, 2, m) + design[:, 1:2] * 0.2
+    frame = pd.DataFrame(design, columns=["Intercept", "group", "c1", "c2", "c3", "c4"])
+    contrast_test(moderate(fit_features(values[:, :50], frame)), [0, 1, 0, 0, 0, 0], moderated=True)
+    sm.OLS(values[:, 0], design).fit().pvalues  # warm-up: first calls load code paths
+    def ours_run():
+        fit = fit_features(values, frame)
+        return contrast_test(fit, [0, 1, 0, 0, 0, 0]), contrast_test(moderate(fit), [0, 1, 0, 0, 0, 0], moderated=True)
+
+    (ours, moderated), ours_time = best_of(ours_run)
+    start = time.perf_counter()
+    estimates, p_values = np.empty(m), np.empty(m)
+    for j in range(m):  # the same numbers: estimate, standard error and p-value of the coefficient
+        fitted = sm.OLS(values[:, j], design).fit()
+        estimates[j], _, p_values[j] = fitted.params[1], fitted.bse[1], fitted.pvalues[1]
+    loop_time = time.perf_counter() - start
+    difference = max(np.max(np.abs(ours["estimate"] / estimates - 1)), np.max(np.abs(ours["p_value"] / p_values - 1)))
+    row("ols", f"stratomics fit_features + eBayes ({n}x{m})", ours_time)
+    row("ols", "statsmodels OLS loop", loop_time,
+        f"speed-up {loop_time / ours_time:.0f}x, max relative difference {difference:.1e}")  # fmt: skip
+    if shutil.which("Rscript"):
+        with tempfile.TemporaryDirectory() as folder:
+            np.savetxt(f"{folder}/y.txt", values.T)
+            np.savetxt(f"{folder}/x.txt", design)
+            script = (f"suppressMessages(library(limma)); y <- as.matrix(read.table('{folder}/y.txt')); "
+                      f"x <- as.matrix(read.table('{folder}/x.txt')); "
+                      "t <- system.time(fit <- eBayes(lmFit(y, x)))[['elapsed']]; "
+                      f"write(c(t, fit$p.value[, 2]), '{folder}/out.txt', ncolumns = 1)")  # fmt: skip
+            if subprocess.run(["Rscript", "-e", script], capture_output=True).returncode == 0:
+                out = np.loadtxt(f"{folder}/out.txt")
+                difference = np.max(np.abs(moderated["p_value"].to_numpy() / out[1:] - 1))
+                row("ols", "R limma lmFit + eBayes (fit only, no I/O)", out[0],
+                    f"stratomics {out[0] / ours_time:.1f}x faster, moderated p max rel. diff. {difference:.1e}")  # fmt: skip
+                return
+    row("ols", "R limma: not installed (apt-get install r-bioc-limma)", float("nan"))
+
+
+def case_logistic():
+    import statsmodels.api as sm
+
+    from stratomics.associate.predictor import fit_logistic_predictor
+
+    rng = np.random.default_rng(SEED)
+    n, m = 800, 5000
+    design = covariates(n, 5, rng)
+    values = rng.normal(size=(n, m))
+    y = (rng.random(n) < 1 / (1 + np.exp(-(0.4 * values[:, 0] - 0.4)))).astype(float)
+    fit_logistic_predictor(y, values[:, :50], design)  # warm-up
+    sm.Logit(y, np.column_stack([values[:, 0], design])).fit(disp=0).pvalues
+    ours, ours_time = best_of(lambda: fit_logistic_predictor(y, values, design).table(range(m)))
+    start = time.perf_counter()
+    p_values = np.empty(m)
+    for j in range(m):
+        fitted = sm.Logit(y, np.column_stack([values[:, j], design])).fit(disp=0, tol=1e-10)
+        _, _, p_values[j] = fitted.params[0], fitted.bse[0], fitted.pvalues[0]
+    loop_time = time.perf_counter() - start
+    difference = np.max(np.abs(ours["p_value"].to_numpy() / p_values - 1))
+    row("logistic", f"stratomics batched Newton ({n}x{m})", ours_time)
+    row("logistic", "statsmodels Logit loop", loop_time,
+        f"speed-up {loop_time / ours_time:.0f}x, max relative difference of p {difference:.1e}")  # fmt: skip
+
+
+def case_cox():
+    from lifelines import CoxPHFitter
+
+    from stratomics.associate.cox import fit_cox_predictor
+
+    rng = np.random.default_rng(SEED)
+    n, m, looped = 800, 5000, 250
+    design = rng.normal(size=(n, 5))
+    values = rng.normal(size=(n, m))
+    time_to_event = np.ceil(rng.exponential(365 * np.exp(-0.3 * values[:, 0])))
+    event = (rng.random(n) < 0.6).astype(int)
+    fit_cox_predictor(time_to_event, event, values[:, :50], design)  # warm-up
+    ours, ours_time = best_of(lambda: fit_cox_predictor(time_to_event, event, values, design).table(range(m)), 1)
+    start = time.perf_counter()
+    p_values = []
+    for j in range(looped):
+        frame = pd.DataFrame(np.column_stack([values[:, j], design]), columns=[f"v{i}" for i in range(6)])
+        frame["time"], frame["event"] = time_to_event, event
+        fitted = CoxPHFitter().fit(frame, "time", "event", fit_options={"precision": 1e-12})
+        p_values.append(fitted.summary.loc["v0", "p"])
+    loop_time = (time.perf_counter() - start) * m / looped
+    difference = np.max(np.abs(ours["p_value"].to_numpy()[:looped] / np.array(p_values) - 1))
+    row("cox", f"stratomics batched Newton, Efron ({n}x{m})", ours_time)
+    row("cox", f"lifelines CoxPHFitter loop ({looped} fits, x{m // looped})", loop_time,
+        f"speed-up {loop_time / ours_time:.0f}x, max relative difference of p {difference:.1e}")  # fmt: skip
+
+
+def case_genetic():
+    from bed_reader import open_bed, to_bed
+
+    from stratomics.associate.genetic import scan_snps
+
+    rng = np.random.default_rng(SEED)
+    n, m = 5000, 50_000
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        frequencies = rng.uniform(0.05, 0.5, m)
+        iids = [f"s{i}" for i in range(n)]
+        for start in range(0, m, 10_000):  # write in blocks to keep memory low
+            block = rng.binomial(2, frequencies[start : start + 10_000], size=(n, 10_000)).astype(np.float32)
+            block[rng.random(block.shape) < 0.01] = np.nan
+            np.save(folder / f"block{start}.npy", block)
+        dosages = np.hstack([np.load(folder / f"block{s}.npy") for s in range(0, m, 10_000)])
+        sids = [f"rs{i}" for i in range(m)]
+        to_bed(folder / "g.bed", dosages, properties={"iid": iids, "fid": iids, "sid": sids,
+                                                      "chromosome": ["1"] * m, "bp_position": np.arange(1, m + 1)})  # fmt: skip
+        del dosages
+        design = covariates(n, 5, rng)
+        phenotype = rng.normal(size=n) + design[:, 1] * 0.2
+        pd.DataFrame({"#FID": iids, "IID": iids, "y": phenotype}).to_csv(folder / "pheno.txt", sep="\t", index=False)
+        pd.DataFrame(design[:, 1:], columns=[f"c{i}" for i in range(5)]).assign(**{"#FID": iids, "IID": iids})[
+            ["#FID", "IID", *[f"c{i}" for i in range(5)]]].to_csv(folder / "covar.txt", sep="\t", index=False)  # fmt: skip
+        start = time.perf_counter()
+        with open_bed(folder / "g.bed", num_threads=2) as bed:
+            ours = scan_snps(lambda chunk: bed.read(index=np.s_[:, chunk], dtype="float32", num_threads=2),
+                             pd.Index(sids), phenotype, design, model="linear", chunk_size=5000)  # fmt: skip
+        ours_time = time.perf_counter() - start
+        row("genetic", f"stratomics scan from .bed ({n}x{m}, 5 covariates)", ours_time)
+        if not shutil.which("plink2"):
+            row("genetic", "plink2: not installed (apt-get install plink2)", float("nan"))
+            return
+        start = time.perf_counter()
+        subprocess.run(["plink2", "--bfile", str(folder / "g"), "--pheno", str(folder / "pheno.txt"),
+                        "--covar", str(folder / "covar.txt"), "--glm", "hide-covar", "--threads", "2",
+                        "--out", str(folder / "out")], check=True, capture_output=True)  # fmt: skip
+        plink_time = time.perf_counter() - start
+        plink = pd.read_csv(folder / "out.y.glm.linear", sep="\t").set_index("ID")
+        difference = np.max(np.abs(np.log10(ours.loc[plink.index, "p_value"]) - np.log10(plink["P"])))
+        row("genetic", "plink2 --glm (2 threads)", plink_time,
+            f"stratomics/plink2 time {ours_time / plink_time:.2f}, max |log10 p difference| {difference:.1e}")  # fmt: skip
+
+
+def case_biobank():
+    from stratomics.associate.linear import contrast_test, fit_features, moderate
+
+    rng = np.random.default_rng(SEED)
+    n, m = 50_000, 3_000
+    design = covariates(n, 10, rng)
+    values = rng.normal(size=(n, m))
+    values[rng.random(values.shape) < 0.02] = np.nan  # proteins missing in 2% of patients
+    frame = pd.DataFrame(design, columns=[f"x{i}" for i in range(11)])
+    table, seconds = best_of(lambda: contrast_test(moderate(fit_features(values, frame)), np.eye(11)[1],
+                                                   moderated=True), 1)  # fmt: skip
+    row("biobank", f"stratomics linear + eBayes ({n}x{m}, 10 cov.)", seconds,
+        f"{table['p_value'].notna().sum()} proteins tested, peak memory {peak_mib() / 1024:.1f} GiB "
+        f"(the data alone: {values.nbytes / 2**30:.1f} GiB)")  # fmt: skip
+
+
+CASES = {"ols": case_ols, "logistic": case_logistic, "cox": case_cox, "genetic": case_genetic,
+         "biobank": case_biobank}  # fmt: skip
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--in-process":
+        CASES[sys.argv[2]]()
+        print(f"{sys.argv[2]:<10} peak memory of this case: {peak_mib():.0f} MiB", flush=True)
+    else:
+        print(f"{'case':<10} {'tool':<44} {'time':>11}   comparison")
+        for name in sys.argv[1:] or CASES:
+            subprocess.run([sys.executable, __file__, "--in-process", name], check=True)
