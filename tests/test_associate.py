@@ -298,3 +298,17 @@ def test_features_with_a_large_mean_keep_their_precision():
         reference = sm.OLS(values[:, j], design).fit()
         np.testing.assert_allclose(table["p_value"].iloc[j], reference.pvalues["x"], rtol=1e-6)
         np.testing.assert_allclose(table["std_error"].iloc[j], reference.bse["x"], rtol=1e-6)
+
+
+def test_robust_moderation_equals_limma_robust(limma_fit):
+    values, design, _ = limma_fit
+    reference = pd.read_csv(LIMMA / "limma_robust.tsv", sep="\t", index_col=0)
+    treatment = pd.DataFrame({"Intercept": 1.0, "B": design["B"], "C": design["C"], "age": design["age"]})
+    fit = moderate(fit_features(values.T.to_numpy(), treatment, values.index), robust=True)
+    assert fit.s2_prior == pytest.approx(reference["s2_prior"].iloc[0], rel=1e-9)
+    tested = reference["B_t"].notna()
+    np.testing.assert_allclose(fit.df_prior[tested.to_numpy()], reference.loc[tested, "df_prior"], rtol=RTOL)
+    assert len(set(np.round(fit.df_prior, 6))) > 1  # outlying variances get less prior weight
+    ours = contrast_test(fit, [0, 1, 0, 0], moderated=True)
+    np.testing.assert_allclose(ours.loc[tested, "statistic"], reference.loc[tested, "B_t"], rtol=RTOL)
+    np.testing.assert_allclose(ours.loc[tested, "p_value"], reference.loc[tested, "B_p"], rtol=RTOL)

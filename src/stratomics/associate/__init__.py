@@ -149,12 +149,13 @@ def cluster_markers(
     assay: str,
     kind: str = "one_vs_rest",
     moderated: bool = True,
+    robust: bool = False,
 ) -> pd.DataFrame:
     """Differences of every feature between groups (e.g. subgroups), adjusted for covariates.
 
     Fits feature ~ group means + covariates for all features at once (limma's model, with its
     empirical-Bayes moderated variances when ``moderated``) and tests the contrasts of ``kind``
-    (see :func:`stratomics.associate.design.group_contrasts`).
+    (see :func:`stratomics.associate.design.group_contrasts`); ``robust`` uses limma's robust prior.
 
     Returns
     -------
@@ -164,8 +165,8 @@ def cluster_markers(
     design, levels = group_design(obs.loc[adata.obs_names], group, covariates, purpose=f"markers of {group}")
     fit = fit_features(_dense(adata, design.index), design, adata.var_names)
     if moderated:
-        fit = moderate(fit)
-    model = "moderated linear" if moderated else "linear"
+        fit = moderate(fit, robust=robust)
+    model = ("robust moderated linear" if robust else "moderated linear") if moderated else "linear"
     tables = []
     for label, contrast in group_contrasts(levels, design.shape[1], kind).items():
         table = contrast_test(fit, contrast, moderated=moderated)

@@ -38,7 +38,8 @@ class FeatureFit:
     features
         Feature names.
     df_prior, s2_prior, s2_post, df_total
-        Set by :func:`moderate` (limma's eBayes); absent before.
+        Set by :func:`moderate` (limma's eBayes); absent before. ``df_prior`` is one number, or
+        one per feature after the robust fit.
     """
 
     coef: np.ndarray
@@ -48,7 +49,7 @@ class FeatureFit:
     n: np.ndarray
     columns: list[str]
     features: pd.Index
-    df_prior: float | None = None
+    df_prior: float | np.ndarray | None = None
     s2_prior: float | None = None
     s2_post: np.ndarray | None = None
     df_total: np.ndarray | None = None
@@ -179,26 +180,38 @@ def fit_f_distribution(variances: np.ndarray, df: np.ndarray) -> tuple[float, fl
     return float(x.mean()), float(np.inf)
 
 
-def moderate(fit: FeatureFit) -> FeatureFit:
+def moderate(fit: FeatureFit, *, robust: bool = False) -> FeatureFit:
     """limma's eBayes: shrink each residual variance towards a common prior.
 
     The posterior variance is (d0 s0^2 + d s^2) / (d0 + d); moderated statistics use it with
     d0 + d degrees of freedom, capped at the pooled residual degrees of freedom as limma does.
 
+    Parameters
+    ----------
+    fit
+        A :func:`fit_features` result.
+    robust
+        Estimate the prior robustly to features with outlying variances, which then get a smaller
+        prior df of their own (limma's ``robust = TRUE``; Phipson et al. 2016).
+
     Returns
     -------
-    The same fit with ``s2_prior``, ``df_prior``, ``s2_post`` and ``df_total`` set.
+    The same fit with ``s2_prior``, ``df_prior`` (per feature when robust), ``s2_post`` and
+    ``df_total`` set.
     """
-    s2_prior, df_prior = fit_f_distribution(fit.sigma2, fit.df_residual)
-    d = fit.df_residual
-    if np.isinf(df_prior):
-        s2_post = np.full_like(fit.sigma2, s2_prior)
+    if robust:
+        from stratomics.associate.robust import fit_f_distribution_robustly
+
+        s2_prior, _, df_prior = fit_f_distribution_robustly(fit.sigma2, fit.df_residual)
     else:
-        s2_post = (df_prior * s2_prior + d * fit.sigma2) / (df_prior + d)
-    pooled = np.nansum(d)
+        s2_prior, df_prior = fit_f_distribution(fit.sigma2, fit.df_residual)
+    d = fit.df_residual
+    with np.errstate(invalid="ignore"):
+        s2_post = np.where(np.isinf(df_prior), s2_prior,
+                           (df_prior * s2_prior + d * fit.sigma2) / (df_prior + d))  # fmt: skip
     fit.s2_prior, fit.df_prior = s2_prior, df_prior
     fit.s2_post = np.where(np.isfinite(fit.sigma2), s2_post, np.nan)
-    fit.df_total = np.where(np.isfinite(d), np.minimum(d + df_prior, pooled), np.nan)
+    fit.df_total = np.where(np.isfinite(d), np.minimum(d + df_prior, np.nansum(d)), np.nan)
     return fit
 
 
