@@ -19,4 +19,5 @@ rule all:
         expand("results/qc/{assay}_qc.{ext}", assay=ASSAYS, ext=["pdf", "png"]),
         expand("results/qc/assay_coverage.{ext}", ext=["pdf", "png"]),
         "results/associate/biomarkers.tsv",
+        expand("results/associate/markers.tsv", _=config["associate"]["marker_groups"][:1]),
         expand("results/associate/genotypes.tsv", _=GENOTYPE_ASSAYS[:1]),

@@ -12,7 +12,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = ["qc/ingest_report.tsv", "qc/modality_coverage.tsv", "qc/preprocess_removed.tsv",
-          "qc/feature_qc.tsv", "associate/biomarkers.tsv", "associate/genotypes.tsv"]  # fmt: skip
+          "qc/feature_qc.tsv", "associate/biomarkers.tsv", "associate/genotypes.tsv",
+          "associate/markers.tsv"]  # fmt: skip
 
 
 def tiny_config(folder: Path) -> Path:
@@ -91,6 +92,8 @@ def test_association_tables_cover_every_feature_and_outcome(workflow_runs):
     assert set(biomarkers["model"]) == {"logistic", "cox"}
     genotypes = pd.read_csv(results / "associate/genotypes.tsv", sep="\t")
     assert len(genotypes) == 2 * mdata["genotypes"].n_vars and genotypes["q_value"].notna().any()
+    markers = pd.read_csv(results / "associate/markers.tsv", sep="\t")
+    assert set(markers["outcome_or_contrast"]) == {f"disease: {d} vs rest" for d in ["IBD", "MS", "RA"]}
     for _, rows in biomarkers.groupby("outcome_or_contrast"):  # one FDR across assays per outcome
         tested = rows["p_value"].notna()
         assert rows.loc[tested, "q_value"].min() >= rows.loc[tested, "p_value"].min()

@@ -29,6 +29,56 @@ rule biomarkers_assay:
         "../scripts/biomarkers_assay.py"
 
 
+rule markers_assay:
+    input:
+        assay="results/cohort/preprocessed/{assay}.h5ad",
+        cohort="results/cohort/preprocessed.h5mu",
+    output:
+        "results/associate/markers/{assay}.tsv",
+    params:
+        groups=config["associate"]["marker_groups"],
+        covariates=ASSOCIATE_COVARIATES,
+        kind=config["associate"]["marker_contrasts"],
+        moderated=config["associate"]["moderated"],
+        robust=config["associate"]["robust"],
+    log:
+        "results/logs/markers_{assay}.log",
+    benchmark:
+        "results/benchmarks/markers_{assay}.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    conda:
+        "../../envs/stratomics.yaml"
+    script:
+        "../scripts/markers_assay.py"
+
+
+rule gather_markers:
+    input:
+        expand("results/associate/markers/{assay}.tsv", assay=FEATURE_ASSAYS),
+    output:
+        report(
+            "results/associate/markers.tsv",
+            caption="../report/markers.rst",
+            category="Association",
+        ),
+    params:
+        method=config["associate"]["fdr_method"],
+        per_assay=config["associate"]["fdr_family"] == "per_assay",
+    log:
+        "results/logs/gather_markers.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=15,
+    conda:
+        "../../envs/stratomics.yaml"
+    script:
+        "../scripts/gather_results.py"
+
+
 rule gather_biomarkers:
     input:
         expand("results/associate/biomarkers/{assay}.tsv", assay=FEATURE_ASSAYS),

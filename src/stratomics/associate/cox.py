@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from stratomics.associate.linear import _invert
-from stratomics.associate.predictor import PredictorFit, _blocks, _result
+from stratomics.associate.predictor import PredictorFit, _blocks, _result, in_chunks
 
-CHUNK_BYTES = 32 * 2**20  # small chunks keep the working arrays in cache
+CHUNK_FEATURES = 128  # small chunks keep the working arrays in cache
 
 
 def _efron_derivatives(order_data, beta, feature, covariates, present):
@@ -125,35 +125,32 @@ def fit_cox_predictor(
     """
     order, order_data = _sort_by_time(np.asarray(time, float), np.asarray(event))
     features, covariates = features[order], covariates[order]
-    n, m = features.shape
-    p = covariates.shape[1] + 1
     start = _covariates_only_fit(order_data, covariates, max_iter, tol)
-    coef = np.full((m, p), np.nan)
-    covariance = np.full((m, p, p), np.nan)
-    converged = np.zeros(m, dtype=bool)
-    step = max(1, CHUNK_BYTES // (8 * n * p * 6))
-    for first in range(0, m, step):
-        cols = slice(first, min(m, first + step))
-        present = np.isfinite(features[:, cols])
-        feature = np.where(present, features[:, cols], 0.0)
-        beta = np.tile(np.concatenate([[0.0], start]), (present.shape[1], 1))
-        done = np.zeros(present.shape[1], dtype=bool)
-        for _ in range(max_iter):
-            _, gradient, hessian = _efron_derivatives(order_data, beta, feature, covariates, present)
-            inverse, usable = _invert(hessian)
-            delta = np.einsum("jkl,jl->jk", np.nan_to_num(inverse), gradient)
-            beta += np.where((usable & ~done)[:, None], delta, 0.0)
-            # the information matrix of a step smaller than tol serves as the final covariance
-            done |= np.abs(delta).max(axis=1) < tol * (1 + np.abs(beta).max(axis=1))
-            if done.all():
-                break
-        coef[cols], covariance[cols], converged[cols] = beta, inverse, done & usable
-    observed = np.isfinite(features)
-    events = (observed & order_data[0][:, None]).sum(axis=0)
+    return in_chunks(_fit_cox_chunk, features, order_data, covariates, start, max_iter=max_iter, tol=tol,
+                     size=CHUNK_FEATURES)  # fmt: skip
+
+
+def _fit_cox_chunk(features, order_data, covariates, start, *, max_iter, tol) -> PredictorFit:
+    """:func:`fit_cox_predictor` on one chunk of features (patients sorted by time)."""
+    present = np.isfinite(features)
+    feature = np.where(present, features, 0.0)
+    beta = np.tile(np.concatenate([[0.0], start]), (features.shape[1], 1))
+    done = np.zeros(features.shape[1], dtype=bool)
+    for _ in range(max_iter):
+        _, gradient, hessian = _efron_derivatives(order_data, beta, feature, covariates, present)
+        inverse, usable = _invert(hessian)
+        delta = np.einsum("jkl,jl->jk", np.nan_to_num(inverse), gradient)
+        beta += np.where((usable & ~done)[:, None], delta, 0.0)
+        # the information matrix of a step below tol serves as the final covariance
+        done |= np.abs(delta).max(axis=1) < tol * (1 + np.abs(beta).max(axis=1))
+        if done.all():
+            break
+    coef, covariance, converged = beta, inverse, done & usable
+    events = (present & order_data[0][:, None]).sum(axis=0)
     diverged = (np.abs(coef) > 20).any(axis=1)
     note = np.where(diverged, "monotone likelihood (separation): no finite estimate",
                     np.where(~converged, "did not converge", ""))  # fmt: skip
-    return _result(coef, covariance, converged & ~diverged, observed.sum(axis=0), events, converged, note)
+    return _result(coef, covariance, converged & ~diverged, present.sum(axis=0), events, converged, note)
 
 
 def _covariates_only_fit(order_data, covariates: np.ndarray, max_iter: int, tol: float) -> np.ndarray:

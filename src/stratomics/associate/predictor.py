@@ -79,6 +79,16 @@ def _cross(vector: np.ndarray, features: np.ndarray, covariates: np.ndarray) -> 
     return np.column_stack([(vector * features).sum(axis=0), *(vector.T @ covariates).T])
 
 
+#: Features fitted together; small enough for the working arrays to stay in cache.
+CHUNK_FEATURES = 256
+
+
+def in_chunks(fit, features: np.ndarray, *args, size: int = CHUNK_FEATURES, **kwargs) -> PredictorFit:
+    """Apply ``fit(features_chunk, *args, **kwargs)`` to chunks of features and join the fits."""
+    fits = [fit(features[:, start : start + size], *args, **kwargs) for start in range(0, features.shape[1], size)]
+    return PredictorFit(*(np.concatenate([getattr(f, name) for f in fits]) for name in PredictorFit.__dataclass_fields__))
+
+
 def fit_linear_predictor(y: np.ndarray, features: np.ndarray, covariates: np.ndarray) -> PredictorFit:
     """Least squares of y on [feature_j, covariates] for every feature j.
 
@@ -95,6 +105,11 @@ def fit_linear_predictor(y: np.ndarray, features: np.ndarray, covariates: np.nda
     -------
     The fits; ``table(..., distribution="t", df=n - p)`` gives t-tests.
     """
+    return in_chunks(_fit_linear_chunk, features, y, covariates)
+
+
+def _fit_linear_chunk(features, y, covariates) -> PredictorFit:
+    """:func:`fit_linear_predictor` on one chunk of features."""
     observed = np.isfinite(features)
     weights = observed.astype(float)
     values = np.where(observed, features, 0.0)
@@ -107,16 +122,6 @@ def fit_linear_predictor(y: np.ndarray, features: np.ndarray, covariates: np.nda
     usable &= df > 0
     sigma2 = np.where(usable, rss / np.maximum(df, 1), np.nan)
     return _result(beta, inverse * sigma2[:, None, None], usable, n, np.zeros_like(n), np.ones_like(usable))
-
-
-#: Features fitted together; small enough for the working arrays to stay in cache.
-CHUNK_FEATURES = 256
-
-
-def in_chunks(fit, features: np.ndarray, *args, size: int = CHUNK_FEATURES, **kwargs) -> PredictorFit:
-    """Apply ``fit(features_chunk, *args, **kwargs)`` to chunks of features and join the fits."""
-    fits = [fit(features[:, start : start + size], *args, **kwargs) for start in range(0, features.shape[1], size)]
-    return PredictorFit(*(np.concatenate([getattr(f, name) for f in fits]) for name in PredictorFit.__dataclass_fields__))
 
 
 def fit_logistic_predictor(
