@@ -10,7 +10,7 @@ import pytest
 import statsmodels.api as sm
 from statsmodels.stats.multitest import multipletests
 
-from stratomics.associate import cluster_markers, outcome_biomarkers
+from stratomics.associate import cluster_markers, linear_association, outcome_biomarkers
 from stratomics.associate.cox import fit_cox_predictor
 from stratomics.associate.design import group_contrasts, group_design, model_design
 from stratomics.associate.genetic import scan_snps
@@ -312,3 +312,22 @@ def test_robust_moderation_equals_limma_robust(limma_fit):
     ours = contrast_test(fit, [0, 1, 0, 0], moderated=True)
     np.testing.assert_allclose(ours.loc[tested, "statistic"], reference.loc[tested, "B_t"], rtol=RTOL)
     np.testing.assert_allclose(ours.loc[tested, "p_value"], reference.loc[tested, "B_p"], rtol=RTOL)
+
+
+def test_linear_association_of_a_named_coefficient_equals_statsmodels_formula(demo_mdata):
+    import statsmodels.formula.api as smf
+
+    mdata, _ = demo_mdata
+    obs = mdata.obs.copy()
+    formula = "~ failure_12m + age + C(sex) + C(site)"
+    table = linear_association(mdata["flow"], obs, formula, "failure_12m", assay="flow", moderated=False)
+    data = obs.loc[mdata["flow"].obs_names].copy()
+    for j, feature in enumerate(mdata["flow"].var_names[:4]):
+        data["y"] = mdata["flow"].X[:, j]
+        reference = smf.ols("y " + formula, data.dropna(subset=["y", "failure_12m", "age", "sex"])).fit()
+        row = table.set_index("feature").loc[feature]
+        np.testing.assert_allclose([row["estimate"], row["std_error"], row["p_value"]],
+                                   [reference.params["failure_12m"], reference.bse["failure_12m"],
+                                    reference.pvalues["failure_12m"]], rtol=RTOL)  # fmt: skip
+    with pytest.raises(StratomicsInputError, match="no column 'failure'"):
+        linear_association(mdata["flow"], obs, formula, "failure", assay="flow")

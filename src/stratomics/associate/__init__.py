@@ -4,6 +4,7 @@
   Cox for survival, linear for continuous), per SD of the feature.
 - :func:`cluster_markers`: each feature as the response of a group design (limma-style, optionally
   with moderated variances), one-vs-rest, pairwise or overall contrasts.
+- :func:`linear_association`: one coefficient of feature ~ formula, limma-style.
 - :func:`genotype_scan`: each SNP's additive dosage as a predictor of an outcome, streamed in chunks.
 - :func:`add_q_values`: one FDR within a family of tests.
 """
@@ -37,7 +38,7 @@ EFFECTS = {
 }
 
 __all__ = ["RESULT_COLUMNS", "add_q_values", "adjust_p", "cluster_markers", "genotype_scan",
-           "outcome_biomarkers", "outcome_data"]  # fmt: skip
+           "linear_association", "outcome_biomarkers", "outcome_data"]  # fmt: skip
 
 
 def outcome_data(obs: pd.DataFrame, outcome: str, spec: dict, covariates: list[str]):
@@ -177,6 +178,54 @@ def cluster_markers(
         effect = "F" if contrast.shape[0] > 1 else "difference in means"
         tables.append(_tidy(table, assay=assay, label=f"{group}: {label}", model=model, effect=effect))
     return pd.concat(tables, ignore_index=True)
+
+
+def linear_association(
+    adata: ad.AnnData,
+    obs: pd.DataFrame,
+    formula: str,
+    coefficient: str,
+    *,
+    assay: str,
+    moderated: bool = True,
+    robust: bool = False,
+) -> pd.DataFrame:
+    """Test one coefficient of feature ~ formula for every feature (limma's lmFit + eBayes + topTable).
+
+    Parameters
+    ----------
+    adata
+        The preprocessed assay.
+    obs
+        Clinical columns of every patient.
+    formula
+        Right-hand side over ``obs``, e.g. ``"~ failure_12m + age + C(sex) + C(site)"``.
+    coefficient
+        The design column to test, e.g. ``"failure_12m"`` or ``"C(treatment)[T.anti-TNF]"``.
+    assay
+        The assay name, written in the table.
+    moderated, robust
+        limma's empirical-Bayes moderation, optionally with the robust prior.
+
+    Returns
+    -------
+    One row per feature with :data:`RESULT_COLUMNS`.
+    """
+    design = model_design(obs.loc[adata.obs_names], formula, purpose=f"assay '{assay}'")
+    if coefficient not in design.columns:
+        raise StratomicsInputError(
+            f"assay '{assay}': the design of '{formula}' has no column '{coefficient}' "
+            f"(columns: {', '.join(design.columns)})."
+        )
+    fit = fit_features(_dense(adata, design.index), design, adata.var_names)
+    if moderated:
+        fit = moderate(fit, robust=robust)
+    table = contrast_test(fit, (design.columns == coefficient).astype(float), moderated=moderated)
+    half_width = _t_critical(table["df"]) * table["std_error"]
+    table["ci_low"], table["ci_high"] = table["estimate"] - half_width, table["estimate"] + half_width
+    table["note"] = np.where(table["p_value"].isna(), "not estimable on the observed patients", "")
+    model = ("robust moderated linear" if robust else "moderated linear") if moderated else "linear"
+    return _tidy(table, assay=assay, label=coefficient, model=model, effect="coefficient")
 
 
 def _t_critical(df):

@@ -76,7 +76,7 @@ def _blocks(weights: np.ndarray, features: np.ndarray, covariates: np.ndarray) -
 
 def _cross(vector: np.ndarray, features: np.ndarray, covariates: np.ndarray) -> np.ndarray:
     """X'v of every feature's design for per-feature vectors v (patients x features)."""
-    return np.column_stack([(vector * features).sum(axis=0), *(vector.T @ covariates).T])
+    return np.column_stack([(vector * features).sum(axis=0), vector.T @ covariates])
 
 
 #: Features fitted together; small enough for the working arrays to stay in cache.
@@ -195,7 +195,7 @@ def _logistic_covariates_only(y: np.ndarray, covariates: np.ndarray, max_iter: i
 
 def _result(beta, covariance, usable, n, events, converged, note=None) -> PredictorFit:
     """A PredictorFit with NaN estimates where a fit is unusable."""
-    note = np.where(usable, "", "design not estimable on the observed patients") if note is None else note
+    note = np.full(len(usable), "") if note is None else note
     note = np.where(usable | (note != ""), note, "design not estimable on the observed patients")
     return PredictorFit(
         coef=np.where(usable[:, None], beta, np.nan),
