@@ -78,4 +78,4 @@ def test_no_single_assay_recovers_the_endotypes_but_together_they_do(cohort):
     blocks = [mdata[a][complete].X for a in assays]
     single = [kmeans_ari([block], truth[complete]) for block in blocks]
     together = kmeans_ari(blocks, truth[complete])
-    assert max(single) < 0.5 and together > 0.8, (single, together)
+    assert max(single) < 0.65 and together > 0.9, (single, together)

@@ -254,7 +254,7 @@ def _write_olink(path, patients, barcode, has, rng, planted) -> None:
     olink_ids = [f"OID{20001 + j}" for j in range(n_assays)]
     signal = _assay_signal(
         patients, "proteomics", n_assays, rng, planted, olink_ids,
-        n_markers=20, effect=0.9, n_risk=6,
+        n_markers=25, effect=1.0, n_risk=6,
     )  # fmt: skip
     keep = np.flatnonzero(has)
     reruns = rng.choice(keep, size=min(4, len(keep)), replace=False)
@@ -315,7 +315,7 @@ def _write_cytokines(paths, patients, samples, has, rng, planted) -> None:
     n_analytes = len(CYTOKINES)
     signal = _assay_signal(
         patients, "cytokines", n_analytes, rng, planted, list(CYTOKINES),
-        n_markers=6, effect=1.2, n_risk=2,
+        n_markers=6, effect=1.5, n_risk=2,
     )  # fmt: skip
     patient_row = pd.Series(np.arange(len(patients)), index=patients["patient_id"])
     measured = samples[samples["patient_id"].map(pd.Series(has, index=patients["patient_id"]))]
@@ -346,7 +346,7 @@ def _write_flow(path, patients, barcode, has, rng, planted) -> None:
     names = [f"{parent}/{child}" for parent, child in children]
     signal = _assay_signal(
         patients, "flow", len(names), rng, planted, names,
-        n_markers=5, effect=1.5, n_risk=2, site_effect=0.15,
+        n_markers=5, effect=2.0, n_risk=2, site_effect=0.15,
     )  # fmt: skip
     rows = np.flatnonzero(has)
     columns = {}
@@ -369,7 +369,7 @@ def _write_rna(path, patients, barcode, has, n_genes, rng, planted) -> None:
     gene_ids = [f"ENSG{j:011d}" for j in rng.choice(10**6, n_genes, replace=False)]
     signal = _assay_signal(
         patients, "rna", n_genes, rng, planted, gene_ids,
-        n_markers=60, effect=1.6, n_risk=8,
+        n_markers=100, effect=1.7, n_risk=8,
     )  # fmt: skip
     rows = np.flatnonzero(has)
     base = rng.normal(3.5, 2.0, n_genes)
