@@ -8,6 +8,7 @@ include: "workflow/rules/demo.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/qc.smk"
+include: "workflow/rules/stratify.smk"
 include: "workflow/rules/associate.smk"
 
 
@@ -18,6 +19,7 @@ rule all:
         "results/qc/preprocess_removed.tsv",
         expand("results/qc/{assay}_qc.{ext}", assay=ASSAYS, ext=["pdf", "png"]),
         expand("results/qc/assay_coverage.{ext}", ext=["pdf", "png"]),
+        "results/stratify/clusters.tsv",
         "results/associate/biomarkers.tsv",
-        expand("results/associate/markers.tsv", _=config["associate"]["marker_groups"][:1]),
+        "results/associate/markers.tsv",
         expand("results/associate/genotypes.tsv", _=GENOTYPE_ASSAYS[:1]),

@@ -13,7 +13,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = ["qc/ingest_report.tsv", "qc/modality_coverage.tsv", "qc/preprocess_removed.tsv",
           "qc/feature_qc.tsv", "associate/biomarkers.tsv", "associate/genotypes.tsv",
-          "associate/markers.tsv"]  # fmt: skip
+          "associate/markers.tsv", "stratify/clusters.tsv", "stratify/model_selection.tsv",
+          "integrate/embedding.tsv"]  # fmt: skip
 
 
 def tiny_config(folder: Path) -> Path:
@@ -93,7 +94,21 @@ def test_association_tables_cover_every_feature_and_outcome(workflow_runs):
     genotypes = pd.read_csv(results / "associate/genotypes.tsv", sep="\t")
     assert len(genotypes) == 2 * mdata["genotypes"].n_vars and genotypes["q_value"].notna().any()
     markers = pd.read_csv(results / "associate/markers.tsv", sep="\t")
-    assert set(markers["outcome_or_contrast"]) == {f"disease: {d} vs rest" for d in ["IBD", "MS", "RA"]}
+    contrasts = set(markers["outcome_or_contrast"])
+    assert {f"disease: {d} vs rest" for d in ["IBD", "MS", "RA"]} <= contrasts
+    assert any(c.startswith("subgroup: S1 vs rest") for c in contrasts)
     for _, rows in biomarkers.groupby("outcome_or_contrast"):  # one FDR across assays per outcome
         tested = rows["p_value"].notna()
         assert rows.loc[tested, "q_value"].min() >= rows.loc[tested, "p_value"].min()
+
+
+def test_every_patient_with_an_assay_gets_a_subgroup(workflow_runs):
+    results = workflow_runs[0] / "results"
+    clusters = pd.read_csv(results / "stratify/clusters.tsv", sep="\t")
+    coverage = pd.read_csv(results / "qc/modality_coverage.tsv", sep="\t")
+    assert clusters["patient_id"].tolist() == coverage["patient_id"].tolist()
+    has_assay = (coverage[["proteomics", "cytokines", "flow", "rna"]].sum(axis=1) > 0).to_numpy()
+    assert clusters.loc[has_assay, "subgroup"].notna().all()
+    selection = pd.read_csv(results / "stratify/model_selection.tsv", sep="\t")
+    chosen = selection.loc[selection["chosen"], "k"].item()
+    assert clusters["subgroup"].nunique() == chosen

@@ -26,6 +26,17 @@ def _validate_config(args: argparse.Namespace) -> None:
     print(f"{args.config}: valid; assays: {assays}")
 
 
+def _assign(args: argparse.Namespace) -> None:
+    import mudata as md
+
+    from stratomics.subgroups import assign_patients, load_model
+
+    table = assign_patients(load_model(args.model), md.read_h5mu(args.cohort))
+    table.to_csv(args.out, sep="\t", index=False, float_format="%.6g")
+    assigned = (table["subgroup"] != "").sum()
+    print(f"assigned {assigned} of {len(table)} patients to subgroups: {args.out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-command per task."""
     parser = argparse.ArgumentParser(prog="stratomics", description=__doc__)
@@ -41,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("config", help="path to the config file")
     validate.add_argument("--skip-files", action="store_true", help="do not check that input files exist")
     validate.set_defaults(run=_validate_config)
+    assign = commands.add_parser("assign", help="place the patients of a preprocessed cohort into saved subgroups")
+    assign.add_argument("--model", default="results/stratify/model.joblib", help="saved subgroup model")
+    assign.add_argument("--cohort", required=True, help="preprocessed cohort (.h5mu) of the new patients")
+    assign.add_argument("--out", default="assignments.tsv", help="output table")
+    assign.set_defaults(run=_assign)
     return parser
 
 

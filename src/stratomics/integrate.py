@@ -109,8 +109,9 @@ def fit_integration(
     assays: dict[str, pd.DataFrame],
     patients: pd.Index,
     *,
-    n_factors: int = 10,
-    block_components: int = 30,
+    n_factors: int | str = "auto",
+    max_factors: int = 15,
+    block_components: int = 20,
     max_iter: int = 200,
     tol: float = 1e-6,
     seed: int = 0,
@@ -124,46 +125,77 @@ def fit_integration(
     patients
         All patients to integrate (those without any assay get NaN scores).
     n_factors
-        Joint factors kept.
+        Joint factors kept, or "auto": the factors whose singular value exceeds the largest one
+        of the same rank in 10 column-permuted copies of the joint matrix (parallel analysis),
+        between 2 and ``max_factors``.
+    max_factors
+        Upper bound for "auto".
     block_components
         Principal components kept per assay before joining.
     max_iter, tol
-        Iterations of the SVD imputation and the relative change of the reconstruction that stops it.
+        Iterations of the SVD imputation and the relative change of the imputed values that stops it.
     seed
-        Seed of the randomized SVDs.
+        Seed of the randomized SVDs and the permutations.
 
     Returns
     -------
-    The model and the patients x factors scores.
+    The model (with ``n_factors`` and ``variance``) and the patients x factors scores.
     """
     blocks = {name: _block(values, block_components, seed) for name, values in assays.items()}
     model = IntegrationModel(blocks, np.zeros(0), np.zeros((0, 0)), np.zeros(0))
-    joint = model.joint_matrix(assays, patients)
-    missing = np.isnan(joint)
-    center = np.nanmean(joint, axis=0)
-    filled = np.where(missing, center, joint)
-    k = min(n_factors, min(filled.shape) - 1)
-    previous = None
-    for iteration in range(max_iter):
-        mean = filled.mean(axis=0)
-        u, singular, vt = randomized_svd(filled - mean, k, random_state=seed, n_iter=5)
-        reconstruction = (u * singular) @ vt + mean
-        change = np.sum((reconstruction[missing] - filled[missing]) ** 2) / max(np.sum(filled**2), 1e-300)
-        filled[missing] = reconstruction[missing]
-        if previous is not None and change < tol:
-            break
-        previous = change
-    log.info("integration: %d patients, %d blocks, %d factors, %d imputation rounds",
-             len(patients), len(blocks), k, iteration + 1)  # fmt: skip
-    model.center, model.components, model.singular_values = mean, vt, singular
     start = 0
     for name, block in blocks.items():
         model.block_slices[name] = slice(start, start + block.loadings.shape[1])
         start += block.loadings.shape[1]
+    joint = model.joint_matrix(assays, patients)
+    has_data = ~np.isnan(joint).all(axis=1)
+    joint = joint[has_data]
+    rank = min(max_factors if n_factors == "auto" else n_factors, min(joint.shape) - 1)
+    filled, u, singular, vt, mean = _svd_impute(joint, rank, max_iter, tol, seed)
+    if n_factors == "auto":
+        rank = _parallel_analysis(filled, singular, seed)
+        filled, u, singular, vt, mean = _svd_impute(joint, rank, max_iter, tol, seed)
+    model.center, model.components, model.singular_values = mean, vt, singular
     model.variance = variance_explained(model, filled)
-    scores = u * singular
-    scores[missing.all(axis=1)] = np.nan
+    scores = np.full((len(patients), rank), np.nan)
+    scores[has_data] = u * singular
+    log.info("integration: %d of %d patients with data, %d blocks, %d factors",
+             has_data.sum(), len(patients), len(blocks), rank)  # fmt: skip
     return model, scores
+
+
+def _svd_impute(joint: np.ndarray, rank: int, max_iter: int, tol: float, seed: int):
+    """Rank-``rank`` SVD of a matrix with missing entries by iterative imputation (EM-PCA).
+
+    Returns
+    -------
+    The imputed matrix, U, singular values, V' and the column means of the last SVD.
+    """
+    missing = np.isnan(joint)
+    filled = np.where(missing, np.nanmean(joint, axis=0), joint)
+    scale = max(np.sum(filled**2), 1e-300)
+    for _ in range(max_iter):
+        mean = filled.mean(axis=0)
+        u, singular, vt = randomized_svd(filled - mean, rank, random_state=seed, n_iter=5)
+        reconstruction = (u * singular) @ vt + mean
+        change = np.sum((reconstruction[missing] - filled[missing]) ** 2) / scale
+        filled[missing] = reconstruction[missing]
+        if change < tol:
+            break
+    return filled, u, singular, vt, mean
+
+
+def _parallel_analysis(filled: np.ndarray, singular: np.ndarray, seed: int, n_permutations: int = 10) -> int:
+    """Number of leading singular values above those of column-permuted data (Horn, 1965)."""
+    rng = np.random.default_rng(seed)
+    centred = filled - filled.mean(axis=0)
+    null = np.zeros((n_permutations, len(singular)))
+    for i in range(n_permutations):
+        permuted = np.column_stack([rng.permutation(column) for column in centred.T])
+        null[i] = randomized_svd(permuted, len(singular), random_state=seed, n_iter=5)[1]
+    above = singular > null.max(axis=0)
+    count = len(above) if above.all() else int(np.argmin(above))
+    return max(2, count)
 
 
 def variance_explained(model: IntegrationModel, filled: np.ndarray) -> pd.DataFrame:

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 def _fit(embedding: np.ndarray, k: int, algorithm: str, seed: int):
     """A fitted clustering model with ``predict``."""
     if algorithm == "kmeans":
-        return KMeans(n_clusters=k, n_init=5, random_state=seed).fit(embedding)
+        return KMeans(n_clusters=k, n_init=10, random_state=seed).fit(embedding)
     if algorithm == "gmm":
         return GaussianMixture(n_components=k, covariance_type="full", n_init=3, random_state=seed).fit(embedding)
     raise ValueError(f"unknown clustering algorithm {algorithm!r}; use kmeans or gmm")
@@ -220,3 +220,31 @@ def stratify(
     table["chosen"] = table["k"] == chosen
     table["rule"] = "config" if k else f"PAC within 0.05 of the lowest, smallest subgroup >= {min_size}, best silhouette"
     return results[chosen], table
+
+
+def fit_patients(coverage: np.ndarray, *, fit_on: str = "complete", minimum: int = 50) -> np.ndarray:
+    """Which patients define the subgroups.
+
+    Parameters
+    ----------
+    coverage
+        Patients x assays, True where the patient has the assay.
+    fit_on
+        "complete": patients with every integrated assay (if at least ``minimum`` of them, else
+        patients missing at most one assay, else all); "all": every patient with any assay.
+    minimum
+        Fewest patients the fit may use.
+
+    Returns
+    -------
+    A mask of the patients that fit the subgroups; the others are assigned to them.
+    """
+    any_assay = coverage.any(axis=1)
+    if fit_on == "all":
+        return any_assay
+    n_assays = coverage.sum(axis=1)
+    for missing in range(coverage.shape[1]):
+        mask = n_assays >= coverage.shape[1] - missing
+        if mask.sum() >= minimum:
+            return mask
+    return any_assay

@@ -32,11 +32,11 @@ rule biomarkers_assay:
 rule markers_assay:
     input:
         assay="results/cohort/preprocessed/{assay}.h5ad",
-        cohort="results/cohort/preprocessed.h5mu",
+        cohort="results/cohort/stratified.h5mu",
     output:
         "results/associate/markers/{assay}.tsv",
     params:
-        groups=config["associate"]["marker_groups"],
+        groups=["subgroup", *config["associate"]["marker_groups"]],
         covariates=ASSOCIATE_COVARIATES,
         kind=config["associate"]["marker_contrasts"],
         moderated=config["associate"]["moderated"],

@@ -1,0 +1,154 @@
+"""Integration and stratification of a cohort MuData, and assignment of new patients.
+
+Glue between the MuData and :mod:`stratomics.integrate` / :mod:`stratomics.stratify`: which assays,
+which patients, where results are stored (``obsm["X_integrated"]``, ``obs["subgroup"]``,
+``obs["subgroup_confidence"]``, ``uns``) and the saved model for new patients.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from stratomics.errors import StratomicsInputError
+from stratomics.integrate import IntegrationModel, fit_integration
+from stratomics.stratify import Stratification, fit_patients, stratify
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SubgroupModel:
+    """Everything needed to place new patients into the subgroups."""
+
+    integration: IntegrationModel
+    stratification: Stratification
+    assays: list[str]
+    versions: dict
+
+
+def assay_frames(mdata, assays: list[str]) -> dict[str, pd.DataFrame]:
+    """Preprocessed values of the given assays as patients x features frames."""
+    missing = [name for name in assays if name not in mdata.mod]
+    if missing:
+        raise StratomicsInputError(
+            f"integrate: assay '{missing[0]}' is not in the cohort (assays: {', '.join(mdata.mod)})."
+        )
+    return {name: mdata[name].to_df() for name in assays}
+
+
+def coverage_matrix(frames: dict[str, pd.DataFrame], patients: pd.Index) -> np.ndarray:
+    """Patients x assays: True where the patient has the assay."""
+    return np.column_stack([patients.isin(frame.index) for frame in frames.values()])
+
+
+def integrate_and_stratify(mdata, assays: list[str], *, integrate_options: dict, stratify_options: dict,
+                           fit_on: str = "complete", seed: int = 0):  # fmt: skip
+    """Integrate the assays, find subgroups and store the results in the MuData.
+
+    Parameters
+    ----------
+    mdata
+        The preprocessed cohort (modified in place).
+    assays
+        Assays to integrate.
+    integrate_options, stratify_options
+        Keyword arguments of :func:`stratomics.integrate.fit_integration` and
+        :func:`stratomics.stratify.stratify`.
+    fit_on
+        See :func:`stratomics.stratify.fit_patients`.
+    seed
+        Seed of every random step.
+
+    Returns
+    -------
+    The subgroup model and the model-selection table.
+    """
+    frames = assay_frames(mdata, assays)
+    patients = mdata.obs_names
+    integration, scores = fit_integration(frames, patients, seed=seed, **integrate_options)
+    coverage = coverage_matrix(frames, patients)
+    fitted = fit_patients(coverage, fit_on=fit_on)
+    log.info("subgroups fitted on %d patients (%s), assigned to %d more", fitted.sum(), fit_on,
+             (coverage.any(axis=1) & ~fitted).sum())  # fmt: skip
+    result, table = stratify(scores[fitted], seed=seed, **stratify_options)
+    has_scores = ~np.isnan(scores).any(axis=1)
+    labels, confidence = np.full(len(patients), -1), np.full(len(patients), np.nan)
+    labels[has_scores], confidence[has_scores] = result.assign(scores[has_scores])
+    mdata.obsm["X_integrated"] = scores
+    mdata.obs["subgroup"] = pd.Categorical(
+        [f"S{label + 1}" if label >= 0 else np.nan for label in labels],
+        categories=[f"S{i + 1}" for i in range(result.k)],
+    )
+    mdata.obs["subgroup_confidence"] = confidence
+    mdata.obs["subgroup_fitted"] = fitted
+    mdata.obs["n_integrated_assays"] = coverage.sum(axis=1)
+    mdata.uns["integrate"] = {"assays": assays, "n_factors": int(scores.shape[1]), "seed": seed,
+                              "variance_explained": integration.variance}  # fmt: skip
+    mdata.uns["stratify"] = {"k": result.k, "fit_on": fit_on, "model_selection": table}
+    versions = {name: version(name) for name in ("stratomics", "numpy", "scikit-learn", "scipy")}
+    return SubgroupModel(integration, result, assays, versions), table
+
+
+def subgroup_table(mdata) -> pd.DataFrame:
+    """One row per patient: patient_id, subgroup, confidence, fitted, n_integrated_assays."""
+    table = mdata.obs[["subgroup", "subgroup_confidence", "subgroup_fitted", "n_integrated_assays"]]
+    table = table.rename(columns={"subgroup_confidence": "confidence", "subgroup_fitted": "fitted"})
+    return table.rename_axis("patient_id").reset_index()
+
+
+def embedding_table(mdata) -> pd.DataFrame:
+    """One row per patient: patient_id, n_integrated_assays and factor_1..factor_k."""
+    scores = mdata.obsm["X_integrated"]
+    table = pd.DataFrame(scores, index=mdata.obs_names, columns=[f"factor_{i + 1}" for i in range(scores.shape[1])])
+    table.insert(0, "n_integrated_assays", mdata.obs["n_integrated_assays"].to_numpy())
+    return table.rename_axis("patient_id").reset_index()
+
+
+def save_model(model: SubgroupModel, path: str | Path) -> None:
+    """Save the subgroup model (joblib) with the versions it was made with."""
+    joblib.dump(model, path)
+
+
+def load_model(path: str | Path) -> SubgroupModel:
+    """Load a saved subgroup model, warning when package versions differ."""
+    model = joblib.load(path)
+    current = {name: version(name) for name in model.versions}
+    changed = {name: (model.versions[name], current[name]) for name in current if current[name] != model.versions[name]}
+    if changed:
+        log.warning("subgroup model %s was saved with other versions: %s", path, changed)
+    return model
+
+
+def assign_patients(model: SubgroupModel, mdata) -> pd.DataFrame:
+    """Subgroup and confidence of the patients of another (preprocessed) cohort.
+
+    Patients may lack some of the assays; those with none of them get no subgroup.
+
+    Returns
+    -------
+    One row per patient: patient_id, subgroup, confidence, n_integrated_assays.
+    """
+    frames = {name: mdata[name].to_df() for name in model.assays if name in mdata.mod}
+    if not frames:
+        raise StratomicsInputError(
+            f"assign: the cohort has none of the assays the subgroups were made from ({', '.join(model.assays)})."
+        )
+    patients = mdata.obs_names
+    scores = model.integration.transform(frames, patients)
+    usable = ~np.isnan(scores).any(axis=1)
+    labels, confidence = np.full(len(patients), -1), np.full(len(patients), np.nan)
+    if usable.any():
+        labels[usable], confidence[usable] = model.stratification.assign(scores[usable])
+    return pd.DataFrame({
+        "patient_id": patients,
+        "subgroup": [f"S{label + 1}" if label >= 0 else "" for label in labels],
+        "confidence": confidence,
+        "n_integrated_assays": coverage_matrix(frames, patients).sum(axis=1),
+    })  # fmt: skip

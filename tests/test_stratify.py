@@ -1,0 +1,108 @@
+"""Integration and subgroups: planted groups recovered, missing assays tolerated, seeds bind."""
+
+import anndata as ad
+import mudata as md
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from stratomics.cli import main
+from stratomics.integrate import fit_integration
+from stratomics.stratify import fit_patients, select_k, stratify
+from stratomics.subgroups import assign_patients, integrate_and_stratify, save_model, subgroup_table
+
+md.set_options(pull_on_update=False)
+
+
+def planted_cohort(n=300, k=4, seed=0, missing=0.3):
+    """Three assays of different sizes sharing k planted groups; some patients lack assays."""
+    rng = np.random.default_rng(seed)
+    groups = rng.choice(k, size=n, p=np.array([0.4, 0.3, 0.2, 0.1][:k]) / sum([0.4, 0.3, 0.2, 0.1][:k]))
+    patients = pd.Index([f"p{i}" for i in range(n)])
+    modalities = {}
+    for name, n_features in (("big", 1000), ("mid", 60), ("small", 12)):
+        centres = rng.normal(0, 1.2, size=(k, n_features))
+        centres[:, n_features // 3 :] = 0  # only a third of the features carry the groups
+        values = centres[groups] + rng.normal(size=(n, n_features))
+        present = rng.random(n) > (missing if name != "small" else 0)
+        modalities[name] = ad.AnnData(values[present], obs=pd.DataFrame(index=patients[present]),
+                                      var=pd.DataFrame(index=[f"{name}{j}" for j in range(n_features)]))  # fmt: skip
+    clinical = ad.AnnData(obs=pd.DataFrame(index=patients))
+    return md.MuData({"clinical": clinical, **modalities}), pd.Series(groups, index=patients)
+
+
+def test_planted_groups_are_recovered_and_patients_missing_assays_get_labels():
+    mdata, truth = planted_cohort()
+    model, table = integrate_and_stratify(mdata, ["big", "mid", "small"], integrate_options={},
+                                          stratify_options={"n_resamples": 20}, seed=1)  # fmt: skip
+    assert model.stratification.k == 4 and table.loc[table["chosen"], "k"].item() == 4
+    groups = subgroup_table(mdata)
+    assert groups["subgroup"].notna().all()  # every patient has at least the small assay
+    fitted = groups[groups["fitted"]]
+    assert adjusted_rand_score(truth[fitted["patient_id"]], fitted["subgroup"]) > 0.95
+    partial = groups[groups["n_integrated_assays"] < 3]  # assigned from fewer assays: less certain
+    assert len(partial) > 100 and adjusted_rand_score(truth[partial["patient_id"]], partial["subgroup"]) > 0.7
+    assert (groups.loc[groups["fitted"], "n_integrated_assays"] == 3).all()
+    sizes = groups["subgroup"].value_counts()
+    assert list(sizes.index) == ["S1", "S2", "S3", "S4"] and sizes.is_monotonic_decreasing
+
+
+def test_block_weighting_keeps_a_small_assay_visible():
+    mdata, _ = planted_cohort(missing=0)
+    frames = {name: mdata[name].to_df() for name in ("big", "mid", "small")}
+    model, _ = fit_integration(frames, mdata.obs_names, n_factors=3)
+    explained = model.variance.groupby("assay")["variance_explained"].sum()
+    assert (explained > 0.1).all() and (explained <= 1 + 1e-9).all()
+
+
+def test_the_rule_picks_the_planted_k_on_clear_data():
+    rng = np.random.default_rng(3)
+    centres = rng.normal(0, 6, size=(3, 5))
+    embedding = centres[rng.integers(0, 3, 400)] + rng.normal(size=(400, 5))
+    result, table = stratify(embedding, k_values=range(2, 7), n_resamples=20)
+    assert result.k == 3 and table["pac"].min() < 0.05
+    forced, _ = stratify(embedding, k=5, k_values=[2, 3], n_resamples=10)
+    assert forced.k == 5
+    unstable = pd.DataFrame({"k": [2, 3], "pac": [0.3, 0.0], "silhouette": [0.9, 0.1], "smallest_subgroup": [50, 50]})
+    assert select_k(unstable, min_size=10) == 3  # stability first, silhouette second
+
+
+def test_same_seed_same_subgroups_and_tables():
+    runs = []
+    for _ in range(2):
+        mdata, _ = planted_cohort(n=150)
+        _, table = integrate_and_stratify(mdata, ["big", "mid", "small"], integrate_options={},
+                                          stratify_options={"n_resamples": 10, "k_values": [2, 3, 4]}, seed=7)  # fmt: skip
+        runs.append((subgroup_table(mdata).to_csv(), table.to_csv(), mdata.obsm["X_integrated"].tobytes()))
+    assert runs[0] == runs[1]
+
+
+def test_assignment_reproduces_the_labels_of_held_back_patients(tmp_path, capsys):
+    mdata, _ = planted_cohort()
+    model, _ = integrate_and_stratify(mdata, ["big", "mid", "small"], integrate_options={},
+                                      stratify_options={"n_resamples": 10, "k": 4, "k_values": [4]})  # fmt: skip
+    labels = subgroup_table(mdata).set_index("patient_id")["subgroup"]
+    held_back = mdata.obs_names[::5]
+    def cohort_of(assays):
+        return md.MuData({name: mdata[name][mdata[name].obs_names.isin(held_back)].copy() for name in assays})
+
+    assigned = assign_patients(model, cohort_of(("big", "mid", "small"))).set_index("patient_id")
+    agreement = (assigned["subgroup"] == labels[assigned.index].astype(str)).mean()
+    assert agreement > 0.95 and assigned["confidence"].between(0, 1).all()
+    new = cohort_of(("big", "small"))  # a new site without the mid assay: still assigned
+    without_mid = assign_patients(model, new)
+    assert (without_mid["subgroup"] != "").all() and without_mid["n_integrated_assays"].max() == 2
+    save_model(model, tmp_path / "model.joblib")
+    new.write(tmp_path / "new.h5mu")
+    assert main(["assign", "--model", str(tmp_path / "model.joblib"), "--cohort", str(tmp_path / "new.h5mu"),
+                 "--out", str(tmp_path / "a.tsv")]) == 0  # fmt: skip
+    written = pd.read_csv(tmp_path / "a.tsv", sep="\t")
+    assert (written["subgroup"].to_numpy() == without_mid["subgroup"].to_numpy()).all()
+
+
+def test_fit_patients_prefers_complete_patients():
+    coverage = np.array([[1, 1, 1]] * 60 + [[1, 0, 1]] * 30 + [[0, 0, 0]] * 5, dtype=bool)
+    assert fit_patients(coverage).sum() == 60
+    assert fit_patients(coverage, minimum=80).sum() == 90
+    assert fit_patients(coverage, fit_on="all").sum() == 90
