@@ -2,7 +2,7 @@
 confidence, and assignment of new patients.
 
 For each k, the clustering (k-means or a Gaussian mixture) is refitted on ``n_resamples`` random
-subsamples (``fraction`` of the patients). On a reference subset of patients (all of them up to
+subsamples (``fraction`` of the patients, at most ``max_resample_size``). On a reference subset of patients (all of them up to
 ``max_consensus_patients``) this gives the consensus matrix, its PAC (proportion of ambiguous
 clustering: pairs co-clustered in 10-90% of the resamples where both were drawn) and the mean
 consensus within each cluster. Every resampled model also labels every patient; after matching its
@@ -29,12 +29,13 @@ from sklearn.mixture import GaussianMixture
 log = logging.getLogger(__name__)
 
 
-def _fit(embedding: np.ndarray, k: int, algorithm: str, seed: int):
+def _fit(embedding: np.ndarray, k: int, algorithm: str, seed: int, n_init: int = 10):
     """A fitted clustering model with ``predict``."""
     if algorithm == "kmeans":
-        return KMeans(n_clusters=k, n_init=10, random_state=seed).fit(embedding)
+        return KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(embedding)
     if algorithm == "gmm":
-        return GaussianMixture(n_components=k, covariance_type="full", n_init=3, random_state=seed).fit(embedding)
+        return GaussianMixture(n_components=k, covariance_type="full", n_init=max(1, n_init // 3),
+                               random_state=seed).fit(embedding)  # fmt: skip
     raise ValueError(f"unknown clustering algorithm {algorithm!r}; use kmeans or gmm")
 
 
@@ -88,6 +89,7 @@ def consensus_for_k(
     n_resamples: int = 100,
     fraction: float = 0.8,
     max_consensus_patients: int = 1000,
+    max_resample_size: int = 5000,
     seed: int = 0,
 ) -> Stratification:
     """Consensus clustering for one k (see the module docstring).
@@ -105,6 +107,9 @@ def consensus_for_k(
     max_consensus_patients
         Size of the reference subset on which the consensus matrix is computed (memory grows
         with its square).
+    max_resample_size
+        Largest subsample (for large cohorts the resamples hold this many patients instead of
+        ``fraction`` of them; every patient is still labelled by every resampled model).
     seed
         Seed of every random step.
 
@@ -123,8 +128,9 @@ def consensus_for_k(
     agree = np.zeros(n)
     resampled, mappings = [], []
     for r in range(n_resamples):
-        sample = np.sort(rng.choice(n, size=int(round(fraction * n)), replace=False))
-        model = _fit(embedding[sample], k, algorithm, seed + r + 1)
+        size = min(int(round(fraction * n)), max_resample_size)
+        sample = np.sort(rng.choice(n, size=size, replace=False))
+        model = _fit(embedding[sample], k, algorithm, seed + r + 1, n_init=3)
         predicted = model.predict(embedding)
         in_sample = np.isin(reference, sample)
         one_hot = np.eye(k)[predicted[reference]] * in_sample[:, None]
