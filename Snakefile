@@ -20,6 +20,7 @@ rule all:
         expand("results/qc/{assay}_qc.{ext}", assay=ASSAYS, ext=["pdf", "png"]),
         expand("results/qc/assay_coverage.{ext}", ext=["pdf", "png"]),
         "results/stratify/clusters.tsv",
+        "results/associate/cluster_outcomes.tsv",
         "results/associate/biomarkers.tsv",
         "results/associate/markers.tsv",
         expand("results/associate/genotypes.tsv", _=GENOTYPE_ASSAYS[:1]),

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TABLES = ["qc/ingest_report.tsv", "qc/modality_coverage.tsv", "qc/preprocess_removed.tsv",
           "qc/feature_qc.tsv", "associate/biomarkers.tsv", "associate/genotypes.tsv",
           "associate/markers.tsv", "stratify/clusters.tsv", "stratify/model_selection.tsv",
-          "integrate/embedding.tsv"]  # fmt: skip
+          "integrate/embedding.tsv", "associate/cluster_outcomes.tsv", "stratify/table1.tsv"]  # fmt: skip
 
 
 def tiny_config(folder: Path) -> Path:
@@ -112,3 +112,6 @@ def test_every_patient_with_an_assay_gets_a_subgroup(workflow_runs):
     selection = pd.read_csv(results / "stratify/model_selection.tsv", sep="\t")
     chosen = selection.loc[selection["chosen"], "k"].item()
     assert clusters["subgroup"].nunique() == chosen
+    outcomes = pd.read_csv(results / "associate/cluster_outcomes.tsv", sep="\t")
+    assert sorted(outcomes["outcome"].unique()) == ["failure_12m", "time_to_switch"]
+    assert len(outcomes) == 2 * (chosen - 1) and outcomes["permutation_p_value"].between(0, 1).all()

@@ -1,6 +1,21 @@
 INTEGRATED_ASSAYS = config["integrate"].get(
     "assays", [a for a, spec in config["assays"].items() if spec["kind"] != "genotypes"]
 )
+# Table 1: the covariates and the outcome columns
+TABLE_ONE_COLUMNS = list(
+    dict.fromkeys(
+        config["cohort"]["covariates"]
+        + [
+            column
+            for name, spec in config["cohort"]["outcomes"].items()
+            for column in (
+                [spec["time"], spec["event"]]
+                if spec["type"] == "survival"
+                else [spec.get("column", name)]
+            )
+        ]
+    )
+)
 
 
 rule stratify:
@@ -40,3 +55,36 @@ rule stratify:
         "../../envs/stratomics.yaml"
     script:
         "../scripts/stratify.py"
+
+
+rule subgroup_outcomes:
+    input:
+        "results/cohort/stratified.h5mu",
+    output:
+        outcomes=report(
+            "results/associate/cluster_outcomes.tsv",
+            caption="../report/cluster_outcomes.rst",
+            category="Subgroups",
+        ),
+        kaplan_meier="results/associate/cluster_km.tsv",
+        table_one=report(
+            "results/stratify/table1.tsv", caption="../report/table1.rst", category="Subgroups"
+        ),
+    params:
+        outcomes=config["cohort"]["outcomes"],
+        covariates=config["cohort"]["covariates"],
+        characteristics=lambda wildcards: TABLE_ONE_COLUMNS,
+        n_permutations=config["stratify"]["n_permutations"],
+        seed=config["seed"],
+    log:
+        "results/logs/subgroup_outcomes.log",
+    benchmark:
+        "results/benchmarks/subgroup_outcomes.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../../envs/stratomics.yaml"
+    script:
+        "../scripts/subgroup_outcomes.py"

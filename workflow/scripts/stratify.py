@@ -11,6 +11,7 @@ def main():
     options = dict(snakemake.params.stratify)
     k_range = range(options.pop("k_min"), options.pop("k_max") + 1)
     fit_on = options.pop("fit_on")
+    options.pop("n_permutations")  # used by the subgroup_outcomes rule
     model, table = integrate_and_stratify(
         mdata, snakemake.params.assays, integrate_options=snakemake.params.integrate,
         stratify_options={"k_values": k_range, **options}, fit_on=fit_on, seed=snakemake.params.seed,

@@ -1,0 +1,186 @@
+"""Subgroups against outcomes and clinical characteristics.
+
+- survival outcomes: Kaplan-Meier per subgroup (lifelines), log-rank test across subgroups, and a
+  Cox model of the subgroups (reference: the largest, S1) adjusted for covariates;
+- binary outcomes: logistic regression of the outcome on the subgroups adjusted for covariates
+  (statsmodels), with a likelihood-ratio test across subgroups;
+- for both, a permutation p-value: subgroup labels shuffled among the patients (seeded), the
+  unadjusted test statistic recomputed, p = (1 + #{permuted >= observed}) / (1 + permutations);
+- Table 1: clinical characteristics per subgroup (median [IQR] with Kruskal-Wallis for numbers,
+  n (%) with the chi-square test for categories).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+log = logging.getLogger(__name__)
+
+OUTCOME_COLUMNS = ["outcome", "model", "term", "estimate", "std_error", "ci_low", "ci_high", "ratio",
+                   "p_value", "test", "test_p_value", "permutation_p_value", "n", "n_events"]  # fmt: skip
+
+
+def _dummies(groups: pd.Series) -> pd.DataFrame:
+    """Indicators of every subgroup but the first (the reference)."""
+    levels = list(groups.cat.categories) if hasattr(groups, "cat") else sorted(groups.unique())
+    return pd.DataFrame({f"subgroup[{level}]": (groups == level).astype(float) for level in levels[1:]},
+                        index=groups.index)  # fmt: skip
+
+
+def _covariate_matrix(obs: pd.DataFrame, covariates: list[str]) -> pd.DataFrame:
+    """Covariates as numbers: text columns one-hot (first level dropped)."""
+    frame = obs[covariates]
+    return pd.get_dummies(frame, drop_first=True, dtype=float) if covariates else pd.DataFrame(index=obs.index)
+
+
+def _permutation_p(statistic, groups: np.ndarray, observed: float, n_permutations: int, seed: int) -> float:
+    """Share of label permutations whose statistic reaches the observed one (with the +1 correction)."""
+    rng = np.random.default_rng(seed)
+    exceed = sum(statistic(rng.permutation(groups)) >= observed for _ in range(n_permutations))
+    return (1 + exceed) / (1 + n_permutations)
+
+
+def survival_by_subgroup(obs, groups, time, event, covariates, *, n_permutations=1000, seed=0) -> pd.DataFrame:
+    """Log-rank test and adjusted Cox hazard ratios of subgroups for one survival outcome.
+
+    Returns
+    -------
+    One row per non-reference subgroup (hazard ratio vs the reference) with the overall log-rank
+    test and its permutation p-value repeated on each row.
+    """
+    from lifelines import CoxPHFitter
+    from lifelines.statistics import multivariate_logrank_test
+
+    data = pd.concat([obs[[time, event]], groups.rename("subgroup"), _covariate_matrix(obs, covariates)], axis=1).dropna()
+    labels = data["subgroup"].astype(str).to_numpy()
+
+    def logrank(labels_):
+        return multivariate_logrank_test(data[time], labels_, data[event]).test_statistic
+
+    test = multivariate_logrank_test(data[time], labels, data[event])
+    permutation = _permutation_p(logrank, labels, test.test_statistic, n_permutations, seed)
+    design = pd.concat([_dummies(data["subgroup"]), data.drop(columns=["subgroup"])], axis=1)
+    cox = CoxPHFitter().fit(design, time, event)
+    summary = cox.summary.loc[[c for c in design.columns if c.startswith("subgroup[")]]
+    return pd.DataFrame({
+        "model": "cox", "term": summary.index, "estimate": summary["coef"], "std_error": summary["se(coef)"],
+        "ci_low": summary["coef lower 95%"], "ci_high": summary["coef upper 95%"],
+        "ratio": summary["exp(coef)"], "p_value": summary["p"], "test": "log-rank",
+        "test_p_value": test.p_value, "permutation_p_value": permutation, "n": len(data),
+        "n_events": int(data[event].sum()),
+    })  # fmt: skip
+
+
+def binary_by_subgroup(obs, groups, column, covariates, *, n_permutations=1000, seed=0) -> pd.DataFrame:
+    """Adjusted odds ratios of subgroups for a binary outcome, with a likelihood-ratio test.
+
+    Returns
+    -------
+    One row per non-reference subgroup (odds ratio vs the reference), the overall likelihood-ratio
+    test (adjusted) and the permutation p-value of the unadjusted chi-square test on each row.
+    """
+    import statsmodels.api as sm
+
+    data = pd.concat([obs[[column]], groups.rename("subgroup"), _covariate_matrix(obs, covariates)], axis=1).dropna()
+    y = data[column].to_numpy(float)
+    base = sm.add_constant(data.drop(columns=[column, "subgroup"]), has_constant="add")
+    full = pd.concat([base, _dummies(data["subgroup"])], axis=1)
+    fit = sm.Logit(y, full).fit(disp=0)
+    null = sm.Logit(y, base).fit(disp=0)
+    lr_p = stats.chi2.sf(2 * (fit.llf - null.llf), full.shape[1] - base.shape[1])
+    labels = data["subgroup"].astype(str).to_numpy()
+
+    def chi_square(labels_):
+        return stats.chi2_contingency(pd.crosstab(labels_, y))[0]
+
+    permutation = _permutation_p(chi_square, labels, chi_square(labels), n_permutations, seed)
+    terms = [c for c in full.columns if c.startswith("subgroup[")]
+    ci = fit.conf_int().loc[terms]
+    return pd.DataFrame({
+        "model": "logistic", "term": terms, "estimate": fit.params[terms], "std_error": fit.bse[terms],
+        "ci_low": ci[0], "ci_high": ci[1], "ratio": np.exp(fit.params[terms]), "p_value": fit.pvalues[terms],
+        "test": "likelihood ratio", "test_p_value": lr_p, "permutation_p_value": permutation,
+        "n": len(data), "n_events": int(y.sum()),
+    })  # fmt: skip
+
+
+def subgroup_outcomes(obs: pd.DataFrame, outcomes: dict, covariates: list[str], *, group: str = "subgroup",
+                      n_permutations: int = 1000, seed: int = 0) -> pd.DataFrame:  # fmt: skip
+    """Subgroups against every configured binary and survival outcome.
+
+    Returns
+    -------
+    One row per outcome and non-reference subgroup (:data:`OUTCOME_COLUMNS`).
+    """
+    groups = obs[group]
+    tables = []
+    for name, spec in outcomes.items():
+        if spec["type"] == "survival":
+            table = survival_by_subgroup(obs, groups, spec["time"], spec["event"], covariates,
+                                         n_permutations=n_permutations, seed=seed)  # fmt: skip
+        elif spec["type"] == "binary":
+            table = binary_by_subgroup(obs, groups, spec.get("column", name), covariates,
+                                       n_permutations=n_permutations, seed=seed)  # fmt: skip
+        else:
+            continue
+        tables.append(table.assign(outcome=name))
+    return pd.concat(tables, ignore_index=True)[OUTCOME_COLUMNS]
+
+
+def kaplan_meier_table(obs: pd.DataFrame, time: str, event: str, *, group: str = "subgroup") -> pd.DataFrame:
+    """Kaplan-Meier estimates per subgroup at every event time, with 95% CI and numbers at risk."""
+    from lifelines import KaplanMeierFitter
+
+    rows = []
+    data = obs[[time, event, group]].dropna()
+    for level, part in data.groupby(group, observed=True):
+        km = KaplanMeierFitter().fit(part[time], part[event])
+        curve = km.survival_function_.join(km.confidence_interval_).join(km.event_table["at_risk"])
+        curve.columns = ["survival", "ci_low", "ci_high", "at_risk"]
+        rows.append(curve.rename_axis("time").reset_index().assign(subgroup=str(level)))
+    return pd.concat(rows, ignore_index=True)[["subgroup", "time", "at_risk", "survival", "ci_low", "ci_high"]]
+
+
+def table_one(obs: pd.DataFrame, columns: list[str], *, group: str = "subgroup") -> pd.DataFrame:
+    """Clinical characteristics per subgroup with a test across subgroups.
+
+    Numbers: median [IQR], Kruskal-Wallis test; categories: n (%) per level, chi-square test.
+
+    Returns
+    -------
+    One row per characteristic (and level), one column per subgroup, then ``test`` and ``p_value``.
+    """
+    data = obs.dropna(subset=[group])
+    levels = list(data[group].cat.categories) if hasattr(data[group], "cat") else sorted(data[group].unique())
+    parts = {level: data[data[group] == level] for level in levels}
+    rows = [{"characteristic": "patients", "level": "", **{str(lv): str(len(p)) for lv, p in parts.items()},
+             "test": "", "p_value": np.nan}]  # fmt: skip
+    for column in columns:
+        values = data[column]
+        if values.dtype.kind in "biuf":
+            cells = {str(lv): _median_iqr(p[column]) for lv, p in parts.items()}
+            samples = [p[column].dropna() for p in parts.values() if p[column].notna().any()]
+            p_value = stats.kruskal(*samples).pvalue if len(samples) > 1 else np.nan
+            rows.append({"characteristic": column, "level": "median [IQR]", **cells, "test": "Kruskal-Wallis",
+                         "p_value": p_value})  # fmt: skip
+            continue
+        table = pd.crosstab(values, data[group])
+        p_value = stats.chi2_contingency(table)[1] if table.shape[0] > 1 else np.nan
+        for level_value in table.index:
+            cells = {str(lv): f"{table.loc[level_value, lv]} ({100 * table.loc[level_value, lv] / table[lv].sum():.0f}%)"
+                     for lv in table.columns}  # fmt: skip
+            rows.append({"characteristic": column, "level": str(level_value), **cells, "test": "chi-square",
+                         "p_value": p_value})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _median_iqr(values: pd.Series) -> str:
+    values = values.dropna()
+    if values.empty:
+        return ""
+    q1, median, q3 = np.percentile(values, [25, 50, 75])
+    return f"{median:.3g} [{q1:.3g}-{q3:.3g}]"
