@@ -21,6 +21,7 @@ rule all:
         expand("results/qc/assay_coverage.{ext}", ext=["pdf", "png"]),
         "results/stratify/clusters.tsv",
         "results/associate/cluster_outcomes.tsv",
+        expand("results/stratify/site_stability.tsv", _=[config["cohort"].get("batch")] if config["cohort"].get("batch") else []),
         "results/associate/biomarkers.tsv",
         "results/associate/markers.tsv",
         expand("results/associate/genotypes.tsv", _=GENOTYPE_ASSAYS[:1]),

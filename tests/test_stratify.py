@@ -106,3 +106,15 @@ def test_fit_patients_prefers_complete_patients():
     assert fit_patients(coverage).sum() == 60
     assert fit_patients(coverage, minimum=80).sum() == 90
     assert fit_patients(coverage, fit_on="all").sum() == 90
+
+
+def test_leave_one_site_out_agreement_is_high_for_site_free_subgroups():
+    from stratomics.subgroups import leave_one_site_out
+
+    mdata, _ = planted_cohort(n=240)
+    mdata.obs["site"] = np.repeat(["A", "B", "C"], 80)
+    integrate_and_stratify(mdata, ["big", "mid", "small"], integrate_options={},
+                           stratify_options={"n_resamples": 10, "k": 4, "k_values": [4]})  # fmt: skip
+    table = leave_one_site_out(mdata, ["big", "mid", "small"], "site", k=4, integrate_options={}, n_resamples=5)
+    assert table["site"].tolist() == ["A", "B", "C"] and (table["patients_left_out"] == 80).all()
+    assert (table["patients_compared"] == 160).all() and (table["ari"] > 0.85).all()

@@ -88,3 +88,32 @@ rule subgroup_outcomes:
         "../../envs/stratomics.yaml"
     script:
         "../scripts/subgroup_outcomes.py"
+
+
+rule site_stability:
+    input:
+        "results/cohort/stratified.h5mu",
+    output:
+        report(
+            "results/stratify/site_stability.tsv",
+            caption="../report/site_stability.rst",
+            category="Subgroups",
+        ),
+    params:
+        assays=INTEGRATED_ASSAYS,
+        site=config["cohort"].get("batch"),
+        integrate={k: v for k, v in config["integrate"].items() if k != "assays"},
+        fit_on=config["stratify"]["fit_on"],
+        seed=config["seed"],
+    log:
+        "results/logs/site_stability.log",
+    benchmark:
+        "results/benchmarks/site_stability.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    conda:
+        "../../envs/stratomics.yaml"
+    script:
+        "../scripts/site_stability.py"
