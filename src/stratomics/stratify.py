@@ -121,8 +121,9 @@ def consensus_for_k(
     n = len(embedding)
     reference = np.sort(rng.choice(n, size=min(n, max_consensus_patients), replace=False))
     final = _fit(embedding, k, algorithm, seed)
-    relabel = _size_order(final.predict(embedding), k)
-    labels = relabel[final.predict(embedding)]
+    predicted = final.predict(embedding)
+    relabel = _size_order(predicted, k)
+    labels = relabel[predicted]
     together = np.zeros((len(reference), len(reference)))
     drawn = np.zeros_like(together)
     agree = np.zeros(n)
