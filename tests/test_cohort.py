@@ -148,3 +148,10 @@ def test_assays_stay_aligned_with_the_clinical_columns(small_demo, cohort):
         positions = pd.Series(rows[rows > 0] - 1, index=present)
         assert (mdata[name].obs_names[positions.to_numpy()] == present).all()
     assert (mdata.obs["age"] == sheet.loc[mdata.obs_names, "age"]).all()
+
+
+def test_missing_marker_group_column_is_named(tmp_path):
+    config = write_cohort(tmp_path, SHEET, ASSAY)
+    config["associate"]["marker_groups"] = ["treatment"]
+    with pytest.raises(StratomicsInputError, match="associate.marker_groups 'treatment' needs column 'treatment'"):
+        build_cohort(config)

@@ -98,6 +98,9 @@ def _check_columns(sheet: pd.DataFrame, config: dict, source: str) -> None:
     """Check that covariates, batch and outcome columns exist and outcomes are usable."""
     cohort = config["cohort"]
     needed = {f"covariate '{c}'": c for c in cohort["covariates"]}
+    associate = config.get("associate", {})
+    needed.update({f"associate.covariates '{c}'": c for c in associate.get("covariates", [])})
+    needed.update({f"associate.marker_groups '{c}'": c for c in associate.get("marker_groups", [])})
     if cohort.get("batch"):
         needed[f"batch '{cohort['batch']}'"] = cohort["batch"]
     for name, outcome in cohort["outcomes"].items():
