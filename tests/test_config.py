@@ -85,3 +85,9 @@ def test_cli_simulate_writes_a_cohort_that_validates(tmp_path, capsys):
     assert "30 patients" in capsys.readouterr().out
     assert len((out / "samples.csv").read_text().splitlines()) == 31
     validate_config(demo_config(out))
+
+
+def test_integrating_an_unknown_assay_is_an_error(config):
+    config["integrate"] = {"assays": ["proteomics", "rnaseq"]}
+    with pytest.raises(StratomicsInputError, match="integrate.assays names 'rnaseq'.*Did you mean 'rna'"):
+        validate_config(config)
