@@ -118,3 +118,17 @@ def test_leave_one_site_out_agreement_is_high_for_site_free_subgroups():
     table = leave_one_site_out(mdata, ["big", "mid", "small"], "site", k=4, integrate_options={}, n_resamples=5)
     assert table["site"].tolist() == ["A", "B", "C"] and (table["patients_left_out"] == 80).all()
     assert (table["patients_compared"] == 160).all() and (table["ari"] > 0.85).all()
+
+
+def test_block_weighting_keeps_a_small_assay_from_being_drowned_unlike_concatenated_pca():
+    rng = np.random.default_rng(5)
+    patients = pd.Index([f"p{i}" for i in range(300)])
+    unrelated = rng.normal(size=(300, 3)) @ rng.normal(size=(3, 2000))
+    large = pd.DataFrame(unrelated + rng.normal(size=(300, 2000)), index=patients)
+    small = pd.DataFrame(rng.normal(size=(300, 2)) @ rng.normal(size=(2, 10)) + rng.normal(size=(300, 10)) * 0.3,
+                         index=patients)  # fmt: skip
+    share = {}
+    for method in ("mfa", "concat_pca"):
+        model, _ = fit_integration({"large": large, "small": small}, patients, method=method, n_factors=3)
+        share[method] = model.variance.groupby("assay")["variance_explained"].sum()["small"]
+    assert share["mfa"] > 0.5 and share["concat_pca"] < 0.1, share

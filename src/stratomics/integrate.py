@@ -91,24 +91,29 @@ class IntegrationModel:
         return scores
 
 
-def _block(values: pd.DataFrame, n_components: int, seed: int) -> BlockModel:
-    """Standardise an assay, take its leading components and the MFA weight."""
+def _block(values: pd.DataFrame, n_components: int, seed: int, *, weighted: bool = True) -> BlockModel:
+    """Standardise an assay and take its leading components with the MFA weight.
+
+    With ``weighted=False`` (concatenated PCA) the block is the standardised features themselves.
+    """
     matrix = values.to_numpy(dtype=float)
     mean = np.nanmean(matrix, axis=0)
     scale = np.nanstd(matrix, axis=0, ddof=1)
     keep = np.isfinite(scale) & (scale > 0)
     matrix, mean, scale = matrix[:, keep], mean[keep], scale[keep]
+    if not weighted:
+        return BlockModel(list(values.columns[keep]), mean, scale, np.eye(keep.sum()), 1.0)
     standardised = np.nan_to_num((matrix - mean) / scale)
     k = max(1, min(n_components, *standardised.shape) - 1)
     _, singular, vt = randomized_svd(standardised, k, random_state=seed, n_iter=7)
-    loadings = vt.T
-    return BlockModel(list(values.columns[keep]), mean, scale, loadings, 1.0 / singular[0])
+    return BlockModel(list(values.columns[keep]), mean, scale, vt.T, 1.0 / singular[0])
 
 
 def fit_integration(
     assays: dict[str, pd.DataFrame],
     patients: pd.Index,
     *,
+    method: str = "mfa",
     n_factors: int | str = "auto",
     max_factors: int = 15,
     block_components: int = 20,
@@ -124,6 +129,10 @@ def fit_integration(
         Preprocessed values per assay: patients (who have the assay) x features.
     patients
         All patients to integrate (those without any assay get NaN scores).
+    method
+        "mfa" (the default, see the module docstring) or "concat_pca": standardised features of
+        all assays side by side, missing assays at the feature means, one PCA (the naive baseline,
+        where a large assay dominates).
     n_factors
         Joint factors kept, or "auto": the factors whose singular value exceeds the largest one
         of the same rank in 10 column-permuted copies of the joint matrix (parallel analysis),
@@ -141,7 +150,11 @@ def fit_integration(
     -------
     The model (with ``n_factors`` and ``variance``) and the patients x factors scores.
     """
-    blocks = {name: _block(values, block_components, seed) for name, values in assays.items()}
+    if method not in ("mfa", "concat_pca"):
+        raise ValueError(f"unknown integration method {method!r}; use mfa or concat_pca")
+    weighted = method == "mfa"
+    blocks = {name: _block(values, block_components, seed, weighted=weighted) for name, values in assays.items()}
+    max_iter = max_iter if weighted else 1  # concatenated PCA: missing values stay at the means
     model = IntegrationModel(blocks, np.zeros(0), np.zeros((0, 0)), np.zeros(0))
     start = 0
     for name, block in blocks.items():
