@@ -64,8 +64,22 @@ def test_the_rule_picks_the_planted_k_on_clear_data():
     assert result.k == 3 and table["pac"].min() < 0.05
     forced, _ = stratify(embedding, k=5, k_values=[2, 3], n_resamples=10)
     assert forced.k == 5
-    unstable = pd.DataFrame({"k": [2, 3], "pac": [0.3, 0.0], "silhouette": [0.9, 0.1], "smallest_subgroup": [50, 50]})
+    unstable = pd.DataFrame({"setting": [2, 3], "k": [2, 3], "pac": [0.3, 0.0], "silhouette": [0.9, 0.1],
+                             "smallest_subgroup": [50, 50]})  # fmt: skip
     assert select_k(unstable, min_size=10) == 3  # stability first, silhouette second
+
+
+def test_hdbscan_finds_the_groups_and_flags_noise_with_zero_confidence():
+    rng = np.random.default_rng(6)
+    centres = rng.normal(0, 8, size=(3, 4))
+    groups = rng.integers(0, 3, 300)
+    embedding = np.vstack([centres[groups] + rng.normal(size=(300, 4)),
+                           rng.uniform(-20, 20, size=(15, 4))])  # scattered points: noise  # fmt: skip
+    result, table = stratify(embedding, algorithm="hdbscan", n_resamples=10)
+    assert result.k == 3 and table["chosen"].sum() == 1
+    assert adjusted_rand_score(groups, result.labels[:300]) > 0.95
+    assert result.noise[300:].mean() > 0.5 and result.noise[:300].mean() < 0.05
+    assert (result.confidence[result.noise] == 0).all() and len(result.labels) == 315
 
 
 def test_same_seed_same_subgroups_and_tables():

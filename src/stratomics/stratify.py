@@ -29,27 +29,64 @@ from sklearn.mixture import GaussianMixture
 log = logging.getLogger(__name__)
 
 
-def _fit(embedding: np.ndarray, k: int, algorithm: str, seed: int, n_init: int = 10):
-    """A fitted clustering model with ``predict``."""
+@dataclass
+class CentroidModel:
+    """A clustering that labels new points by their nearest cluster centroid (for HDBSCAN)."""
+
+    centroids: np.ndarray
+    strength: np.ndarray  # membership strength of the fitted points (0 for noise)
+
+    def predict(self, points: np.ndarray) -> np.ndarray:
+        distances = ((points[:, None, :] - self.centroids[None, :, :]) ** 2).sum(axis=2)
+        return distances.argmin(axis=1)
+
+
+def _hdbscan(embedding: np.ndarray, min_cluster_size: int) -> CentroidModel:
+    """HDBSCAN clusters as centroids; noise points join their nearest cluster with strength 0."""
+    import hdbscan
+
+    clusterer = hdbscan.HDBSCAN(min_cluster_size=int(min_cluster_size), core_dist_n_jobs=1).fit(embedding)
+    found = sorted(set(clusterer.labels_) - {-1})
+    if not found:  # everything is noise: one cluster
+        return CentroidModel(embedding.mean(axis=0, keepdims=True), np.zeros(len(embedding)))
+    centroids = np.vstack([embedding[clusterer.labels_ == c].mean(axis=0) for c in found])
+    return CentroidModel(centroids, np.where(clusterer.labels_ >= 0, clusterer.probabilities_, 0.0))
+
+
+def _fit(embedding: np.ndarray, setting: int, algorithm: str, seed: int, n_init: int = 10):
+    """A fitted clustering model with ``predict``; ``setting`` is k, or HDBSCAN's minimum cluster size."""
     if algorithm == "kmeans":
-        return KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(embedding)
+        return KMeans(n_clusters=setting, n_init=n_init, random_state=seed).fit(embedding)
     if algorithm == "gmm":
-        return GaussianMixture(n_components=k, covariance_type="full", n_init=max(1, n_init // 3),
+        return GaussianMixture(n_components=setting, covariance_type="full", n_init=max(1, n_init // 3),
                                random_state=seed).fit(embedding)  # fmt: skip
-    raise ValueError(f"unknown clustering algorithm {algorithm!r}; use kmeans or gmm")
+    if algorithm == "hdbscan":
+        return _hdbscan(embedding, setting)
+    raise ValueError(f"unknown clustering algorithm {algorithm!r}; use kmeans, gmm or hdbscan")
 
 
-def _matching(labels: np.ndarray, reference: np.ndarray, k: int) -> np.ndarray:
-    """The relabelling of ``labels`` that agrees best with ``reference`` (Hungarian matching).
+def _n_clusters(model) -> int:
+    """Number of clusters of a fitted model."""
+    for attribute in ("n_clusters", "n_components"):
+        if hasattr(model, attribute):
+            return int(getattr(model, attribute))
+    return len(model.centroids)
+
+
+def _matching(labels: np.ndarray, reference: np.ndarray, k_labels: int, k_reference: int) -> np.ndarray:
+    """The relabelling of ``labels`` that agrees best with ``reference``.
+
+    Clusters are paired by the Hungarian method on their contingency table; a cluster left without
+    a partner (when ``labels`` has more clusters) joins the reference cluster it overlaps most.
 
     Returns
     -------
     ``mapping`` such that ``mapping[labels]`` are labels in the reference's numbering.
     """
-    table = np.zeros((k, k))
+    table = np.zeros((k_labels, k_reference))
     np.add.at(table, (labels, reference), 1)
     rows, cols = linear_sum_assignment(-table)
-    mapping = np.empty(k, dtype=int)
+    mapping = table.argmax(axis=1)
     mapping[rows] = cols
     return mapping
 
@@ -59,8 +96,10 @@ class Stratification:
     """The result for one k: labels, confidence, stability measures and the resampled models."""
 
     k: int
+    setting: int
     labels: np.ndarray
     confidence: np.ndarray
+    noise: np.ndarray
     pac: float
     mean_cluster_consensus: float
     min_cluster_consensus: float
@@ -83,7 +122,7 @@ class Stratification:
 
 def consensus_for_k(
     embedding: np.ndarray,
-    k: int,
+    setting: int,
     *,
     algorithm: str = "kmeans",
     n_resamples: int = 100,
@@ -98,10 +137,11 @@ def consensus_for_k(
     ----------
     embedding
         Patients x factors, no missing values.
-    k
-        Number of subgroups.
+    setting
+        The number of subgroups k (k-means, Gaussian mixture) or HDBSCAN's minimum cluster size.
     algorithm
-        "kmeans" or "gmm".
+        "kmeans", "gmm" or "hdbscan" (noise points join their nearest subgroup, are flagged in
+        ``noise``, and their confidence is multiplied by their HDBSCAN membership strength, 0).
     n_resamples, fraction
         Subsamples and their share of patients.
     max_consensus_patients
@@ -117,10 +157,11 @@ def consensus_for_k(
     -------
     The stratification for k.
     """
-    rng = np.random.default_rng([seed, k])
+    rng = np.random.default_rng([seed, setting])
     n = len(embedding)
     reference = np.sort(rng.choice(n, size=min(n, max_consensus_patients), replace=False))
-    final = _fit(embedding, k, algorithm, seed)
+    final = _fit(embedding, setting, algorithm, seed)
+    k = _n_clusters(final)
     predicted = final.predict(embedding)
     relabel = _size_order(predicted, k)
     labels = relabel[predicted]
@@ -131,13 +172,14 @@ def consensus_for_k(
     for r in range(n_resamples):
         size = min(int(round(fraction * n)), max_resample_size)
         sample = np.sort(rng.choice(n, size=size, replace=False))
-        model = _fit(embedding[sample], k, algorithm, seed + r + 1, n_init=3)
+        model = _fit(embedding[sample], setting, algorithm, seed + r + 1, n_init=3)
         predicted = model.predict(embedding)
+        k_model = _n_clusters(model)
         in_sample = np.isin(reference, sample)
-        one_hot = np.eye(k)[predicted[reference]] * in_sample[:, None]
+        one_hot = np.eye(k_model)[predicted[reference]] * in_sample[:, None]
         together += one_hot @ one_hot.T
         drawn += np.outer(in_sample, in_sample)
-        mapping = _matching(predicted, labels, k)
+        mapping = _matching(predicted, labels, k_model, k)
         agree += mapping[predicted] == labels
         resampled.append(model)
         mappings.append(mapping)
@@ -152,9 +194,11 @@ def consensus_for_k(
             block = consensus[np.ix_(members, members)]
             cluster_consensus.append(block[np.triu_indices(len(members), 1)].mean())
     silhouette = silhouette_score(embedding[reference], labels[reference]) if len(set(labels[reference])) > 1 else np.nan
-    return Stratification(k, labels, agree / n_resamples, pac, float(np.mean(cluster_consensus)),
-                          float(np.min(cluster_consensus)), float(silhouette), final, relabel, resampled,
-                          mappings)  # fmt: skip
+    strength = getattr(final, "strength", np.ones(n))
+    return Stratification(k, setting, labels, agree / n_resamples * strength, strength == 0, pac,
+                          float(np.mean(cluster_consensus)) if cluster_consensus else np.nan,
+                          float(np.min(cluster_consensus)) if cluster_consensus else np.nan,
+                          float(silhouette), final, relabel, resampled, mappings)  # fmt: skip
 
 
 def _size_order(labels: np.ndarray, k: int) -> np.ndarray:
@@ -167,12 +211,17 @@ def _size_order(labels: np.ndarray, k: int) -> np.ndarray:
 
 
 def select_k(table: pd.DataFrame, *, min_size: int, pac_margin: float = 0.05) -> int:
-    """The stability-first choice of k from a model-selection table (see the module docstring)."""
-    eligible = table[table["smallest_subgroup"] >= min_size]
+    """The stability-first choice from a model-selection table (see the module docstring).
+
+    Returns
+    -------
+    The chosen row's ``setting`` (k for k-means and Gaussian mixtures).
+    """
+    eligible = table[(table["smallest_subgroup"] >= min_size) & (table["k"] >= 2)]
     if eligible.empty:
         eligible = table
     stable = eligible[eligible["pac"] <= eligible["pac"].min() + pac_margin]
-    return int(stable.sort_values(["silhouette", "k"], ascending=[False, True])["k"].iloc[0])
+    return int(stable.sort_values(["silhouette", "k"], ascending=[False, True])["setting"].iloc[0])
 
 
 def stratify(
@@ -181,51 +230,63 @@ def stratify(
     k_values=range(2, 9),
     k: int | None = None,
     algorithm: str = "kmeans",
+    min_cluster_sizes=None,
     n_resamples: int = 100,
     fraction: float = 0.8,
     max_consensus_patients: int = 1000,
     min_size: int | None = None,
     seed: int = 0,
 ) -> tuple[Stratification, pd.DataFrame]:
-    """Consensus clustering over a range of k and the choice of k.
+    """Consensus clustering over a range of k (or HDBSCAN minimum cluster sizes) and the choice.
 
     Parameters
     ----------
     embedding
         Patients x factors (no missing values).
     k_values
-        The k to try.
+        The k to try (k-means, Gaussian mixture).
     k
         Use this k instead of the rule (it is still evaluated and reported).
     algorithm, n_resamples, fraction, max_consensus_patients, seed
         See :func:`consensus_for_k`.
+    min_cluster_sizes
+        HDBSCAN's minimum cluster sizes to try (default 1%, 2%, 5% and 10% of patients, at least 5).
     min_size
         Smallest subgroup size the rule accepts (default: 2% of patients, at least 10).
 
     Returns
     -------
-    The chosen stratification and the model-selection table (one row per k: k, pac,
-    mean_cluster_consensus, min_cluster_consensus, silhouette, smallest_subgroup, chosen).
+    The chosen stratification and the model-selection table (one row per setting: setting, k, pac,
+    mean_cluster_consensus, min_cluster_consensus, silhouette, smallest_subgroup, mean_confidence,
+    noise, chosen, rule).
     """
-    k_values = sorted(set(k_values) | ({k} if k else set()))
+    n = len(embedding)
+    if algorithm == "hdbscan":
+        sizes = min_cluster_sizes or [max(5, round(share * n)) for share in (0.01, 0.02, 0.05, 0.1)]
+        settings = sorted(set(int(size) for size in sizes))
+    else:
+        settings = sorted(set(k_values) | ({k} if k else set()))
     results = {}
-    for candidate in k_values:
-        results[candidate] = consensus_for_k(
-            embedding, candidate, algorithm=algorithm, n_resamples=n_resamples, fraction=fraction,
+    for setting in settings:
+        results[setting] = consensus_for_k(
+            embedding, setting, algorithm=algorithm, n_resamples=n_resamples, fraction=fraction,
             max_consensus_patients=max_consensus_patients, seed=seed,
         )  # fmt: skip
-        log.info("k=%d: PAC %.3f, silhouette %.3f", candidate, results[candidate].pac, results[candidate].silhouette)
+        log.info("%s %d: k=%d, PAC %.3f, silhouette %.3f", algorithm, setting, results[setting].k,
+                 results[setting].pac, results[setting].silhouette)  # fmt: skip
     table = pd.DataFrame([
-        {"k": r.k, "pac": r.pac, "mean_cluster_consensus": r.mean_cluster_consensus,
+        {"setting": r.setting, "k": r.k, "pac": r.pac, "mean_cluster_consensus": r.mean_cluster_consensus,
          "min_cluster_consensus": r.min_cluster_consensus, "silhouette": r.silhouette,
          "smallest_subgroup": int(np.bincount(r.labels, minlength=r.k).min()),
-         "mean_confidence": float(r.confidence.mean())}
+         "mean_confidence": float(r.confidence.mean()), "noise": int(r.noise.sum())}
         for r in results.values()
     ])  # fmt: skip
-    min_size = min_size if min_size is not None else max(10, int(0.02 * len(embedding)))
-    chosen = k if k else select_k(table, min_size=min_size)
-    table["chosen"] = table["k"] == chosen
-    table["rule"] = "config" if k else f"PAC within 0.05 of the lowest, smallest subgroup >= {min_size}, best silhouette"
+    min_size = min_size if min_size is not None else max(10, int(0.02 * n))
+    forced = k is not None and algorithm != "hdbscan"
+    chosen = k if forced else select_k(table, min_size=min_size)
+    table["chosen"] = table["setting"] == chosen
+    table["rule"] = "config" if forced else (
+        f"PAC within 0.05 of the lowest, smallest subgroup >= {min_size}, best silhouette")  # fmt: skip
     return results[chosen], table
 
 

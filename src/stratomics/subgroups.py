@@ -86,8 +86,12 @@ def integrate_and_stratify(mdata, assays: list[str], *, integrate_options: dict,
         [f"S{label + 1}" if label >= 0 else np.nan for label in labels],
         categories=[f"S{i + 1}" for i in range(result.k)],
     )
+    noise = np.zeros(len(patients), dtype=bool)
+    noise[np.flatnonzero(fitted)[result.noise]] = True
+    confidence[noise] = 0.0  # HDBSCAN noise: joined its nearest subgroup, with no confidence
     mdata.obs["subgroup_confidence"] = confidence
     mdata.obs["subgroup_fitted"] = fitted
+    mdata.obs["subgroup_noise"] = noise
     mdata.obs["n_integrated_assays"] = coverage.sum(axis=1)
     mdata.uns["integrate"] = {"assays": assays, "n_factors": int(scores.shape[1]), "seed": seed,
                               "variance_explained": integration.variance}  # fmt: skip
@@ -97,9 +101,9 @@ def integrate_and_stratify(mdata, assays: list[str], *, integrate_options: dict,
 
 
 def subgroup_table(mdata) -> pd.DataFrame:
-    """One row per patient: patient_id, subgroup, confidence, fitted, n_integrated_assays."""
-    table = mdata.obs[["subgroup", "subgroup_confidence", "subgroup_fitted", "n_integrated_assays"]]
-    table = table.rename(columns={"subgroup_confidence": "confidence", "subgroup_fitted": "fitted"})
+    """One row per patient: patient_id, subgroup, confidence, fitted, noise, n_integrated_assays."""
+    columns = ["subgroup", "subgroup_confidence", "subgroup_fitted", "subgroup_noise", "n_integrated_assays"]
+    table = mdata.obs[columns].rename(columns=lambda c: c.removeprefix("subgroup_") if c != "subgroup" else c)
     return table.rename_axis("patient_id").reset_index()
 
 
