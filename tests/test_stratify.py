@@ -82,6 +82,16 @@ def test_hdbscan_finds_the_groups_and_flags_noise_with_zero_confidence():
     assert (result.confidence[result.noise] == 0).all() and len(result.labels) == 315
 
 
+def test_leiden_finds_the_groups_and_is_seeded():
+    rng = np.random.default_rng(8)
+    groups = rng.integers(0, 4, 400)
+    embedding = rng.normal(0, 6, size=(4, 5))[groups] + rng.normal(size=(400, 5))
+    result, table = stratify(embedding, algorithm="leiden", n_resamples=10, seed=2)
+    again, _ = stratify(embedding, algorithm="leiden", n_resamples=10, seed=2)
+    assert result.k == 4 and adjusted_rand_score(groups, result.labels) > 0.95
+    assert (result.labels == again.labels).all() and table["setting"].tolist() == [0.1, 0.2, 0.3, 0.5, 0.8, 1.2]
+
+
 def test_same_seed_same_subgroups_and_tables():
     runs = []
     for _ in range(2):

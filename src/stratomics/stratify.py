@@ -53,8 +53,29 @@ def _hdbscan(embedding: np.ndarray, min_cluster_size: int) -> CentroidModel:
     return CentroidModel(centroids, np.where(clusterer.labels_ >= 0, clusterer.probabilities_, 0.0))
 
 
-def _fit(embedding: np.ndarray, setting: int, algorithm: str, seed: int, n_init: int = 10):
-    """A fitted clustering model with ``predict``; ``setting`` is k, or HDBSCAN's minimum cluster size."""
+def _leiden(embedding: np.ndarray, resolution: float, seed: int, n_neighbors: int = 15) -> CentroidModel:
+    """Leiden communities (modularity, igraph) of the k-nearest-neighbour graph, as centroids."""
+    import random
+
+    import igraph
+    from sklearn.neighbors import NearestNeighbors
+
+    neighbors = min(n_neighbors, len(embedding) - 1)
+    distances, indices = NearestNeighbors(n_neighbors=neighbors + 1).fit(embedding).kneighbors(embedding)
+    sources = np.repeat(np.arange(len(embedding)), neighbors)
+    graph = igraph.Graph(n=len(embedding), edges=list(zip(sources, indices[:, 1:].ravel())))
+    graph.es["weight"] = np.exp(-(distances[:, 1:].ravel() / distances[:, 1:].mean()) ** 2)
+    graph = graph.as_undirected(mode="collapse", combine_edges="max")
+    igraph.set_random_number_generator(random.Random(seed))
+    membership = np.array(graph.community_leiden(objective_function="modularity", weights="weight",
+                                                 resolution=resolution, n_iterations=-1).membership)  # fmt: skip
+    centroids = np.vstack([embedding[membership == c].mean(axis=0) for c in range(membership.max() + 1)])
+    return CentroidModel(centroids, np.ones(len(embedding)))
+
+
+def _fit(embedding: np.ndarray, setting, algorithm: str, seed: int, n_init: int = 10):
+    """A fitted clustering model with ``predict``; ``setting`` is k, HDBSCAN's minimum cluster size
+    or the Leiden resolution."""
     if algorithm == "kmeans":
         return KMeans(n_clusters=setting, n_init=n_init, random_state=seed).fit(embedding)
     if algorithm == "gmm":
@@ -62,7 +83,9 @@ def _fit(embedding: np.ndarray, setting: int, algorithm: str, seed: int, n_init:
                                random_state=seed).fit(embedding)  # fmt: skip
     if algorithm == "hdbscan":
         return _hdbscan(embedding, setting)
-    raise ValueError(f"unknown clustering algorithm {algorithm!r}; use kmeans, gmm or hdbscan")
+    if algorithm == "leiden":
+        return _leiden(embedding, setting, seed)
+    raise ValueError(f"unknown clustering algorithm {algorithm!r}; use kmeans, gmm, hdbscan or leiden")
 
 
 def _n_clusters(model) -> int:
@@ -96,7 +119,7 @@ class Stratification:
     """The result for one k: labels, confidence, stability measures and the resampled models."""
 
     k: int
-    setting: int
+    setting: float
     labels: np.ndarray
     confidence: np.ndarray
     noise: np.ndarray
@@ -122,7 +145,7 @@ class Stratification:
 
 def consensus_for_k(
     embedding: np.ndarray,
-    setting: int,
+    setting,
     *,
     algorithm: str = "kmeans",
     n_resamples: int = 100,
@@ -138,7 +161,8 @@ def consensus_for_k(
     embedding
         Patients x factors, no missing values.
     setting
-        The number of subgroups k (k-means, Gaussian mixture) or HDBSCAN's minimum cluster size.
+        The number of subgroups k (k-means, Gaussian mixture), HDBSCAN's minimum cluster size or
+        the Leiden resolution (communities of the 15-nearest-neighbour graph).
     algorithm
         "kmeans", "gmm" or "hdbscan" (noise points join their nearest subgroup, are flagged in
         ``noise``, and their confidence is multiplied by their HDBSCAN membership strength, 0).
@@ -157,7 +181,7 @@ def consensus_for_k(
     -------
     The stratification for k.
     """
-    rng = np.random.default_rng([seed, setting])
+    rng = np.random.default_rng([seed, int(round(1000 * setting))])
     n = len(embedding)
     reference = np.sort(rng.choice(n, size=min(n, max_consensus_patients), replace=False))
     final = _fit(embedding, setting, algorithm, seed)
@@ -210,7 +234,7 @@ def _size_order(labels: np.ndarray, k: int) -> np.ndarray:
     return rank
 
 
-def select_k(table: pd.DataFrame, *, min_size: int, pac_margin: float = 0.05) -> int:
+def select_k(table: pd.DataFrame, *, min_size: int, pac_margin: float = 0.05):
     """The stability-first choice from a model-selection table (see the module docstring).
 
     Returns
@@ -221,7 +245,7 @@ def select_k(table: pd.DataFrame, *, min_size: int, pac_margin: float = 0.05) ->
     if eligible.empty:
         eligible = table
     stable = eligible[eligible["pac"] <= eligible["pac"].min() + pac_margin]
-    return int(stable.sort_values(["silhouette", "k"], ascending=[False, True])["setting"].iloc[0])
+    return stable.sort_values(["silhouette", "k"], ascending=[False, True])["setting"].iloc[0].item()
 
 
 def stratify(
@@ -231,6 +255,7 @@ def stratify(
     k: int | None = None,
     algorithm: str = "kmeans",
     min_cluster_sizes=None,
+    resolutions=(0.1, 0.2, 0.3, 0.5, 0.8, 1.2),
     n_resamples: int = 100,
     fraction: float = 0.8,
     max_consensus_patients: int = 1000,
@@ -251,6 +276,8 @@ def stratify(
         See :func:`consensus_for_k`.
     min_cluster_sizes
         HDBSCAN's minimum cluster sizes to try (default 1%, 2%, 5% and 10% of patients, at least 5).
+    resolutions
+        Leiden resolutions to try.
     min_size
         Smallest subgroup size the rule accepts (default: 2% of patients, at least 10).
 
@@ -264,6 +291,8 @@ def stratify(
     if algorithm == "hdbscan":
         sizes = min_cluster_sizes or [max(5, round(share * n)) for share in (0.01, 0.02, 0.05, 0.1)]
         settings = sorted(set(int(size) for size in sizes))
+    elif algorithm == "leiden":
+        settings = sorted(set(float(r) for r in resolutions))
     else:
         settings = sorted(set(k_values) | ({k} if k else set()))
     results = {}
@@ -272,7 +301,7 @@ def stratify(
             embedding, setting, algorithm=algorithm, n_resamples=n_resamples, fraction=fraction,
             max_consensus_patients=max_consensus_patients, seed=seed,
         )  # fmt: skip
-        log.info("%s %d: k=%d, PAC %.3f, silhouette %.3f", algorithm, setting, results[setting].k,
+        log.info("%s %g: k=%d, PAC %.3f, silhouette %.3f", algorithm, setting, results[setting].k,
                  results[setting].pac, results[setting].silhouette)  # fmt: skip
     table = pd.DataFrame([
         {"setting": r.setting, "k": r.k, "pac": r.pac, "mean_cluster_consensus": r.mean_cluster_consensus,
@@ -282,7 +311,7 @@ def stratify(
         for r in results.values()
     ])  # fmt: skip
     min_size = min_size if min_size is not None else max(10, int(0.02 * n))
-    forced = k is not None and algorithm != "hdbscan"
+    forced = k is not None and algorithm in ("kmeans", "gmm")
     chosen = k if forced else select_k(table, min_size=min_size)
     table["chosen"] = table["setting"] == chosen
     table["rule"] = "config" if forced else (
