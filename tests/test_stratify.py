@@ -156,3 +156,16 @@ def test_block_weighting_keeps_a_small_assay_from_being_drowned_unlike_concatena
         model, _ = fit_integration({"large": large, "small": small}, patients, method=method, n_factors=3)
         share[method] = model.variance.groupby("assay")["variance_explained"].sum()["small"]
     assert share["mfa"] > 0.5 and share["concat_pca"] < 0.1, share
+
+
+def test_subgroups_do_not_depend_on_the_number_of_threads():
+    from threadpoolctl import threadpool_limits
+
+    outputs = []
+    for threads in (1, 2):
+        mdata, _ = planted_cohort(n=200)
+        with threadpool_limits(limits=threads):
+            _, table = integrate_and_stratify(mdata, ["big", "mid", "small"], integrate_options={},
+                                              stratify_options={"n_resamples": 10, "k_values": [2, 3, 4]}, seed=3)  # fmt: skip
+        outputs.append((subgroup_table(mdata).to_csv(float_format="%.6g"), table.to_csv(float_format="%.6g")))
+    assert outputs[0] == outputs[1]
