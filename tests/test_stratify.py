@@ -4,7 +4,6 @@ import anndata as ad
 import mudata as md
 import numpy as np
 import pandas as pd
-import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from stratomics.cli import main

@@ -147,7 +147,7 @@ def _check_two_classes(values: pd.Series, outcome: str, source: str) -> None:
         )
 
 
-def read_sample_map(config: dict, sheet: pd.DataFrame) -> pd.DataFrame:
+def read_sample_map(config: dict) -> pd.DataFrame:
     """Read the optional sample map (sample_id -> patient_id, visit).
 
     Returns
@@ -260,7 +260,7 @@ def build_cohort(config: dict) -> Cohort:
     The cohort: MuData, ingest report and per-patient assay coverage.
     """
     sheet = read_sample_sheet(config)
-    sample_map = read_sample_map(config, sheet)
+    sample_map = read_sample_map(config)
     known_ids = set(sheet.index) | set(sample_map.index)
     visit = config["cohort"]["visit"]
     modalities, reports = {}, []

@@ -121,7 +121,6 @@ def parse_numeric(
     source: str,
     na_values: tuple[str, ...] | list[str] = (),
     decimal_comma: bool = False,
-    first_line: int = 2,
     rows_are_lines: bool = True,
 ) -> pd.DataFrame:
     """Convert string cells to floats, or fail naming the column, line and value.
@@ -136,8 +135,6 @@ def parse_numeric(
         Extra strings that mean missing, on top of :data:`DEFAULT_NA_VALUES`.
     decimal_comma
         Read "1,5" as 1.5.
-    first_line
-        File line number of the first row of ``cells`` (the header is line 1).
     rows_are_lines
         False when ``cells`` was transposed, so that messages name file lines correctly.
 
@@ -155,9 +152,9 @@ def parse_numeric(
         row, col = (int(i[0]) for i in np.nonzero(bad))
         value = cells.iat[row, col]
         if rows_are_lines:
-            where = f"column '{cells.columns[col]}' line {first_line + row}"
+            where = f"column '{cells.columns[col]}' line {row + 2}"  # line 1 is the header
         else:
-            where = f"line {first_line + col} column '{cells.index[row]}'"
+            where = f"line {col + 2} column '{cells.index[row]}'"
         raise StratomicsInputError(
             f"{source}: {where} has value '{value}', which is not a number "
             f"({int(bad.sum())} such cells in all). Mark missing values as empty or NA, "
@@ -535,7 +532,7 @@ def read_plink(prefix, *, source, known_ids=None, options=None) -> AssayTable:
 
     prefix = Path(str(prefix).removesuffix(".bed"))
     paths = {ext: prefix.with_name(prefix.name + ext) for ext in (".bed", ".bim", ".fam")}
-    for ext, file in paths.items():
+    for file in paths.values():
         if not file.is_file():
             raise StratomicsInputError(
                 f"{source}: {file} not found; a PLINK 1 data set needs {prefix}.bed, .bim and "

@@ -16,6 +16,7 @@ import logging
 import anndata as ad
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from stratomics.associate.cox import fit_cox_predictor
 from stratomics.associate.design import covariate_formula, group_contrasts, group_design, model_design
@@ -164,17 +165,10 @@ def cluster_markers(
     the (moderated) F.
     """
     design, levels = group_design(obs.loc[adata.obs_names], group, covariates, purpose=f"markers of {group}")
-    fit = fit_features(_dense(adata, design.index), design, adata.var_names)
-    if moderated:
-        fit = moderate(fit, robust=robust)
-    model = ("robust moderated linear" if robust else "moderated linear") if moderated else "linear"
+    fit, model = _fit_linear(adata, design, moderated=moderated, robust=robust)
     tables = []
     for label, contrast in group_contrasts(levels, design.shape[1], kind).items():
-        table = contrast_test(fit, contrast, moderated=moderated)
-        if contrast.shape[0] == 1:
-            half_width = _t_critical(table["df"]) * table["std_error"]
-            table["ci_low"], table["ci_high"] = table["estimate"] - half_width, table["estimate"] + half_width
-        table["note"] = np.where(table["p_value"].isna(), "not estimable on the observed patients", "")
+        table = _linear_rows(fit, contrast, moderated=moderated)
         effect = "F" if contrast.shape[0] > 1 else "difference in means"
         tables.append(_tidy(table, assay=assay, label=f"{group}: {label}", model=model, effect=effect))
     return pd.concat(tables, ignore_index=True)
@@ -217,21 +211,27 @@ def linear_association(
             f"assay '{assay}': the design of '{formula}' has no column '{coefficient}' "
             f"(columns: {', '.join(design.columns)})."
         )
-    fit = fit_features(_dense(adata, design.index), design, adata.var_names)
-    if moderated:
-        fit = moderate(fit, robust=robust)
-    table = contrast_test(fit, (design.columns == coefficient).astype(float), moderated=moderated)
-    half_width = _t_critical(table["df"]) * table["std_error"]
-    table["ci_low"], table["ci_high"] = table["estimate"] - half_width, table["estimate"] + half_width
-    table["note"] = np.where(table["p_value"].isna(), "not estimable on the observed patients", "")
-    model = ("robust moderated linear" if robust else "moderated linear") if moderated else "linear"
+    fit, model = _fit_linear(adata, design, moderated=moderated, robust=robust)
+    table = _linear_rows(fit, (design.columns == coefficient).astype(float), moderated=moderated)
     return _tidy(table, assay=assay, label=coefficient, model=model, effect="coefficient")
 
 
-def _t_critical(df):
-    from scipy import stats
+def _fit_linear(adata: ad.AnnData, design: pd.DataFrame, *, moderated: bool, robust: bool):
+    """Fit feature ~ design for every feature, moderated as asked; also the model's name."""
+    fit = fit_features(_dense(adata, design.index), design, adata.var_names)
+    if not moderated:
+        return fit, "linear"
+    return moderate(fit, robust=robust), "robust moderated linear" if robust else "moderated linear"
 
-    return stats.t.ppf(0.975, df)
+
+def _linear_rows(fit, contrast: np.ndarray, *, moderated: bool) -> pd.DataFrame:
+    """Contrast test with a 95% t interval (one-row contrasts) and a note where nothing is estimable."""
+    table = contrast_test(fit, contrast, moderated=moderated)
+    if np.atleast_2d(contrast).shape[0] == 1:
+        half_width = stats.t.ppf(0.975, table["df"]) * table["std_error"]
+        table["ci_low"], table["ci_high"] = table["estimate"] - half_width, table["estimate"] + half_width
+    table["note"] = np.where(table["p_value"].isna(), "not estimable on the observed patients", "")
+    return table
 
 
 def genotype_scan(
