@@ -4,8 +4,9 @@
     python benchmarks/stratify_quality.py scale     # 1,000 / 10,000 / 100,000 patients
 
 quality: simulates the 800-patient demo, preprocesses it, then reports the adjusted Rand index (ARI)
-of the subgroups against the planted endotypes for the default integration, for concatenated PCA
-(the naive baseline) and for each assay alone, on all patients and on those with every assay; then
+of the subgroups against the planted endotypes for the default integration, for MOFA+, SNF and
+concatenated PCA (through the same consensus clustering), for a plain concatenated PCA + k-means on
+complete patients (the naive baseline) and for each assay alone, on all patients and on those with every assay; then
 again with 30% of patients stripped of RNA-seq and proteomics.
 scale: synthetic assays (Olink-, cytokine- and flow-sized blocks, 4 groups, 20% of patients missing a
 block), integration + consensus clustering (k = 2..6, 100 resamples), time and peak memory, each size
@@ -77,6 +78,9 @@ def quality():
     for label, subset in (("all assays", mdata), ("30% without RNA and proteomics", _strip(mdata, 0.3))):
         print(f"-- {label}")
         report("stratomics (MFA, missing blocks, consensus)", subgroups(subset, assays), truth)
+        report("stratomics, integrate.method: mofa", subgroups(subset, assays, method="mofa"), truth)
+        report("stratomics, integrate.method: snf", subgroups(subset, assays, method="snf"), truth)
+        report("stratomics, integrate.method: concat_pca", subgroups(subset, assays, method="concat_pca"), truth)
         baseline = concatenated_pca(subset, assays, 4)
         print(f"{'concatenated PCA + k-means (complete only)':<46} k=4  ARI {adjusted_rand_score(truth[baseline.index], baseline):5.2f} ({len(baseline)})")
         for assay in assays:

@@ -119,9 +119,10 @@ def fit_integration(
     block_components: int = 20,
     max_iter: int = 200,
     tol: float = 1e-6,
+    snf: dict | None = None,
     seed: int = 0,
-) -> tuple[IntegrationModel, np.ndarray]:
-    """Fit the MFA with missing blocks and return the factor scores of ``patients``.
+):
+    """Fit the integration (by default the MFA with missing blocks); return the model and the scores.
 
     Parameters
     ----------
@@ -132,7 +133,8 @@ def fit_integration(
     method
         "mfa" (the default, see the module docstring) or "concat_pca": standardised features of
         all assays side by side, missing assays at the feature means, one PCA (the naive baseline,
-        where a large assay dominates).
+        where a large assay dominates), "mofa" (:mod:`stratomics.mofa`) or "snf"
+        (:mod:`stratomics.snf`).
     n_factors
         Joint factors kept, or "auto": the factors whose singular value exceeds the largest one
         of the same rank in 10 column-permuted copies of the joint matrix (parallel analysis),
@@ -143,6 +145,8 @@ def fit_integration(
         Principal components kept per assay before joining.
     max_iter, tol
         Iterations of the SVD imputation and the relative change of the imputed values that stops it.
+    snf
+        Keyword arguments of :func:`stratomics.snf.fit_snf` (k, mu, iterations).
     seed
         Seed of the randomized SVDs and the permutations.
 
@@ -150,8 +154,16 @@ def fit_integration(
     -------
     The model (with ``n_factors`` and ``variance``) and the patients x factors scores.
     """
+    if method == "snf":
+        from stratomics.snf import fit_snf
+
+        return fit_snf(assays, patients, n_factors=n_factors, max_factors=max_factors, **(snf or {}))
+    if method == "mofa":
+        from stratomics.mofa import fit_mofa
+
+        return fit_mofa(assays, patients, n_factors=n_factors, max_factors=max_factors, seed=seed)
     if method not in ("mfa", "concat_pca"):
-        raise ValueError(f"unknown integration method {method!r}; use mfa or concat_pca")
+        raise ValueError(f"unknown integration method {method!r}; use mfa, concat_pca, mofa or snf")
     weighted = method == "mfa"
     blocks = {name: _block(values, block_components, seed, weighted=weighted) for name, values in assays.items()}
     max_iter = max_iter if weighted else 1  # concatenated PCA: missing values stay at the means

@@ -96,7 +96,7 @@ def integrate_and_stratify(mdata, assays: list[str], *, integrate_options: dict,
     mdata.uns["integrate"] = {"assays": assays, "n_factors": int(scores.shape[1]), "seed": seed,
                               "variance_explained": integration.variance}  # fmt: skip
     mdata.uns["stratify"] = {"k": result.k, "fit_on": fit_on, "model_selection": table}
-    versions = {name: version(name) for name in ("stratomics", "numpy", "scikit-learn", "scipy")}
+    versions = {name: version(name) for name in ("stratomics", "numpy", "scikit-learn", "scipy", "mofapy2")}
     return SubgroupModel(integration, result, assays, versions), table
 
 

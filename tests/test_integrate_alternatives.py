@@ -1,0 +1,77 @@
+"""The alternative integrations: SNF against snfpy, MOFA+ (mofapy2) scoring, both through the subgroups."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+from test_stratify import planted_cohort
+
+from stratomics.errors import StratomicsInputError
+from stratomics.mofa import fit_mofa
+from stratomics.snf import fuse, kernel, mean_nearest
+from stratomics.subgroups import assign_patients, integrate_and_stratify, subgroup_table
+
+
+@pytest.fixture
+def snfpy(monkeypatch):
+    """snfpy (the reference port of SNFtool) made to run with current scikit-learn."""
+    snf = pytest.importorskip("snf")
+    from sklearn.utils import validation
+
+    def check_array(array, force_all_finite=True, **options):
+        return validation.check_array(array, ensure_all_finite=force_all_finite, **options)
+
+    monkeypatch.setattr(snf.compute, "check_array", check_array)
+    return snf
+
+
+def test_affinities_and_fusion_agree_with_snfpy(snfpy):
+    rng = np.random.default_rng(0)
+    views = [rng.normal(size=(60, 8)), rng.normal(size=(60, 30)), rng.normal(size=(60, 3))]
+    reference = snfpy.make_affinity(*views, metric="sqeuclidean", K=10, mu=0.5, normalize=False)
+    ours = []
+    for values, expected in zip(views, reference):
+        distance = ((values[:, None, :] - values[None, :, :]) ** 2).sum(axis=2)
+        nearest = mean_nearest(distance, 10, skip_self=True)
+        affinity = kernel(distance, nearest, nearest, 0.5)
+        np.testing.assert_allclose((affinity + affinity.T) / 2, expected, rtol=1e-10)
+        ours.append((affinity + affinity.T) / 2)
+    np.testing.assert_allclose(fuse(ours, k=10, iterations=20), snfpy.snf(*reference, K=10, t=20), rtol=1e-9)
+
+
+@pytest.mark.parametrize("method", ["snf", "mofa"])
+def test_planted_groups_are_recovered_and_new_patients_assigned(method):
+    mdata, truth = planted_cohort(n=240, missing=0.2)
+    model, table = integrate_and_stratify(mdata, ["big", "mid", "small"], integrate_options={"method": method},
+                                          stratify_options={"n_resamples": 10, "k_values": [2, 3, 4, 5, 6]}, seed=2)  # fmt: skip
+    groups = subgroup_table(mdata).set_index("patient_id")
+    assert table.loc[table["chosen"], "k"].item() == 4
+    assert groups["subgroup"].notna().all()  # patients missing assays placed too
+    assert adjusted_rand_score(truth[groups.index], groups["subgroup"]) > 0.9
+    held_back = mdata.obs_names[::4]
+    cohort = type(mdata)({name: mdata[name][mdata[name].obs_names.isin(held_back)].copy() for name in ("big", "small")})
+    assigned = assign_patients(model, cohort).set_index("patient_id")
+    agreement = (assigned["subgroup"] == groups.loc[assigned.index, "subgroup"].astype(str)).mean()
+    assert agreement > 0.9
+
+
+def test_mofa_scoring_reproduces_the_trained_factors_and_is_seeded():
+    mdata, _ = planted_cohort(n=200, missing=0.2)
+    frames = {name: mdata[name].to_df() for name in ("big", "mid", "small")}
+    model, scores = fit_mofa(frames, mdata.obs_names, n_factors=5, seed=3)
+    rescored = model.transform(frames, mdata.obs_names)
+    assert (np.abs(rescored - scores).max(axis=0) <= 0.15 * scores.std(axis=0) + 1e-12).all()
+    assert (scores.std(axis=0) > 0.1).sum() >= 3  # the groups need three factors
+    again = fit_mofa(frames, mdata.obs_names, n_factors=5, seed=3)[1]
+    assert np.array_equal(scores, again)
+    shares = model.variance.groupby("assay")["variance_explained"].sum()
+    assert shares.between(0.05, 1).all()
+
+
+def test_snf_without_enough_complete_patients_says_what_to_do():
+    mdata, _ = planted_cohort(n=60, missing=0.7)
+    frames = {name: mdata[name].to_df() for name in ("big", "mid", "small")}
+    from stratomics.snf import fit_snf
+
+    with pytest.raises(StratomicsInputError, match="every assay.*use method mfa"):
+        fit_snf(frames, pd.Index(mdata.obs_names))
