@@ -10,6 +10,7 @@ include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/qc.smk"
 include: "workflow/rules/stratify.smk"
 include: "workflow/rules/associate.smk"
+include: "workflow/rules/figures.smk"
 
 
 rule all:
@@ -25,3 +26,5 @@ rule all:
         "results/associate/biomarkers.tsv",
         "results/associate/markers.tsv",
         expand("results/associate/genotypes.tsv", _=GENOTYPE_ASSAYS[:1]),
+        rules.figures.output,
+        "results/provenance.json",

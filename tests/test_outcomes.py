@@ -75,3 +75,11 @@ def test_table_one_uses_kruskal_wallis_and_chi_square(cohort):
     expected = stats.chi2_contingency(pd.crosstab(cohort["sex"], cohort["subgroup"]))[1]
     assert sex["p_value"] == pytest.approx(expected)
     assert table.iloc[0]["S1"] == str((cohort["subgroup"] == "S1").sum())
+
+
+def test_table_one_counts_zero_one_outcomes_instead_of_taking_their_median(cohort):
+    table = table_one(cohort, ["failure"])
+    rows = table[table["characteristic"] == "failure"]
+    assert list(rows["level"]) == ["0", "1"] and (rows["test"] == "chi-square").all()
+    expected = stats.chi2_contingency(pd.crosstab(cohort["failure"], cohort["subgroup"]))[1]
+    assert rows["p_value"].iloc[0] == pytest.approx(expected)

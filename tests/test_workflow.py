@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TABLES = ["qc/ingest_report.tsv", "qc/modality_coverage.tsv", "qc/preprocess_removed.tsv",
           "qc/feature_qc.tsv", "associate/biomarkers.tsv", "associate/genotypes.tsv",
           "associate/markers.tsv", "stratify/clusters.tsv", "stratify/model_selection.tsv",
-          "integrate/embedding.tsv", "associate/cluster_outcomes.tsv", "stratify/table1.tsv"]  # fmt: skip
+          "integrate/embedding.tsv", "integrate/umap.tsv", "associate/cluster_outcomes.tsv", "stratify/table1.tsv"]  # fmt: skip
 
 
 def tiny_config(folder: Path) -> Path:

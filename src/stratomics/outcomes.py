@@ -148,7 +148,8 @@ def kaplan_meier_table(obs: pd.DataFrame, time: str, event: str, *, group: str =
 def table_one(obs: pd.DataFrame, columns: list[str], *, group: str = "subgroup") -> pd.DataFrame:
     """Clinical characteristics per subgroup with a test across subgroups.
 
-    Numbers: median [IQR], Kruskal-Wallis test; categories: n (%) per level, chi-square test.
+    Numbers: median [IQR], Kruskal-Wallis test; categories and 0/1 numbers: n (%) per level,
+    chi-square test.
 
     Returns
     -------
@@ -161,7 +162,7 @@ def table_one(obs: pd.DataFrame, columns: list[str], *, group: str = "subgroup")
              "test": "", "p_value": np.nan}]  # fmt: skip
     for column in columns:
         values = data[column]
-        if values.dtype.kind in "biuf":
+        if values.dtype.kind in "biuf" and not set(values.dropna().unique()) <= {0, 1}:
             cells = {str(lv): _median_iqr(p[column]) for lv, p in parts.items()}
             samples = [p[column].dropna() for p in parts.values() if p[column].notna().any()]
             p_value = stats.kruskal(*samples).pvalue if len(samples) > 1 else np.nan

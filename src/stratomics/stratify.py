@@ -131,6 +131,8 @@ class Stratification:
     relabel: np.ndarray
     resampled: list
     mappings: list
+    consensus: np.ndarray  # reference patients x reference patients, share of resamples together
+    reference: np.ndarray  # indices of the reference patients
 
     def assign(self, embedding: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Subgroup and confidence (share of resampled models that agree) of new patients."""
@@ -222,7 +224,8 @@ def consensus_for_k(
     return Stratification(k, setting, labels, agree / n_resamples * strength, strength == 0, pac,
                           float(np.mean(cluster_consensus)) if cluster_consensus else np.nan,
                           float(np.min(cluster_consensus)) if cluster_consensus else np.nan,
-                          float(silhouette), final, relabel, resampled, mappings)  # fmt: skip
+                          float(silhouette), final, relabel, resampled, mappings,
+                          consensus.astype(np.float32), reference)  # fmt: skip
 
 
 def _size_order(labels: np.ndarray, k: int) -> np.ndarray:

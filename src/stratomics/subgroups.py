@@ -95,7 +95,9 @@ def integrate_and_stratify(mdata, assays: list[str], *, integrate_options: dict,
     mdata.obs["n_integrated_assays"] = coverage.sum(axis=1)
     mdata.uns["integrate"] = {"assays": assays, "n_factors": int(scores.shape[1]), "seed": seed,
                               "variance_explained": integration.variance}  # fmt: skip
-    mdata.uns["stratify"] = {"k": result.k, "fit_on": fit_on, "model_selection": table}
+    mdata.uns["stratify"] = {"k": result.k, "fit_on": fit_on, "model_selection": table,
+                             "consensus": result.consensus,
+                             "consensus_patients": np.asarray(patients[fitted][result.reference])}  # fmt: skip
     versions = {name: version(name) for name in ("stratomics", "numpy", "scikit-learn", "scipy", "mofapy2")}
     return SubgroupModel(integration, result, assays, versions), table
 
@@ -113,6 +115,23 @@ def embedding_table(mdata) -> pd.DataFrame:
     table = pd.DataFrame(scores, index=mdata.obs_names, columns=[f"factor_{i + 1}" for i in range(scores.shape[1])])
     table.insert(0, "n_integrated_assays", mdata.obs["n_integrated_assays"].to_numpy())
     return table.rename_axis("patient_id").reset_index()
+
+
+def umap_table(mdata, *, seed: int = 0, n_neighbors: int = 15) -> pd.DataFrame:
+    """Two-dimensional UMAP of the integrated factors (seeded, hence single-threaded), for figures.
+
+    Returns
+    -------
+    One row per patient with factor scores: patient_id, umap_1, umap_2.
+    """
+    import umap
+
+    scores = mdata.obsm["X_integrated"]
+    placed = ~np.isnan(scores).any(axis=1)
+    reducer = umap.UMAP(n_neighbors=min(n_neighbors, placed.sum() - 1), random_state=seed, n_jobs=1)
+    coordinates = reducer.fit_transform(scores[placed])
+    return pd.DataFrame({"patient_id": mdata.obs_names[placed], "umap_1": coordinates[:, 0],
+                         "umap_2": coordinates[:, 1]})  # fmt: skip
 
 
 def save_model(model: SubgroupModel, path: str | Path) -> None:

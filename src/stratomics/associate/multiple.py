@@ -91,3 +91,22 @@ def finalise(tables: list[pd.DataFrame], *, method: str = "fdr_bh", per_assay: b
     family = ["outcome_or_contrast", "model"] + (["assay"] if per_assay else [])
     table = add_q_values(table, family=family, method=method)
     return table.sort_values(SORT_ORDER, kind="mergesort", na_position="last").reset_index(drop=True)
+
+
+def genomic_inflation(p_values) -> float:
+    """Genomic inflation factor lambda: median 1-df chi-square of the p-values over its null median.
+
+    Parameters
+    ----------
+    p_values
+        Two-sided p-values of a scan (NaN ignored).
+
+    Returns
+    -------
+    Lambda (1 when the test statistics follow their null distribution).
+    """
+    from scipy.stats import chi2
+
+    p = np.asarray(p_values, dtype=float)
+    p = p[np.isfinite(p)]
+    return float(np.median(chi2.isf(p, 1)) / chi2.ppf(0.5, 1))

@@ -1,0 +1,346 @@
+"""Paper figures of the results: subgroups, outcomes, biomarkers and the genotype scan.
+
+Each function draws from the tables the computing steps wrote (or the values they stored in the
+MuData) and returns a figure; :func:`stratomics.plot.save_figure` writes it. Style and sizes are
+those of :mod:`stratomics.plot`.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.ticker import FormatStrFormatter, LogLocator, MaxNLocator, NullFormatter
+
+from stratomics.plot import PAGE_WIDTH_IN, PALETTE, figure_style
+
+COLUMN_WIDTH_IN = 3.5
+
+
+def subgroup_palette(subgroups) -> dict:
+    """One colour per subgroup (S1, S2, ...), the same in every figure."""
+    names = sorted(subgroups, key=lambda name: int(str(name)[1:]))
+    return dict(zip(names, sns.color_palette(PALETTE, len(names))))
+
+
+def embedding(coordinates: pd.DataFrame, obs: pd.DataFrame, colour_by: list[str]):
+    """UMAP of the integrated factors, one panel per patient characteristic.
+
+    Parameters
+    ----------
+    coordinates
+        patient_id, umap_1, umap_2.
+    obs
+        Patient table (index patient_id) with ``subgroup``, ``subgroup_confidence`` and ``colour_by``.
+    colour_by
+        Columns to colour by; numeric ones get a colour bar.
+
+    Returns
+    -------
+    The figure.
+    """
+    frame = coordinates.set_index("patient_id").join(obs[colour_by])
+    columns = min(len(colour_by), 2)
+    rows = int(np.ceil(len(colour_by) / columns))
+    with figure_style():
+        fig, axes = plt.subplots(rows, columns, figsize=(PAGE_WIDTH_IN, 3.0 * rows), squeeze=False)
+        for ax, column in zip(axes.ravel(), colour_by):
+            values = frame[column]
+            if pd.api.types.is_numeric_dtype(values) and values.nunique() > 12:
+                points = ax.scatter(frame["umap_1"], frame["umap_2"], c=values, s=3, cmap="viridis",
+                                    rasterized=True, linewidths=0)  # fmt: skip
+                fig.colorbar(points, ax=ax, shrink=0.7, label=column)
+            else:
+                palette = subgroup_palette(values.dropna().unique()) if column == "subgroup" else PALETTE
+                sns.scatterplot(x=frame["umap_1"], y=frame["umap_2"], hue=values.astype("string"), s=4,
+                                palette=palette, linewidth=0, rasterized=True, ax=ax,
+                                hue_order=sorted(values.dropna().astype(str).unique(), key=_natural))  # fmt: skip
+                ax.legend(title=column, markerscale=2, frameon=False, fontsize=6, loc="best")
+            ax.set(title=column, xlabel="UMAP 1", ylabel="UMAP 2", xticks=[], yticks=[])
+        for ax in axes.ravel()[len(colour_by) :]:
+            ax.axis("off")
+        fig.tight_layout()
+    return fig
+
+
+def _natural(name: str):
+    """Sort key that puts S2 before S10."""
+    digits = "".join(ch for ch in name if ch.isdigit())
+    return (name.rstrip("0123456789"), int(digits) if digits and name[-1].isdigit() else 0, name)
+
+
+def consensus_and_selection(consensus: np.ndarray, labels: pd.Series, confidence: pd.Series,
+                            selection: pd.DataFrame):  # fmt: skip
+    """Consensus matrix of the chosen subgroups and the model-selection curves.
+
+    Parameters
+    ----------
+    consensus
+        Reference patients x reference patients: share of resamples that put both in one cluster.
+    labels, confidence
+        Subgroup and confidence of the reference patients (same order).
+    selection
+        The model-selection table (k, pac, silhouette, mean_cluster_consensus, chosen).
+
+    Returns
+    -------
+    The figure.
+    """
+    order = np.lexsort((-confidence.to_numpy(), labels.map(lambda name: int(name[1:])).to_numpy()))
+    palette = subgroup_palette(labels.unique())
+    with figure_style():
+        fig = plt.figure(figsize=(PAGE_WIDTH_IN, 3.2))
+        grid = fig.add_gridspec(3, 2, width_ratios=[1.1, 1], hspace=0.15, wspace=0.35)
+        ax_heat = fig.add_subplot(grid[:, 0])
+        image = ax_heat.imshow(consensus[np.ix_(order, order)], cmap="Blues", vmin=0, vmax=1,
+                               interpolation="nearest", rasterized=True)  # fmt: skip
+        sorted_labels = labels.to_numpy()[order]
+        starts = np.r_[0, np.flatnonzero(sorted_labels[1:] != sorted_labels[:-1]) + 1, len(order)]
+        for start, end in zip(starts[:-1], starts[1:]):
+            ax_heat.add_patch(plt.Rectangle((start - 0.5, start - 0.5), end - start, end - start, fill=False,
+                                            edgecolor=palette[sorted_labels[start]], lw=1.2))  # fmt: skip
+            ax_heat.text((start + end) / 2, -len(order) * 0.02, sorted_labels[start], ha="center", va="bottom",
+                         fontsize=6, color=palette[sorted_labels[start]])  # fmt: skip
+        ax_heat.set(xticks=[], yticks=[], xlabel=f"patients by subgroup (n = {len(order)})")
+        fig.colorbar(image, ax=ax_heat, shrink=0.6, label="consensus", location="left", pad=0.04)
+        curves = [("pac", "PAC (lower = stabler)"), ("silhouette", "silhouette"),
+                  ("mean_cluster_consensus", "mean cluster consensus")]  # fmt: skip
+        chosen = selection.loc[selection["chosen"]].iloc[0]
+        for row, (column, label) in enumerate(curves):
+            ax = fig.add_subplot(grid[row, 1])
+            ax.plot(selection["k"], selection[column], "o-", color=sns.color_palette(PALETTE)[0], ms=3, lw=1)
+            ax.plot(chosen["k"], chosen[column], "o", color=sns.color_palette(PALETTE)[3], ms=6, mfc="none")
+            ax.set_ylabel(label, fontsize=6)
+            ax.set_xticks(selection["k"].unique())
+            if row < len(curves) - 1:
+                ax.tick_params(labelbottom=False)
+        ax.set_xlabel(f"number of subgroups k (chosen: {chosen['k']})")
+    return fig
+
+
+def kaplan_meier(curves: pd.DataFrame, log_rank_p: float, *, outcome: str, time_unit: str = "days",
+                 risk_times: int = 5):  # fmt: skip
+    """Kaplan-Meier curves per subgroup with 95% bands, numbers at risk and the log-rank p.
+
+    Parameters
+    ----------
+    curves
+        One outcome's Kaplan-Meier table: subgroup, time, at_risk, survival, ci_low, ci_high.
+    log_rank_p
+        The log-rank p-value across subgroups.
+    outcome, time_unit
+        For the labels.
+    risk_times
+        Number of time points in the at-risk table.
+
+    Returns
+    -------
+    The figure.
+    """
+    palette = subgroup_palette(curves["subgroup"].unique())
+    ticks = MaxNLocator(risk_times).tick_values(0, curves["time"].max())
+    ticks = ticks[(ticks >= 0) & (ticks <= curves["time"].max())]
+    with figure_style():
+        fig, (ax, ax_risk) = plt.subplots(2, 1, figsize=(COLUMN_WIDTH_IN, 3.3), sharex=True,
+                                          gridspec_kw={"height_ratios": [4, 1.2], "hspace": 0.25})  # fmt: skip
+        for row, (name, curve) in enumerate(sorted(curves.groupby("subgroup"), key=lambda item: _natural(item[0]))):
+            ax.step(curve["time"], curve["survival"], where="post", color=palette[name], lw=1.2, label=name)
+            ax.fill_between(curve["time"], curve["ci_low"], curve["ci_high"], step="post", color=palette[name],
+                            alpha=0.15, lw=0)  # fmt: skip
+            at_risk = [curve.loc[curve["time"] <= t, "at_risk"].iloc[-1] if (curve["time"] <= t).any() else 0
+                       for t in ticks]  # fmt: skip
+            for t, count in zip(ticks, at_risk):
+                ax_risk.text(t, row, f"{count}", ha="center", va="center", fontsize=6, color=palette[name])
+        n_groups = curves["subgroup"].nunique()
+        ax.set(ylabel="proportion without event", ylim=(0, 1.02), title=outcome.replace("_", " "))
+        ax.legend(frameon=False, fontsize=6, loc="lower left", title=f"log-rank p = {log_rank_p:.2g}",
+                  title_fontsize=6)  # fmt: skip
+        ax_risk.set(ylim=(n_groups - 0.5, -0.5), yticks=range(n_groups), xticks=ticks, xlabel=f"time ({time_unit})")
+        ax_risk.set_yticklabels(sorted(curves["subgroup"].unique(), key=_natural), fontsize=6)
+        ax_risk.set_title("number at risk", fontsize=6, loc="left", fontweight="normal")
+        sns.despine(ax=ax_risk, left=True)
+        ax_risk.tick_params(left=False)
+    return fig
+
+
+def forest(outcomes: pd.DataFrame):
+    """Adjusted hazard and odds ratios of each subgroup against the reference, one panel per outcome.
+
+    Parameters
+    ----------
+    outcomes
+        The subgroup-outcome table: outcome, model, term, ratio, ci_low, ci_high (log scale), p_value.
+
+    Returns
+    -------
+    The figure.
+    """
+    names = list(dict.fromkeys(outcomes["outcome"]))
+    with figure_style():
+        fig, axes = plt.subplots(1, len(names), figsize=(PAGE_WIDTH_IN, 0.45 * outcomes.groupby("outcome").size().max() + 1.0),
+                                 squeeze=False)  # fmt: skip
+        for ax, name in zip(axes[0], names):
+            rows = outcomes[outcomes["outcome"] == name].reset_index(drop=True)
+            position = np.arange(len(rows))[::-1]
+            low, high = np.exp(rows["ci_low"]), np.exp(rows["ci_high"])
+            ax.errorbar(rows["ratio"], position, xerr=[rows["ratio"] - low, high - rows["ratio"]], fmt="s",
+                        color=sns.color_palette(PALETTE)[0], ms=4, capsize=2, lw=1)  # fmt: skip
+            ax.axvline(1, color="grey", lw=0.8, ls="--")
+            ax.set_xscale("log")
+            ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.set_yticks(position, [term.replace("subgroup[", "").rstrip("]") + " vs S1" for term in rows["term"]])
+            for y, ratio, lo, hi, p in zip(position, rows["ratio"], low, high, rows["p_value"]):
+                ax.annotate(f"{ratio:.2f} ({lo:.2f}-{hi:.2f}), p = {p:.2g}", (1.02, y), xycoords=("axes fraction", "data"),
+                            fontsize=6, va="center")  # fmt: skip
+            ratio_name = "hazard ratio" if rows["model"].iloc[0] == "cox" else "odds ratio"
+            ax.set(xlabel=f"adjusted {ratio_name} (95% CI)", title=name.replace("_", " "), ylim=(-0.7, len(rows) - 0.3))
+        fig.tight_layout()
+    return fig
+
+
+def volcano(results: pd.DataFrame, *, outcome: str, q_threshold: float = 0.05, label_top: int = 3):
+    """Estimate against -log10 p, one panel per assay; features under the q threshold coloured.
+
+    Parameters
+    ----------
+    results
+        Association table (assay, feature, outcome_or_contrast, estimate, p_value, q_value, effect).
+    outcome
+        The outcome or contrast to show.
+    q_threshold
+        FDR for colouring.
+    label_top
+        Features labelled per assay (smallest p).
+
+    Returns
+    -------
+    The figure.
+    """
+    rows = results[(results["outcome_or_contrast"] == outcome) & results["p_value"].notna()]
+    assays = list(dict.fromkeys(rows["assay"]))
+    colours = sns.color_palette(PALETTE)
+    with figure_style():
+        fig, axes = plt.subplots(1, len(assays), figsize=(PAGE_WIDTH_IN, 2.4), squeeze=False)
+        for ax, assay in zip(axes[0], assays):
+            part = rows[rows["assay"] == assay]
+            significant = part["q_value"] < q_threshold
+            log_p = -np.log10(part["p_value"].clip(lower=1e-300))
+            ax.scatter(part.loc[~significant, "estimate"], log_p[~significant], s=2, color="#bdbdbd",
+                       rasterized=True, linewidths=0)  # fmt: skip
+            ax.scatter(part.loc[significant, "estimate"], log_p[significant], s=4, color=colours[3],
+                       rasterized=True, linewidths=0)  # fmt: skip
+            for _, top in part.nsmallest(label_top, "p_value").iterrows():
+                ax.annotate(str(top["feature"]).split("/")[-1][:16], (top["estimate"], -np.log10(max(top["p_value"], 1e-300))),
+                            fontsize=5, xytext=(2, 2), textcoords="offset points")  # fmt: skip
+            ax.set(title=f"{assay}: {significant.sum()} of {len(part)} at q < {q_threshold}", xlabel=part["effect"].iloc[0])
+        axes[0][0].set_ylabel(r"$-\log_{10}$ p")
+        fig.suptitle(outcome.replace("_", " "), fontsize=8, fontweight="bold")
+        fig.tight_layout()
+    return fig
+
+
+def manhattan_qq(scan: pd.DataFrame, inflation: float, *, outcome: str, genome_wide: float = 5e-8):
+    """Manhattan plot and QQ plot (with the genomic inflation factor) of a genotype scan.
+
+    Parameters
+    ----------
+    scan
+        Genotype results for one outcome: chrom, pos, p_value.
+    inflation
+        Genomic inflation factor lambda of the scan.
+    outcome
+        For the title.
+    genome_wide
+        Significance line.
+
+    Returns
+    -------
+    The figure.
+    """
+    scan = scan[scan["p_value"].notna()].copy()
+    scan["chrom_order"] = pd.to_numeric(scan["chrom"], errors="coerce").fillna(100)
+    scan = scan.sort_values(["chrom_order", "chrom", "pos"])
+    spans = scan.groupby("chrom", sort=False)["pos"].max()
+    offsets = spans.cumsum().shift(fill_value=0)
+    x = scan["pos"] + scan["chrom"].map(offsets)
+    log_p = -np.log10(scan["p_value"].clip(lower=1e-300))
+    colours = sns.color_palette(PALETTE)
+    with figure_style():
+        fig, (ax, ax_qq) = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 2.4), gridspec_kw={"width_ratios": [3, 1]})
+        chrom_index = scan["chrom"].map({c: i for i, c in enumerate(spans.index)})
+        ax.scatter(x, log_p, c=[colours[0] if i % 2 == 0 else colours[7] for i in chrom_index], s=2,
+                   rasterized=True, linewidths=0)  # fmt: skip
+        ax.axhline(-np.log10(genome_wide), color=colours[3], lw=0.8, ls="--")
+        centres = offsets + spans / 2
+        ax.set_xticks(centres, spans.index, fontsize=5)
+        ax.set(xlabel="chromosome", ylabel=r"$-\log_{10}$ p", title=f"{outcome.replace('_', ' ')} ({len(scan)} SNPs)")
+        expected = -np.log10((np.arange(1, len(scan) + 1) - 0.5) / len(scan))
+        ax_qq.scatter(expected, np.sort(log_p.to_numpy())[::-1], s=2, color=colours[0], rasterized=True, linewidths=0)
+        limit = max(expected.max(), log_p.max()) * 1.05
+        ax_qq.plot([0, limit], [0, limit], color="grey", lw=0.8, ls="--")
+        ax_qq.set(xlabel=r"expected $-\log_{10}$ p", ylabel=r"observed $-\log_{10}$ p", title=f"QQ, λ = {inflation:.3f}")
+        fig.tight_layout()
+    return fig
+
+
+def marker_heatmap(markers: pd.DataFrame, *, group: str = "subgroup", top: int = 5):
+    """The top markers of each subgroup (one-vs-rest) across assays: their t statistic in every subgroup.
+
+    Parameters
+    ----------
+    markers
+        Marker table with contrasts named "<group>: <level> vs rest".
+    group
+        The grouping whose contrasts to show.
+    top
+        Features per subgroup (smallest p; each feature once).
+
+    Returns
+    -------
+    The figure.
+    """
+    rows = markers[markers["outcome_or_contrast"].str.startswith(f"{group}: ") & markers["p_value"].notna()].copy()
+    rows["level"] = rows["outcome_or_contrast"].str.removeprefix(f"{group}: ").str.removesuffix(" vs rest")
+    rows["label"] = rows["assay"] + ": " + rows["feature"].astype(str)
+    levels = sorted(rows["level"].unique(), key=_natural)
+    chosen = []
+    for level in levels:
+        best = rows[(rows["level"] == level) & ~rows["label"].isin(chosen)].nsmallest(top, "p_value")
+        chosen += list(best["label"])
+    matrix = rows.pivot_table(index="label", columns="level", values="statistic").reindex(index=chosen, columns=levels)
+    limit = np.nanpercentile(np.abs(matrix.to_numpy()), 98)
+    with figure_style():
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 0.13 * len(chosen) + 1.0))
+        sns.heatmap(matrix, cmap="RdBu_r", center=0, vmin=-limit, vmax=limit, ax=ax, yticklabels=True,
+                    cbar_kws={"label": "t statistic (subgroup vs rest)", "shrink": 0.5})  # fmt: skip
+        ax.tick_params(axis="y", labelsize=5)
+        ax.set(xlabel="subgroup", ylabel="", title=f"top {top} markers per subgroup")
+    return fig
+
+
+def table_figure(table: pd.DataFrame, *, title: str = "Table 1"):
+    """A figure-ready rendering of a table (e.g. Table 1 of clinical characteristics by subgroup).
+
+    Returns
+    -------
+    The figure.
+    """
+    shown = table.copy()
+    if "characteristic" in shown:
+        shown["characteristic"] = shown["characteristic"].where(shown["characteristic"] != shown["characteristic"].shift())
+    for column in shown.columns[shown.columns.str.endswith("p_value")]:
+        shown[column] = shown[column].map(lambda p: f"{p:.2g}" if pd.notna(p) else "")
+    shown = shown.fillna("").astype(str)
+    with figure_style():
+        fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 0.2 * len(shown) + 0.6))
+        ax.axis("off")
+        rendered = ax.table(cellText=shown.to_numpy(), colLabels=list(shown.columns), loc="upper center",
+                            cellLoc="left", colLoc="left", edges="horizontal")  # fmt: skip
+        rendered.auto_set_font_size(False)
+        rendered.set_fontsize(6)
+        rendered.auto_set_column_width(range(shown.shape[1]))
+        ax.set_title(title, loc="left")
+    return fig

@@ -1,0 +1,72 @@
+"""Provenance of a run: versions, the config as run, the seed, input checksums and the date."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import platform
+import sys
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+PACKAGES = ("stratomics", "numpy", "scipy", "pandas", "anndata", "mudata", "scanpy", "statsmodels",
+            "scikit-learn", "umap-learn", "hdbscan", "mofapy2", "lifelines", "formulaic", "bed-reader",
+            "matplotlib", "seaborn", "snakemake")  # fmt: skip
+
+
+def sha256(path: Path, block: int = 1 << 20) -> str:
+    """SHA-256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def input_files(config: dict) -> list[Path]:
+    """Every input file the config names (sample sheet, sample map, assay files and their companions)."""
+    paths = [config["cohort"].get("samples"), config["cohort"].get("sample_map")]
+    for spec in config["assays"].values():
+        paths += [value for key, value in spec.items() if key in ("path", "limits") and value]
+        if spec["kind"] == "genotypes":
+            paths += [f"{spec['path']}.{suffix}" for suffix in ("bed", "bim", "fam")]
+    return sorted({Path(p) for p in paths if p and Path(p).is_file()})
+
+
+def collect(config: dict) -> dict:
+    """The provenance record of a run with this config.
+
+    Returns
+    -------
+    A JSON-ready dict: date (UTC), seed, python, platform, versions, inputs (path, bytes, sha256),
+    config.
+    """
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    inputs = [{"path": str(p), "bytes": p.stat().st_size, "sha256": sha256(p)} for p in input_files(config)]
+    return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seed": config.get("seed"),
+            "python": sys.version.split()[0], "platform": platform.platform(), "versions": versions,
+            "inputs": inputs, "config": config}  # fmt: skip
+
+
+def write(record: dict, json_path: Path, html_path: Path) -> None:
+    """Write the record as JSON (for machines) and as an HTML page (for the report)."""
+    Path(json_path).write_text(json.dumps(record, indent=2, sort_keys=False, default=str) + "\n")
+    rows = [("date (UTC)", record["date"]), ("seed", record["seed"]), ("python", record["python"]),
+            ("platform", record["platform"])]  # fmt: skip
+    rows += [(name, value or "not installed") for name, value in record["versions"].items()]
+    table = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+    inputs = "".join(f"<tr><td>{html.escape(i['path'])}</td><td>{i['bytes']}</td><td><code>{i['sha256']}</code></td></tr>"
+                     for i in record["inputs"])  # fmt: skip
+    config = html.escape(json.dumps(record["config"], indent=2, default=str))
+    Path(html_path).write_text(
+        "<html><body><h2>Run</h2><table>" + table + "</table><h2>Input files</h2><table>"
+        "<tr><th>path</th><th>bytes</th><th>sha256</th></tr>" + inputs + "</table>"
+        "<h2>Config as run</h2><pre>" + config + "</pre></body></html>\n"
+    )

@@ -1,0 +1,92 @@
+SURVIVAL_OUTCOMES = [n for n, s in config["cohort"]["outcomes"].items() if s["type"] == "survival"]
+ALL_OUTCOMES = list(config["cohort"]["outcomes"])
+EMBEDDING_COLOURS = [
+    c for c in ["subgroup", config["cohort"].get("batch"), "disease", "subgroup_confidence"] if c
+]
+
+
+def figure(stem, caption):
+    """PDF and 300-dpi PNG of one figure; the PNG goes into the report."""
+    png = report(f"results/figures/{stem}.png", caption=f"../report/{caption}.rst", category="Figures")
+    return [f"results/figures/{stem}.pdf", png]
+
+
+rule umap:
+    input:
+        "results/cohort/stratified.h5mu",
+    output:
+        "results/integrate/umap.tsv",
+    params:
+        seed=config["seed"],
+    log:
+        "results/logs/umap.log",
+    benchmark:
+        "results/benchmarks/umap.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../../envs/stratomics.yaml"
+    script:
+        "../scripts/umap.py"
+
+
+rule figures:
+    input:
+        mdata="results/cohort/stratified.h5mu",
+        umap="results/integrate/umap.tsv",
+        selection="results/stratify/model_selection.tsv",
+        outcomes="results/associate/cluster_outcomes.tsv",
+        kaplan_meier="results/associate/cluster_km.tsv",
+        table_one="results/stratify/table1.tsv",
+        biomarkers="results/associate/biomarkers.tsv",
+        markers="results/associate/markers.tsv",
+        genotypes=expand("results/associate/genotypes.tsv", _=GENOTYPE_ASSAYS[:1]),
+    output:
+        embedding=figure("embedding", "fig_embedding"),
+        consensus=figure("consensus", "fig_consensus"),
+        kaplan_meier=[f for o in SURVIVAL_OUTCOMES for f in figure(f"km_{o}", "fig_km")],
+        forest=figure("forest", "fig_forest"),
+        volcano=[f for o in ALL_OUTCOMES for f in figure(f"volcano_{o}", "fig_volcano")],
+        manhattan=[
+            f for o in ALL_OUTCOMES if GENOTYPE_ASSAYS for f in figure(f"manhattan_{o}", "fig_manhattan")
+        ],
+        markers=figure("markers_heatmap", "fig_markers"),
+        table_one=figure("table1", "fig_table1"),
+    params:
+        colour_by=EMBEDDING_COLOURS,
+        outcomes=ALL_OUTCOMES,
+        survival=SURVIVAL_OUTCOMES,
+    log:
+        "results/logs/figures.log",
+    benchmark:
+        "results/benchmarks/figures.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    conda:
+        "../../envs/stratomics.yaml"
+    script:
+        "../scripts/figures.py"
+
+
+rule provenance:
+    input:
+        rules.figures.input,
+    output:
+        json="results/provenance.json",
+        html=report("results/provenance.html", caption="../report/provenance.rst", category="Provenance"),
+    params:
+        config=config,
+    log:
+        "results/logs/provenance.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/stratomics.yaml"
+    script:
+        "../scripts/provenance.py"

@@ -1,0 +1,50 @@
+from pathlib import Path
+
+import mudata as md
+import pandas as pd
+
+from stratomics import figures
+from stratomics.associate.multiple import genomic_inflation
+from stratomics.plot import save_figure
+from stratomics.runner import run_step
+
+snakemake = snakemake  # noqa: F821 (injected by Snakemake)
+
+
+def save(figure, pdf_path):
+    save_figure(figure, Path(pdf_path).with_suffix(""))
+
+
+def read(path):
+    return pd.read_csv(path, sep="\t")
+
+
+def main():
+    inputs, outputs, params = snakemake.input, snakemake.output, snakemake.params
+    mdata = md.read_h5mu(inputs.mdata)
+    obs = mdata.obs
+    save(figures.embedding(read(inputs.umap), obs, params.colour_by), outputs.embedding[0])
+    patients = pd.Index(mdata.uns["stratify"]["consensus_patients"])
+    save(figures.consensus_and_selection(mdata.uns["stratify"]["consensus"], obs.loc[patients, "subgroup"].astype(str),
+                                         obs.loc[patients, "subgroup_confidence"], read(inputs.selection)),
+         outputs.consensus[0])  # fmt: skip
+    outcomes, curves = read(inputs.outcomes), read(inputs.kaplan_meier)
+    for index, name in enumerate(params.survival):
+        log_rank = outcomes.loc[(outcomes["outcome"] == name) & (outcomes["test"] == "log-rank"), "test_p_value"]
+        save(figures.kaplan_meier(curves[curves["outcome"] == name], log_rank.iloc[0], outcome=name),
+             outputs.kaplan_meier[2 * index])  # fmt: skip
+    save(figures.forest(outcomes), outputs.forest[0])
+    biomarkers = read(inputs.biomarkers)
+    for index, name in enumerate(params.outcomes):
+        save(figures.volcano(biomarkers, outcome=name), outputs.volcano[2 * index])
+    if inputs.genotypes:
+        scan = read(inputs.genotypes[0])
+        for index, name in enumerate(params.outcomes):
+            rows = scan[scan["outcome_or_contrast"] == name]
+            save(figures.manhattan_qq(rows, genomic_inflation(rows["p_value"]), outcome=name), outputs.manhattan[2 * index])
+    save(figures.marker_heatmap(read(inputs.markers)), outputs.markers[0])
+    save(figures.table_figure(read(inputs.table_one), title="Table 1. Patient characteristics by subgroup"),
+         outputs.table_one[0])  # fmt: skip
+
+
+run_step(snakemake.log[0], main)
