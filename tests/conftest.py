@@ -49,3 +49,15 @@ def small_demo(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _quiet_logs(caplog):
     caplog.set_level(logging.INFO, logger="stratomics")
+
+
+@pytest.fixture(scope="session")
+def workflow_runs(tmp_path_factory):
+    """The tiny demo workflow run twice, with --cores 2 and --cores 1."""
+    from workflow_helpers import run_workflow
+
+    folders = [tmp_path_factory.mktemp(name) for name in ("run1", "run2")]
+    for folder, cores in zip(folders, ("2", "1")):
+        result = run_workflow(folder, cores=cores)
+        assert result.returncode == 0, result.stderr[-3000:]
+    return folders

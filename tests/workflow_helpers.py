@@ -1,0 +1,37 @@
+"""Running the workflow on a tiny demo cohort from the tests."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TABLES = ["qc/ingest_report.tsv", "qc/modality_coverage.tsv", "qc/preprocess_removed.tsv",
+          "qc/feature_qc.tsv", "associate/biomarkers.tsv", "associate/genotypes.tsv",
+          "associate/markers.tsv", "stratify/clusters.tsv", "stratify/model_selection.tsv",
+          "integrate/embedding.tsv", "integrate/umap.tsv", "associate/cluster_outcomes.tsv", "stratify/table1.tsv"]  # fmt: skip
+
+FIGURES = ["qc/assay_coverage", *(f"qc/{a}_qc" for a in ("proteomics", "cytokines", "flow", "rna", "genotypes")),
+           *(f"figures/{name}" for name in ("embedding", "consensus", "km_time_to_switch", "forest",
+                                             "volcano_failure_12m", "volcano_time_to_switch", "manhattan_failure_12m",
+                                             "markers_heatmap", "table1"))]  # fmt: skip
+
+
+def tiny_config(folder: Path) -> Path:
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["demo"] = {"n_patients": 60, "n_snps": 300, "n_genes": 120}
+    path = folder / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def workflow_command(folder: Path, *targets: str, cores: str = "2") -> list[str]:
+    """The snakemake command that runs the tiny demo in ``folder`` (options after the targets)."""
+    return [sys.executable, "-m", "snakemake", *targets, "--snakefile", str(ROOT / "Snakefile"),
+            "--directory", str(folder), "--cores", cores, "--configfile", str(tiny_config(folder))]  # fmt: skip
+
+
+def run_workflow(folder: Path, *targets: str, cores: str = "2") -> subprocess.CompletedProcess:
+    return subprocess.run(workflow_command(folder, *targets, cores=cores), capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
