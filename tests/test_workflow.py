@@ -105,3 +105,24 @@ def test_a_killed_run_resumes_to_the_same_tables(workflow_runs, tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     for table in TABLES:
         assert filecmp.cmp(workflow_runs[0] / "results" / table, tmp_path / "results" / table, shallow=False), table
+
+
+def test_consensus_scattered_per_k_equals_the_one_process_library_call(workflow_runs):
+    import yaml
+
+    from stratomics.config import validate_config
+    from stratomics.subgroups import integrate_and_stratify, stratify_options, subgroup_table
+
+    results = workflow_runs[0] / "results"
+    config = validate_config(yaml.safe_load((workflow_runs[0] / "tiny.yaml").read_text()), check_files=False)
+    mdata = md.read_h5mu(results / "cohort/preprocessed.h5mu")
+    assays = [name for name, spec in config["assays"].items() if spec["kind"] != "genotypes"]
+    integrate = {key: value for key, value in config["integrate"].items() if key != "assays"}
+    _, table = integrate_and_stratify(mdata, assays, integrate_options=integrate,
+                                      stratify_options=stratify_options(config["stratify"]),
+                                      fit_on=config["stratify"]["fit_on"], seed=config["seed"])  # fmt: skip
+    scattered = pd.read_csv(results / "stratify/clusters.tsv", sep="\t")
+    in_process = subgroup_table(mdata)
+    assert scattered["subgroup"].fillna("").tolist() == in_process["subgroup"].astype(str).replace("nan", "").tolist()
+    workflow_table = pd.read_csv(results / "stratify/model_selection.tsv", sep="\t")
+    assert workflow_table["pac"].round(6).tolist() == table["pac"].round(6).tolist()

@@ -220,6 +220,7 @@ def consensus_for_k(
             block = consensus[np.ix_(members, members)]
             cluster_consensus.append(block[np.triu_indices(len(members), 1)].mean())
     silhouette = silhouette_score(embedding[reference], labels[reference]) if len(set(labels[reference])) > 1 else np.nan
+    log.info("%s %g: k=%d, PAC %.3f", algorithm, setting, k, pac)
     strength = getattr(final, "strength", np.ones(n))
     return Stratification(k, setting, labels, agree / n_resamples * strength, strength == 0, pac,
                           float(np.mean(cluster_consensus)) if cluster_consensus else np.nan,
@@ -249,6 +250,62 @@ def select_k(table: pd.DataFrame, *, min_size: int, pac_margin: float = 0.05):
         eligible = table
     stable = eligible[eligible["pac"] <= eligible["pac"].min() + pac_margin]
     return stable.sort_values(["silhouette", "k"], ascending=[False, True])["setting"].iloc[0].item()
+
+
+def candidate_settings(n: int, *, algorithm: str = "kmeans", k_values=range(2, 9), k: int | None = None,
+                       min_cluster_sizes=None, resolutions=(0.1, 0.2, 0.3, 0.5, 0.8, 1.2)) -> list:  # fmt: skip
+    """The settings the model selection tries: k values, HDBSCAN minimum sizes or Leiden resolutions.
+
+    Parameters
+    ----------
+    n
+        Number of patients clustered.
+    algorithm, k_values, k, min_cluster_sizes, resolutions
+        See :func:`stratify`.
+
+    Returns
+    -------
+    The sorted settings.
+    """
+    if algorithm == "hdbscan":
+        sizes = min_cluster_sizes or [max(5, round(share * n)) for share in (0.01, 0.02, 0.05, 0.1)]
+        return sorted(set(int(size) for size in sizes))
+    if algorithm == "leiden":
+        return sorted(set(float(r) for r in resolutions))
+    return sorted(set(k_values) | ({k} if k else set()))
+
+
+def choose(results: list[Stratification], n: int, *, algorithm: str = "kmeans", k: int | None = None,
+           min_size: int | None = None) -> tuple[Stratification, pd.DataFrame]:  # fmt: skip
+    """The model-selection table of consensus results and the chosen one (see the module docstring).
+
+    Parameters
+    ----------
+    results
+        One consensus result per setting.
+    n
+        Number of patients clustered.
+    algorithm, k, min_size
+        See :func:`stratify`.
+
+    Returns
+    -------
+    The chosen stratification and the table.
+    """
+    table = pd.DataFrame([
+        {"setting": r.setting, "k": r.k, "pac": r.pac, "mean_cluster_consensus": r.mean_cluster_consensus,
+         "min_cluster_consensus": r.min_cluster_consensus, "silhouette": r.silhouette,
+         "smallest_subgroup": int(np.bincount(r.labels, minlength=r.k).min()),
+         "mean_confidence": float(r.confidence.mean()), "noise": int(r.noise.sum())}
+        for r in results
+    ])  # fmt: skip
+    min_size = min_size if min_size is not None else max(10, int(0.02 * n))
+    forced = k is not None and algorithm in ("kmeans", "gmm")
+    chosen = k if forced else select_k(table, min_size=min_size)
+    table["chosen"] = table["setting"] == chosen
+    table["rule"] = "config" if forced else (
+        f"PAC within 0.05 of the lowest, smallest subgroup >= {min_size}, best silhouette")  # fmt: skip
+    return results[int(np.flatnonzero(table["chosen"])[0])], table
 
 
 def stratify(
@@ -291,35 +348,12 @@ def stratify(
     noise, chosen, rule).
     """
     n = len(embedding)
-    if algorithm == "hdbscan":
-        sizes = min_cluster_sizes or [max(5, round(share * n)) for share in (0.01, 0.02, 0.05, 0.1)]
-        settings = sorted(set(int(size) for size in sizes))
-    elif algorithm == "leiden":
-        settings = sorted(set(float(r) for r in resolutions))
-    else:
-        settings = sorted(set(k_values) | ({k} if k else set()))
-    results = {}
-    for setting in settings:
-        results[setting] = consensus_for_k(
-            embedding, setting, algorithm=algorithm, n_resamples=n_resamples, fraction=fraction,
-            max_consensus_patients=max_consensus_patients, seed=seed,
-        )  # fmt: skip
-        log.info("%s %g: k=%d, PAC %.3f, silhouette %.3f", algorithm, setting, results[setting].k,
-                 results[setting].pac, results[setting].silhouette)  # fmt: skip
-    table = pd.DataFrame([
-        {"setting": r.setting, "k": r.k, "pac": r.pac, "mean_cluster_consensus": r.mean_cluster_consensus,
-         "min_cluster_consensus": r.min_cluster_consensus, "silhouette": r.silhouette,
-         "smallest_subgroup": int(np.bincount(r.labels, minlength=r.k).min()),
-         "mean_confidence": float(r.confidence.mean()), "noise": int(r.noise.sum())}
-        for r in results.values()
-    ])  # fmt: skip
-    min_size = min_size if min_size is not None else max(10, int(0.02 * n))
-    forced = k is not None and algorithm in ("kmeans", "gmm")
-    chosen = k if forced else select_k(table, min_size=min_size)
-    table["chosen"] = table["setting"] == chosen
-    table["rule"] = "config" if forced else (
-        f"PAC within 0.05 of the lowest, smallest subgroup >= {min_size}, best silhouette")  # fmt: skip
-    return results[chosen], table
+    settings = candidate_settings(n, algorithm=algorithm, k_values=k_values, k=k,
+                                  min_cluster_sizes=min_cluster_sizes, resolutions=resolutions)  # fmt: skip
+    results = [consensus_for_k(embedding, setting, algorithm=algorithm, n_resamples=n_resamples, fraction=fraction,
+                               max_consensus_patients=max_consensus_patients, seed=seed)
+               for setting in settings]  # fmt: skip
+    return choose(results, n, algorithm=algorithm, k=k, min_size=min_size)
 
 
 def fit_patients(coverage: np.ndarray, *, fit_on: str = "complete", minimum: int = 50) -> np.ndarray:

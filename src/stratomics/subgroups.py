@@ -48,6 +48,81 @@ def coverage_matrix(frames: dict[str, pd.DataFrame], patients: pd.Index) -> np.n
     return np.column_stack([patients.isin(frame.index) for frame in frames.values()])
 
 
+def integrate_cohort(mdata, assays: list[str], *, integrate_options: dict, fit_on: str = "complete",
+                     seed: int = 0):  # fmt: skip
+    """Integrate the assays and mark the patients that will define the subgroups.
+
+    Stores ``obsm["X_integrated"]``, ``obs["n_integrated_assays"]``, ``obs["subgroup_fitted"]`` and
+    ``uns["integrate"]`` in the MuData (modified in place).
+
+    Parameters
+    ----------
+    mdata
+        The preprocessed cohort.
+    assays
+        Assays to integrate.
+    integrate_options
+        Keyword arguments of :func:`stratomics.integrate.fit_integration`.
+    fit_on
+        See :func:`stratomics.stratify.fit_patients`.
+    seed
+        Seed of every random step.
+
+    Returns
+    -------
+    The integration model.
+    """
+    frames = assay_frames(mdata, assays)
+    patients = mdata.obs_names
+    integration, scores = fit_integration(frames, patients, seed=seed, **integrate_options)
+    coverage = coverage_matrix(frames, patients)
+    fitted = fit_patients(coverage, fit_on=fit_on)
+    log.info("subgroups fitted on %d patients (%s), assigned to %d more", fitted.sum(), fit_on,
+             (coverage.any(axis=1) & ~fitted).sum())  # fmt: skip
+    mdata.obsm["X_integrated"] = scores
+    mdata.obs["subgroup_fitted"] = fitted
+    mdata.obs["n_integrated_assays"] = coverage.sum(axis=1)
+    mdata.uns["integrate"] = {"assays": assays, "n_factors": int(scores.shape[1]), "seed": seed, "fit_on": fit_on,
+                              "variance_explained": integration.variance}  # fmt: skip
+    return integration
+
+
+def fitted_scores(mdata) -> np.ndarray:
+    """Factor scores of the patients that define the subgroups (after :func:`integrate_cohort`)."""
+    return mdata.obsm["X_integrated"][mdata.obs["subgroup_fitted"].to_numpy(dtype=bool)]
+
+
+def store_subgroups(mdata, integration, result: Stratification, table: pd.DataFrame) -> SubgroupModel:
+    """Assign every integrated patient to the chosen subgroups and store them in the MuData.
+
+    Stores ``obs["subgroup"]``, ``obs["subgroup_confidence"]``, ``obs["subgroup_noise"]`` and
+    ``uns["stratify"]`` (k, model selection, consensus matrix and its patients).
+
+    Returns
+    -------
+    The subgroup model for new patients.
+    """
+    patients, scores = mdata.obs_names, mdata.obsm["X_integrated"]
+    fitted = mdata.obs["subgroup_fitted"].to_numpy(dtype=bool)
+    has_scores = ~np.isnan(scores).any(axis=1)
+    labels, confidence = np.full(len(patients), -1), np.full(len(patients), np.nan)
+    labels[has_scores], confidence[has_scores] = result.assign(scores[has_scores])
+    mdata.obs["subgroup"] = pd.Categorical(
+        [f"S{label + 1}" if label >= 0 else np.nan for label in labels],
+        categories=[f"S{i + 1}" for i in range(result.k)],
+    )
+    noise = np.zeros(len(patients), dtype=bool)
+    noise[np.flatnonzero(fitted)[result.noise]] = True
+    confidence[noise] = 0.0  # HDBSCAN noise: joined its nearest subgroup, with no confidence
+    mdata.obs["subgroup_confidence"] = confidence
+    mdata.obs["subgroup_noise"] = noise
+    mdata.uns["stratify"] = {"k": result.k, "fit_on": mdata.uns["integrate"]["fit_on"], "model_selection": table,
+                             "consensus": result.consensus,
+                             "consensus_patients": np.asarray(patients[fitted][result.reference])}  # fmt: skip
+    versions = {name: version(name) for name in ("stratomics", "numpy", "scikit-learn", "scipy", "mofapy2")}
+    return SubgroupModel(integration, result, list(mdata.uns["integrate"]["assays"]), versions)
+
+
 def integrate_and_stratify(mdata, assays: list[str], *, integrate_options: dict, stratify_options: dict,
                            fit_on: str = "complete", seed: int = 0):  # fmt: skip
     """Integrate the assays, find subgroups and store the results in the MuData.
@@ -70,36 +145,15 @@ def integrate_and_stratify(mdata, assays: list[str], *, integrate_options: dict,
     -------
     The subgroup model and the model-selection table.
     """
-    frames = assay_frames(mdata, assays)
-    patients = mdata.obs_names
-    integration, scores = fit_integration(frames, patients, seed=seed, **integrate_options)
-    coverage = coverage_matrix(frames, patients)
-    fitted = fit_patients(coverage, fit_on=fit_on)
-    log.info("subgroups fitted on %d patients (%s), assigned to %d more", fitted.sum(), fit_on,
-             (coverage.any(axis=1) & ~fitted).sum())  # fmt: skip
-    result, table = stratify(scores[fitted], seed=seed, **stratify_options)
-    has_scores = ~np.isnan(scores).any(axis=1)
-    labels, confidence = np.full(len(patients), -1), np.full(len(patients), np.nan)
-    labels[has_scores], confidence[has_scores] = result.assign(scores[has_scores])
-    mdata.obsm["X_integrated"] = scores
-    mdata.obs["subgroup"] = pd.Categorical(
-        [f"S{label + 1}" if label >= 0 else np.nan for label in labels],
-        categories=[f"S{i + 1}" for i in range(result.k)],
-    )
-    noise = np.zeros(len(patients), dtype=bool)
-    noise[np.flatnonzero(fitted)[result.noise]] = True
-    confidence[noise] = 0.0  # HDBSCAN noise: joined its nearest subgroup, with no confidence
-    mdata.obs["subgroup_confidence"] = confidence
-    mdata.obs["subgroup_fitted"] = fitted
-    mdata.obs["subgroup_noise"] = noise
-    mdata.obs["n_integrated_assays"] = coverage.sum(axis=1)
-    mdata.uns["integrate"] = {"assays": assays, "n_factors": int(scores.shape[1]), "seed": seed,
-                              "variance_explained": integration.variance}  # fmt: skip
-    mdata.uns["stratify"] = {"k": result.k, "fit_on": fit_on, "model_selection": table,
-                             "consensus": result.consensus,
-                             "consensus_patients": np.asarray(patients[fitted][result.reference])}  # fmt: skip
-    versions = {name: version(name) for name in ("stratomics", "numpy", "scikit-learn", "scipy", "mofapy2")}
-    return SubgroupModel(integration, result, assays, versions), table
+    integration = integrate_cohort(mdata, assays, integrate_options=integrate_options, fit_on=fit_on, seed=seed)
+    result, table = stratify(fitted_scores(mdata), seed=seed, **stratify_options)
+    return store_subgroups(mdata, integration, result, table), table
+
+
+def stratify_options(section: dict) -> dict:
+    """Keyword arguments of :func:`stratomics.stratify.stratify` from the config's ``stratify`` section."""
+    options = {key: value for key, value in section.items() if key not in ("k_min", "k_max", "fit_on", "n_permutations")}
+    return {"k_values": range(section["k_min"], section["k_max"] + 1), **options}
 
 
 def subgroup_table(mdata) -> pd.DataFrame:

@@ -18,17 +18,78 @@ TABLE_ONE_COLUMNS = list(
 )
 
 
-rule stratify:
+def n_stratify_settings():
+    """Consensus jobs: one per k (k-means, Gaussian mixture), resolution (Leiden) or minimum size (HDBSCAN)."""
+    options = config["stratify"]
+    if options["algorithm"] == "leiden":
+        return len(set(options.get("resolutions", [0.1, 0.2, 0.3, 0.5, 0.8, 1.2])))
+    if options["algorithm"] == "hdbscan":
+        return len(set(options.get("min_cluster_sizes", [1, 2, 3, 4])))  # default: 4 shares of n
+    return len(set(range(options["k_min"], options["k_max"] + 1)) | {options.get("k", options["k_min"])})
+
+
+rule integrate:
     input:
         "results/cohort/preprocessed.h5mu",
     output:
-        mdata="results/cohort/stratified.h5mu",
+        mdata="results/integrate/integrated.h5mu",
+        model="results/integrate/model.joblib",
         embedding="results/integrate/embedding.tsv",
         variance=report(
             "results/integrate/variance_explained.tsv",
             caption="../report/variance_explained.rst",
             category="Subgroups",
         ),
+    params:
+        assays=INTEGRATED_ASSAYS,
+        integrate={k: v for k, v in config["integrate"].items() if k != "assays"},
+        fit_on=config["stratify"]["fit_on"],
+        seed=config["seed"],
+    log:
+        "results/logs/integrate.log",
+    benchmark:
+        "results/benchmarks/integrate.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    conda:
+        "../../envs/stratomics.yaml"
+    script:
+        "../scripts/integrate.py"
+
+
+rule consensus:
+    input:
+        "results/integrate/integrated.h5mu",
+    output:
+        "results/stratify/consensus/setting_{index}.joblib",
+    params:
+        stratify=config["stratify"],
+        seed=config["seed"],
+    log:
+        "results/logs/consensus_{index}.log",
+    benchmark:
+        "results/benchmarks/consensus_{index}.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    conda:
+        "../../envs/stratomics.yaml"
+    script:
+        "../scripts/consensus.py"
+
+
+rule stratify:
+    input:
+        mdata="results/integrate/integrated.h5mu",
+        integration="results/integrate/model.joblib",
+        consensus=expand(
+            "results/stratify/consensus/setting_{index}.joblib", index=range(n_stratify_settings())
+        ),
+    output:
+        mdata="results/cohort/stratified.h5mu",
         clusters=report(
             "results/stratify/clusters.tsv", caption="../report/clusters.rst", category="Subgroups"
         ),
@@ -39,18 +100,15 @@ rule stratify:
         ),
         model="results/stratify/model.joblib",
     params:
-        assays=INTEGRATED_ASSAYS,
-        integrate={k: v for k, v in config["integrate"].items() if k != "assays"},
         stratify=config["stratify"],
-        seed=config["seed"],
     log:
         "results/logs/stratify.log",
     benchmark:
         "results/benchmarks/stratify.tsv"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=8000,
-        runtime=120,
+        runtime=30,
     conda:
         "../../envs/stratomics.yaml"
     script:
