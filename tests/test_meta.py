@@ -1,0 +1,56 @@
+"""Meta-analysis against statsmodels' combine_effects (fixed effect and DerSimonian-Laird)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from statsmodels.stats.meta_analysis import combine_effects
+
+from stratomics.meta import meta_analyse
+
+
+@pytest.fixture
+def site_estimates():
+    rng = np.random.default_rng(0)
+    rows = []
+    for feature in range(40):
+        true, spread = rng.normal(0, 0.3), [0.0, 0.25][feature % 2]  # odd features: heterogeneous
+        for site in ["BEL", "DEU", "FRA", "LUX"][: 2 + feature % 3]:
+            se = rng.uniform(0.05, 0.3)
+            rows.append({"feature": f"f{feature}", "outcome_or_contrast": "failure", "site": site,
+                         "estimate": true + rng.normal(0, spread) + rng.normal(0, se), "std_error": se,
+                         "n": int(rng.integers(50, 300))})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_fixed_and_random_effects_agree_with_statsmodels(site_estimates):
+    table = meta_analyse(site_estimates, ["feature", "outcome_or_contrast"]).set_index("feature")
+    for feature, rows in site_estimates.groupby("feature"):
+        reference = combine_effects(rows["estimate"].to_numpy(), rows["std_error"].to_numpy() ** 2, method_re="chi2")
+        ours = table.loc[feature]
+        assert ours["estimate_fixed"] == pytest.approx(reference.mean_effect_fe, rel=1e-10)
+        assert ours["std_error_fixed"] == pytest.approx(reference.sd_eff_w_fe, rel=1e-10)
+        assert ours["q_statistic"] == pytest.approx(reference.q, rel=1e-10, abs=1e-12)
+        if reference.tau2 < 0:  # statsmodels' "chi2" does not truncate tau^2 at 0; DerSimonian-Laird does
+            assert ours["tau2"] == 0 and ours["i2"] == 0
+            assert ours["estimate_random"] == pytest.approx(ours["estimate_fixed"], rel=1e-12)
+            continue
+        assert ours["estimate_random"] == pytest.approx(reference.mean_effect_re, rel=1e-10)
+        assert ours["std_error_random"] == pytest.approx(reference.sd_eff_w_re, rel=1e-10)
+        assert ours["tau2"] == pytest.approx(reference.tau2, rel=1e-10, abs=1e-14)
+        assert ours["i2"] == pytest.approx(reference.i2, rel=1e-10, abs=1e-12)
+        assert ours["n"] == rows["n"].sum() and ours["n_sites"] == len(rows)
+    compared = sum(combine_effects(r["estimate"], r["std_error"] ** 2, method_re="chi2").tau2 >= 0
+                   for _, r in site_estimates.groupby("feature"))  # fmt: skip
+    assert compared >= 10  # enough features with tau^2 > 0 compared in full
+
+
+def test_suppressed_rows_are_left_out_and_one_site_gives_its_own_estimate(site_estimates):
+    estimates = site_estimates.copy()
+    estimates.loc[estimates["feature"] == "f0", "estimate"] = np.nan  # suppressed everywhere
+    single = pd.DataFrame([{"feature": "alone", "outcome_or_contrast": "failure", "site": "LUX", "estimate": 0.4,
+                            "std_error": 0.1, "n": 80}])  # fmt: skip
+    table = meta_analyse(pd.concat([estimates, single]), ["feature", "outcome_or_contrast"]).set_index("feature")
+    assert "f0" not in table.index
+    alone = table.loc["alone"]
+    assert alone["estimate_random"] == pytest.approx(0.4) and alone["i2"] == 0 and np.isnan(alone["q_p_value"])
+    assert table["q_value"].between(0, 1).all()
