@@ -11,20 +11,29 @@ include: "workflow/rules/qc.smk"
 include: "workflow/rules/stratify.smk"
 include: "workflow/rules/associate.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/federated.smk"
+
+
+FULL_TARGETS = [
+    "results/cohort/preprocessed.h5mu",
+    "results/qc/ingest_report.tsv",
+    "results/qc/preprocess_removed.tsv",
+    *expand("results/qc/{assay}_qc.{ext}", assay=ASSAYS, ext=["pdf", "png"]),
+    *expand("results/qc/assay_coverage.{ext}", ext=["pdf", "png"]),
+    "results/stratify/clusters.tsv",
+    "results/associate/cluster_outcomes.tsv",
+    *expand("results/stratify/site_stability.tsv", _=[config["cohort"].get("batch")] if config["cohort"].get("batch") else []),
+    "results/associate/biomarkers.tsv",
+    "results/associate/markers.tsv",
+    *expand("results/associate/genotypes.tsv", _=GENOTYPE_ASSAYS[:1]),
+    *rules.figures.output,
+    "results/federated/model_for_sites.joblib",
+    "results/provenance.json",
+]
+SITE_TARGETS = [f"results/export/{config.get('site')}", "results/qc/ingest_report.tsv"]
+META_TARGETS = rules.meta_analysis.output
 
 
 rule all:
     input:
-        "results/cohort/preprocessed.h5mu",
-        "results/qc/ingest_report.tsv",
-        "results/qc/preprocess_removed.tsv",
-        expand("results/qc/{assay}_qc.{ext}", assay=ASSAYS, ext=["pdf", "png"]),
-        expand("results/qc/assay_coverage.{ext}", ext=["pdf", "png"]),
-        "results/stratify/clusters.tsv",
-        "results/associate/cluster_outcomes.tsv",
-        expand("results/stratify/site_stability.tsv", _=[config["cohort"].get("batch")] if config["cohort"].get("batch") else []),
-        "results/associate/biomarkers.tsv",
-        "results/associate/markers.tsv",
-        expand("results/associate/genotypes.tsv", _=GENOTYPE_ASSAYS[:1]),
-        rules.figures.output,
-        "results/provenance.json",
+        {"full": FULL_TARGETS, "site": SITE_TARGETS, "meta": META_TARGETS}[MODE],

@@ -48,9 +48,10 @@ def test_suppressed_rows_are_left_out_and_one_site_gives_its_own_estimate(site_e
     estimates = site_estimates.copy()
     estimates.loc[estimates["feature"] == "f0", "estimate"] = np.nan  # suppressed everywhere
     single = pd.DataFrame([{"feature": "alone", "outcome_or_contrast": "failure", "site": "LUX", "estimate": 0.4,
-                            "std_error": 0.1, "n": 80}])  # fmt: skip
+                            "std_error": 0.3, "n": 80}])  # fmt: skip
     table = meta_analyse(pd.concat([estimates, single]), ["feature", "outcome_or_contrast"]).set_index("feature")
     assert "f0" not in table.index
     alone = table.loc["alone"]
-    assert alone["estimate_random"] == pytest.approx(0.4) and alone["i2"] == 0 and np.isnan(alone["q_p_value"])
+    assert alone["estimate_random"] == pytest.approx(0.4) and alone["std_error_random"] == pytest.approx(0.3)
+    assert alone["i2"] == 0 and alone["tau2"] == 0 and np.isnan(alone["q_p_value"])
     assert table["q_value"].between(0, 1).all()

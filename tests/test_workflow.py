@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import mudata as md
 import pandas as pd
@@ -126,3 +127,39 @@ def test_consensus_scattered_per_k_equals_the_one_process_library_call(workflow_
     assert scattered["subgroup"].fillna("").tolist() == in_process["subgroup"].astype(str).replace("nan", "").tolist()
     workflow_table = pd.read_csv(results / "stratify/model_selection.tsv", sep="\t")
     assert workflow_table["pac"].round(6).tolist() == table["pac"].round(6).tolist()
+
+
+def test_sites_export_aggregates_and_the_centre_meta_analyses_them(workflow_runs, tmp_path):
+    import yaml
+
+    full = workflow_runs[0] / "results"
+    preprocessed = md.read_h5mu(full / "cohort/preprocessed.h5mu")
+    everyone = set.intersection(*(set(preprocessed[a].obs_names) for a in preprocessed.mod if a != "clinical"))
+    sites = preprocessed.obs.loc[sorted(everyone), "site"].value_counts().index[:2].tolist()  # sites with every assay
+    config = yaml.safe_load((workflow_runs[0] / "tiny.yaml").read_text())
+    sheet = pd.read_csv(full / "demo/samples.csv")
+    exports = {}
+    for site in sites:
+        folder = tmp_path / site
+        folder.mkdir()
+        sheet[sheet["site"] == site].to_csv(folder / "samples.csv", index=False)
+        site_config = yaml.safe_load(yaml.safe_dump(config).replace("results/demo", str(full / "demo")))
+        site_config["cohort"]["samples"] = str(folder / "samples.csv")
+        site_config.update(mode="site", site=site, federated={"model": str(full / "federated/model_for_sites.joblib"),
+                                                              "min_cell_count": 2})  # tiny sites: let both contribute
+        (folder / "site.yaml").write_text(yaml.safe_dump(site_config))
+        result = subprocess.run([*workflow_command(folder)[:-1], str(folder / "site.yaml")], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr[-3000:]
+        exports[site] = str(folder / f"results/export/{site}")
+        exported = " ".join(path.read_text() for path in Path(exports[site]).iterdir())
+        assert not any(patient in exported.split() for patient in sheet["patient_id"])
+    centre = tmp_path / "centre"
+    centre.mkdir()
+    meta_config = {**config, "mode": "meta", "federated": {"exports": exports}}
+    (centre / "meta.yaml").write_text(yaml.safe_dump(meta_config))
+    result = subprocess.run([*workflow_command(centre)[:-1], str(centre / "meta.yaml")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    meta = pd.read_csv(centre / "results/meta/feature_meta.tsv", sep="\t")
+    assert meta["n_sites"].between(1, 2).all() and (meta["n_sites"] == 2).any()
+    assert meta["i2"].between(0, 1).all() and meta["q_value"].between(0, 1).all()
+    assert (centre / "results/figures/meta_forest.png").read_bytes()[:4] == b"\x89PNG"

@@ -344,3 +344,72 @@ def table_figure(table: pd.DataFrame, *, title: str = "Table 1"):
         rendered.auto_set_column_width(range(shown.shape[1]))
         ax.set_title(title, loc="left")
     return fig
+
+
+def meta_forest(meta: pd.DataFrame, site_estimates: pd.DataFrame, *, top: int = 6):
+    """Forest plots of the top meta-analysed biomarkers: one row per site, then fixed and random effects.
+
+    Parameters
+    ----------
+    meta
+        Per-feature meta-analysis (:func:`stratomics.meta.meta_analyse`).
+    site_estimates
+        The site rows (site, assay, feature, outcome_or_contrast, estimate, std_error).
+    top
+        Number of features (smallest random-effects p).
+
+    Returns
+    -------
+    The figure.
+    """
+    keys = ["assay", "feature", "outcome_or_contrast"]
+    chosen = meta.nsmallest(top, "p_value_random")
+    colours = sns.color_palette(PALETTE)
+    columns = 3
+    rows = int(np.ceil(len(chosen) / columns))
+    with figure_style():
+        fig, axes = plt.subplots(rows, columns, figsize=(PAGE_WIDTH_IN, 1.9 * rows), squeeze=False)
+        for ax, (_, best) in zip(axes.ravel(), chosen.iterrows()):
+            sites = site_estimates.merge(best[keys].to_frame().T, on=keys).dropna(subset=["estimate"])
+            labels = [*sites["site"], "fixed", "random"]
+            estimates = [*sites["estimate"], best["estimate_fixed"], best["estimate_random"]]
+            errors = [*(1.96 * sites["std_error"]), 1.96 * best["std_error_fixed"], 1.96 * best["std_error_random"]]
+            position = np.arange(len(labels))[::-1]
+            for y, estimate, error, label in zip(position, estimates, errors, labels):
+                pooled = label in ("fixed", "random")
+                ax.errorbar(estimate, y, xerr=error, fmt="D" if pooled else "s", ms=4 if pooled else 3, lw=1,
+                            color=colours[3] if pooled else colours[0], capsize=1.5)  # fmt: skip
+            ax.axvline(0, color="grey", lw=0.8, ls="--")
+            ax.set_yticks(position, labels, fontsize=6)
+            ax.set_title(f"{best['assay']}: {str(best['feature']).split('/')[-1][:18]}\n{best['outcome_or_contrast']}, "
+                         f"I² = {best['i2']:.2f}", fontsize=6)  # fmt: skip
+            ax.set_xlabel("estimate per SD (95% CI)", fontsize=6)
+        for ax in axes.ravel()[len(chosen) :]:
+            ax.axis("off")
+        fig.tight_layout()
+    return fig
+
+
+def meta_heterogeneity(meta: pd.DataFrame):
+    """Heterogeneity overview: I² of every feature, and random against fixed effects, per outcome.
+
+    Returns
+    -------
+    The figure.
+    """
+    outcomes = list(dict.fromkeys(meta["outcome_or_contrast"]))
+    colours = sns.color_palette(PALETTE)
+    with figure_style():
+        fig, axes = plt.subplots(2, len(outcomes), figsize=(PAGE_WIDTH_IN, 4.2), squeeze=False)
+        for column, name in enumerate(outcomes):
+            rows = meta[meta["outcome_or_contrast"] == name]
+            axes[0][column].hist(rows["i2"], bins=20, range=(0, 1), color=colours[0])
+            axes[0][column].set(title=f"{name}: {len(rows)} features", xlabel="I²", ylabel="features")
+            ax = axes[1][column]
+            ax.scatter(rows["estimate_fixed"], rows["estimate_random"], c=rows["i2"], cmap="viridis", vmin=0, vmax=1,
+                       s=3, rasterized=True, linewidths=0)  # fmt: skip
+            limit = np.nanmax(np.abs(rows[["estimate_fixed", "estimate_random"]].to_numpy())) * 1.05
+            ax.plot([-limit, limit], [-limit, limit], color="grey", lw=0.8, ls="--")
+            ax.set(xlabel="fixed-effect estimate", ylabel="random-effects estimate")
+        fig.tight_layout()
+    return fig

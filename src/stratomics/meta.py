@@ -49,9 +49,9 @@ def meta_analyse(estimates: pd.DataFrame, keys: list[str], *, fdr_method: str = 
     sums = grouped[["w", "wb", "wbb", "ww", "n"]].sum()
     sums["n_sites"] = grouped.size()
     fixed = sums["wb"] / sums["w"]
-    q = (sums["wbb"] - sums["wb"] ** 2 / sums["w"]).clip(lower=0)
     df = sums["n_sites"] - 1
-    tau2 = ((q - df) / (sums["w"] - sums["ww"] / sums["w"])).clip(lower=0).fillna(0)
+    q = (sums["wbb"] - sums["wb"] ** 2 / sums["w"]).clip(lower=0).where(df > 0, 0.0)
+    tau2 = ((q - df) / (sums["w"] - sums["ww"] / sums["w"])).clip(lower=0).where(df > 0, 0.0)
     site_tau2 = frame[keys].merge(tau2.rename("tau2").reset_index(), on=keys, how="left")["tau2"].to_numpy()
     random_weight = 1 / (frame["s2"] + site_tau2)
     frame = frame.assign(rw=random_weight, rwb=random_weight * frame["estimate"])

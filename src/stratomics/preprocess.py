@@ -559,6 +559,9 @@ def preprocess_assay(
     result = drop_uninformative(result, record)
     correction = spec.get("batch_correction", batch_correction)
     result.obsm["X_qc_pca"] = qc_pca(result.X, seed)
+    if batch and result.obs[batch].nunique() < 2:
+        correction = "none"  # one batch (e.g. a single site): nothing to correct
+        record.params.update(batch_correction="none (one batch)")
     if correction != "none" and kind != "genotypes" and batch:
         result.obsm["X_qc_pca_uncorrected"] = result.obsm["X_qc_pca"]
         if correction == "combat":

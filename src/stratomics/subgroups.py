@@ -8,7 +8,7 @@ which patients, where results are stored (``obsm["X_integrated"]``, ``obs["subgr
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 
@@ -31,6 +31,7 @@ class SubgroupModel:
     stratification: Stratification
     assays: list[str]
     versions: dict
+    scales: dict = field(default_factory=dict)  # assay -> feature SDs of the discovery cohort (shipped models)
 
 
 def assay_frames(mdata, assays: list[str]) -> dict[str, pd.DataFrame]:
@@ -186,6 +187,37 @@ def umap_table(mdata, *, seed: int = 0, n_neighbors: int = 15) -> pd.DataFrame:
     coordinates = reducer.fit_transform(scores[placed])
     return pd.DataFrame({"patient_id": mdata.obs_names[placed], "umap_1": coordinates[:, 0],
                          "umap_2": coordinates[:, 1]})  # fmt: skip
+
+
+def strip_patient_data(model: SubgroupModel, scales: dict | None = None) -> SubgroupModel:
+    """A copy of the model that holds parameters only, to ship to other sites.
+
+    Removes the fitted patients' labels, confidences, consensus matrix and the training labels kept
+    by the resampled clusterings; assignment of new patients is unchanged. ``scales`` (assay ->
+    feature SDs of the discovery cohort) travel with it so that sites report effects on one scale.
+
+    Raises
+    ------
+    StratomicsInputError
+        For an SNF model, which needs the fitted patients' profiles to place anyone.
+    """
+    import copy
+
+    from stratomics.snf import SnfModel
+
+    if isinstance(model.integration, SnfModel):
+        raise StratomicsInputError("an snf subgroup model holds patient profiles and cannot be shipped; "
+                                   "integrate with method mofa or mfa for federated analyses.")  # fmt: skip
+    shipped = copy.deepcopy(model)
+    shipped.scales = scales or {}
+    result = shipped.stratification
+    result.labels, result.confidence, result.noise = np.zeros(0, int), np.zeros(0), np.zeros(0, bool)
+    result.consensus, result.reference = np.zeros((0, 0), np.float32), np.zeros(0, int)
+    for clustering in (result.model, *result.resampled):
+        for attribute in ("labels_", "strength"):
+            if hasattr(clustering, attribute):
+                setattr(clustering, attribute, None)
+    return shipped
 
 
 def save_model(model: SubgroupModel, path: str | Path) -> None:

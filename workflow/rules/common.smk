@@ -18,8 +18,16 @@ if not workflow.overwrite_configfiles:
 DEMO_DIR = "results/demo"
 DEMO_OUTPUTS = [f"{DEMO_DIR}/{name}" for name in DEMO_FILES.values()]
 
+MODE = config.get("mode", "full")
 try:
-    config.update(validate_config(config, buildable=DEMO_OUTPUTS))
+    # the coordinating centre (meta mode) has no patient files
+    config.update(validate_config(config, buildable=DEMO_OUTPUTS, check_files=MODE != "meta"))
+    if MODE == "site" and not config.get("site"):
+        raise StratomicsInputError("mode site needs the site's name: --config mode=site site=LUX")
+    if MODE == "meta" and not config["federated"]["exports"]:
+        raise StratomicsInputError(
+            "mode meta needs federated.exports in the config: site name -> the folder each site sent"
+        )
 except StratomicsInputError as err:
     sys.exit(f"stratomics: {err}")
 validate(config, "../schemas/config.schema.yaml")

@@ -90,7 +90,8 @@ def _dense(adata: ad.AnnData, patients) -> np.ndarray:
 
 
 def outcome_biomarkers(
-    adata: ad.AnnData, obs: pd.DataFrame, outcome: str, spec: dict, covariates: list[str], *, assay: str
+    adata: ad.AnnData, obs: pd.DataFrame, outcome: str, spec: dict, covariates: list[str], *, assay: str,
+    scale: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Test every feature of an assay as a predictor of an outcome, adjusted for covariates.
 
@@ -109,6 +110,9 @@ def outcome_biomarkers(
         Adjustment covariates.
     assay
         The assay name, written in the table.
+    scale
+        Feature SDs to scale by instead of the SDs of these patients (a site analysis uses the
+        whole cohort's, so that site estimates are on one scale for the meta-analysis).
 
     Returns
     -------
@@ -116,7 +120,11 @@ def outcome_biomarkers(
     :func:`add_q_values`).
     """
     response, design = outcome_data(obs.loc[adata.obs_names], outcome, spec, covariates)
-    values = _standardise(_dense(adata, design.index))
+    raw = _dense(adata, design.index)
+    if scale is None:
+        values = _standardise(raw)
+    else:
+        values = (raw - np.nanmean(raw, axis=0)) / scale.reindex(adata.var_names).to_numpy(dtype=float)
     covariate_values = design.to_numpy()
     if spec["type"] == "binary":
         model, fit = "logistic", fit_logistic_predictor(response.to_numpy(), values, covariate_values)

@@ -124,12 +124,14 @@ def _residual_sum_of_squares(y, x, beta, xty, observed=None) -> np.ndarray:
 
 
 def _invert(gram: np.ndarray, tolerance: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
-    """Invert a stack of symmetric matrices; flag those that are numerically singular."""
-    scale = np.sqrt(np.einsum("jkk->jk", gram))
+    """Invert a stack of symmetric matrices; flag those that are numerically singular or not finite."""
+    finite = np.isfinite(gram).all(axis=(1, 2))
+    gram = np.where(finite[:, None, None], gram, np.eye(gram.shape[1]))
+    scale = np.sqrt(np.abs(np.einsum("jkk->jk", gram)))
     scale = np.where(scale > 0, scale, 1.0)
     scaled = gram / scale[:, :, None] / scale[:, None, :]  # equilibrate before judging the rank
     eigenvalues = np.linalg.eigvalsh(scaled)  # ascending; the matrices are symmetric
-    usable = eigenvalues[:, 0] > tolerance * eigenvalues[:, -1]
+    usable = finite & (eigenvalues[:, 0] > tolerance * eigenvalues[:, -1])
     inverse = np.full_like(gram, np.nan)
     if usable.any():
         inverse[usable] = np.linalg.inv(scaled[usable]) / scale[usable, :, None] / scale[usable, None, :]

@@ -1,0 +1,16 @@
+import mudata as md
+
+from stratomics.federated import feature_scales
+from stratomics.runner import run_step
+from stratomics.subgroups import load_model, save_model, strip_patient_data
+
+snakemake = snakemake  # noqa: F821 (injected by Snakemake)
+
+
+def main():
+    model = load_model(snakemake.input.model)
+    scales = feature_scales(md.read_h5mu(snakemake.input.mdata), model.assays)
+    save_model(strip_patient_data(model, scales), snakemake.output[0])
+
+
+run_step(snakemake.log[0], main)
