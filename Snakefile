@@ -12,6 +12,7 @@ include: "workflow/rules/stratify.smk"
 include: "workflow/rules/associate.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/federated.smk"
+include: "workflow/rules/predict.smk"
 
 
 FULL_TARGETS = [
@@ -27,6 +28,8 @@ FULL_TARGETS = [
     "results/associate/markers.tsv",
     *expand("results/associate/genotypes.tsv", _=GENOTYPE_ASSAYS[:1]),
     *rules.figures.output,
+    *expand("results/predict/performance.tsv", _=PREDICT_OUTCOMES[:1]),
+    *(rules.predict_figures.output if PREDICT_OUTCOMES else []),
     "results/federated/model_for_sites.joblib",
     "results/provenance.json",
 ]

@@ -147,6 +147,7 @@ def test_sites_export_aggregates_and_the_centre_meta_analyses_them(workflow_runs
         site_config["cohort"]["samples"] = str(folder / "samples.csv")
         site_config.update(mode="site", site=site, federated={"model": str(full / "federated/model_for_sites.joblib"),
                                                               "min_cell_count": 2})  # tiny sites: let both contribute
+        site_config["associate"]["covariates"] = ["age"]  # 10-20 patients per site cannot carry more
         (folder / "site.yaml").write_text(yaml.safe_dump(site_config))
         result = subprocess.run([*workflow_command(folder)[:-1], str(folder / "site.yaml")], capture_output=True, text=True)
         assert result.returncode == 0, result.stderr[-3000:]
@@ -163,3 +164,32 @@ def test_sites_export_aggregates_and_the_centre_meta_analyses_them(workflow_runs
     assert meta["n_sites"].between(1, 2).all() and (meta["n_sites"] == 2).any()
     assert meta["i2"].between(0, 1).all() and meta["q_value"].between(0, 1).all()
     assert (centre / "results/figures/meta_forest.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_prediction_compares_predictor_sets_and_the_signature_scores_new_patients(workflow_runs, tmp_path):
+    from stratomics.cli import main
+    from stratomics.predict import predict_patients
+    from stratomics.subgroups import load_model
+
+    results = workflow_runs[0] / "results"
+    performance = pd.read_csv(results / "predict/performance.tsv", sep="\t")
+    nested = performance[performance["validation"] == "nested_cv"]
+    for outcome, metric in (("failure_12m", "auc"), ("time_to_switch", "c_index")):
+        rows = nested[(nested["outcome"] == outcome) & (nested["metric"] == metric)]
+        assert len(rows) == 8 and rows["estimate"].between(0, 1).all()  # 4 predictor sets x 2 models
+        gains = nested[(nested["outcome"] == outcome) & (nested["metric"] == f"{metric}_gain_over_clinical")]
+        assert len(gains) == 6
+    sheet = pd.read_csv(results / "demo/samples.csv")
+    predictions = pd.read_csv(results / "predict/predictions.tsv", sep="\t")
+    survival = predictions[(predictions["outcome"] == "time_to_switch") & (predictions["validation"] == "nested_cv")]
+    assert survival.groupby(["model", "feature_set"]).size().eq(len(sheet)).all()  # nobody dropped
+    assert {f"loso_{site}" for site in sheet["site"].unique()} <= set(performance["validation"])
+    out = tmp_path / "risk.tsv"
+    assert main(["predict", "--signature", str(results / "predict/signature.joblib"), "--cohort",
+                 str(results / "cohort/preprocessed.h5mu"), "--subgroups", str(results / "stratify/model.joblib"),
+                 "--out", str(out)]) == 0  # fmt: skip
+    new = pd.read_csv(out, sep="\t").set_index("patient_id")
+    in_process = predict_patients(load_model(results / "predict/signature.joblib"),
+                                  md.read_h5mu(results / "cohort/stratified.h5mu")).set_index("patient_id")  # fmt: skip
+    assert new.index.tolist() == sheet["patient_id"].tolist() and new.notna().all().all()
+    assert ((new - in_process).abs().max(axis=1) < 1e-6).mean() > 0.9  # same risk unless assigned to another subgroup

@@ -10,17 +10,20 @@ ROOT = Path(__file__).resolve().parents[1]
 TABLES = ["qc/ingest_report.tsv", "qc/modality_coverage.tsv", "qc/preprocess_removed.tsv",
           "qc/feature_qc.tsv", "associate/biomarkers.tsv", "associate/genotypes.tsv",
           "associate/markers.tsv", "stratify/clusters.tsv", "stratify/model_selection.tsv",
-          "integrate/embedding.tsv", "integrate/umap.tsv", "associate/cluster_outcomes.tsv", "stratify/table1.tsv"]  # fmt: skip
+          "integrate/embedding.tsv", "integrate/umap.tsv", "associate/cluster_outcomes.tsv", "stratify/table1.tsv",
+          "predict/performance.tsv", "predict/signature.tsv", "predict/predictions.tsv", "predict/curves.tsv"]  # fmt: skip
 
 FIGURES = ["qc/assay_coverage", *(f"qc/{a}_qc" for a in ("proteomics", "cytokines", "flow", "rna", "genotypes")),
            *(f"figures/{name}" for name in ("embedding", "consensus", "km_time_to_switch", "forest",
                                              "volcano_failure_12m", "volcano_time_to_switch", "manhattan_failure_12m",
-                                             "markers_heatmap", "table1"))]  # fmt: skip
+                                             "markers_heatmap", "table1", "predict_performance",
+                                             "predict_curves"))]  # fmt: skip
 
 
 def tiny_config(folder: Path) -> Path:
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     config["demo"] = {"n_patients": 60, "n_snps": 300, "n_genes": 120}
+    config["predict"] = {**config.get("predict", {}), "n_repeats": 2, "n_bootstrap": 50}
     path = folder / "tiny.yaml"
     path.write_text(yaml.safe_dump(config))
     return path

@@ -1,4 +1,4 @@
-"""The ``stratomics`` command line: simulate the demo cohort, validate a config."""
+"""The ``stratomics`` command line: simulate the demo cohort, validate a config, assign subgroups, predict risk."""
 
 from __future__ import annotations
 
@@ -37,6 +37,19 @@ def _assign(args: argparse.Namespace) -> None:
     print(f"assigned {assigned} of {len(table)} patients to subgroups: {args.out}")
 
 
+def _predict(args: argparse.Namespace) -> None:
+    import mudata as md
+
+    from stratomics.predict import predict_patients
+    from stratomics.subgroups import load_model
+
+    signatures = load_model(args.signature)
+    subgroups = load_model(args.subgroups) if args.subgroups else None
+    table = predict_patients(signatures, md.read_h5mu(args.cohort), subgroup_model=subgroups)
+    table.to_csv(args.out, sep="\t", index=False, float_format="%.6g")
+    print(f"risk of {', '.join(signatures.signatures)} for {len(table)} patients: {args.out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-command per task."""
     parser = argparse.ArgumentParser(prog="stratomics", description=__doc__)
@@ -57,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     assign.add_argument("--cohort", required=True, help="preprocessed cohort (.h5mu) of the new patients")
     assign.add_argument("--out", default="assignments.tsv", help="output table")
     assign.set_defaults(run=_assign)
+    predict = commands.add_parser("predict", help="risk of each outcome for new patients from the saved signature")
+    predict.add_argument("--signature", default="results/predict/signature.joblib", help="saved signature")
+    predict.add_argument("--cohort", required=True, help="preprocessed cohort (.h5mu) of the new patients")
+    predict.add_argument("--subgroups", help="saved subgroup model, when the signature uses subgroups")
+    predict.add_argument("--out", default="risk.tsv", help="output table")
+    predict.set_defaults(run=_predict)
     return parser
 
 

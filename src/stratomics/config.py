@@ -77,14 +77,15 @@ def validate_config(config: dict, *, check_files: bool = True, buildable=()) -> 
                 f"config: assays.{name}.{option} does not apply to kind '{spec['kind']}'. "
                 f"Options of this kind: {', '.join(sorted(KIND_OPTIONS[spec['kind']]))}."
             )
-    for name in config["integrate"].get("assays", []):
-        if name not in config["assays"]:
-            close = difflib.get_close_matches(name, list(config["assays"]), n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise StratomicsInputError(
-                f"config: integrate.assays names '{name}', which is not an assay of this config "
-                f"(assays: {', '.join(config['assays'])}).{hint}"
-            )
+    for section in ("integrate", "predict"):
+        for name in config[section].get("assays", []):
+            if name not in config["assays"]:
+                close = difflib.get_close_matches(name, list(config["assays"]), n=1)
+                hint = f" Did you mean '{close[0]}'?" if close else ""
+                raise StratomicsInputError(
+                    f"config: {section}.assays names '{name}', which is not an assay of this config "
+                    f"(assays: {', '.join(config['assays'])}).{hint}"
+                )
     if check_files:
         exempt = {str(Path(path)) for path in buildable}
         for key, path in input_files(config).items():

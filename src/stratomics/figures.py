@@ -413,3 +413,91 @@ def meta_heterogeneity(meta: pd.DataFrame):
             ax.set(xlabel="fixed-effect estimate", ylabel="random-effects estimate")
         fig.tight_layout()
     return fig
+
+
+def prediction_performance(performance: pd.DataFrame):
+    """AUC (binary) or C-index (survival) of each predictor set and model, one panel per outcome.
+
+    Parameters
+    ----------
+    performance
+        The prediction performance table (outcome, model, feature_set, validation, metric, estimate,
+        ci_low, ci_high).
+
+    Returns
+    -------
+    The figure: nested cross-validation (filled) and leave-one-site-out (open) with 95% CI.
+    """
+    rows = performance[performance["metric"].isin(["auc", "c_index"])
+                       & performance["validation"].isin(["nested_cv", "loso_pooled"])]  # fmt: skip
+    outcomes, models = list(dict.fromkeys(rows["outcome"])), list(dict.fromkeys(rows["model"]))
+    sets = list(dict.fromkeys(rows["feature_set"]))
+    colours = dict(zip(models, sns.color_palette(PALETTE, len(models))))
+    with figure_style():
+        fig, axes = plt.subplots(1, len(outcomes), figsize=(PAGE_WIDTH_IN, 0.5 * len(sets) * len(models) + 1.2),
+                                 squeeze=False, sharey=True)  # fmt: skip
+        for ax, outcome in zip(axes[0], outcomes):
+            for m, model in enumerate(models):
+                for validation, offset, face in (("nested_cv", 0.12, None), ("loso_pooled", -0.12, "white")):
+                    part = rows[(rows["outcome"] == outcome) & (rows["model"] == model) & (rows["validation"] == validation)]
+                    position = np.array([len(sets) - 1 - sets.index(s) for s in part["feature_set"]]) * len(models) - m + offset
+                    ax.errorbar(part["estimate"], position, xerr=[part["estimate"] - part["ci_low"], part["ci_high"] - part["estimate"]],
+                                fmt="o", ms=4, color=colours[model], mfc=face or colours[model], capsize=2, lw=1,
+                                label=f"{model.replace('_', ' ')}, {'nested CV' if face is None else 'leave one site out'}")  # fmt: skip
+            ax.axvline(0.5, color="grey", lw=0.8, ls="--")
+            metric = "AUC" if (rows.loc[rows["outcome"] == outcome, "metric"] == "auc").any() else "C-index"
+            ax.set(xlabel=f"{metric} (95% CI)", title=outcome.replace("_", " "))
+        ticks = np.arange(len(sets)) * len(models) - (len(models) - 1) / 2
+        axes[0, 0].set_yticks(ticks, [s.replace("_", " + ") for s in reversed(sets)])
+        axes[0, -1].legend(frameon=False, fontsize=6, loc="lower right")
+        fig.tight_layout()
+    return fig
+
+
+def prediction_curves(curves: pd.DataFrame, *, model: str = "elastic_net"):
+    """ROC, calibration and decision curves of each predictor set, one row per binary outcome.
+
+    Parameters
+    ----------
+    curves
+        The curves table (outcome, model, feature_set, curve, x, y); the out-of-fold risks of the
+        nested cross-validation, averaged over repeats.
+    model
+        The model whose curves are drawn.
+
+    Returns
+    -------
+    The figure.
+    """
+    outcomes = list(dict.fromkeys(curves["outcome"])) if len(curves) else []
+    with figure_style():
+        fig, axes = plt.subplots(max(len(outcomes), 1), 3, figsize=(PAGE_WIDTH_IN, 2.4 * max(len(outcomes), 1)), squeeze=False)
+        if not outcomes:
+            axes[0, 1].text(0.5, 0.5, "no binary outcome", ha="center", va="center")
+            for ax in axes[0]:
+                ax.axis("off")
+        for row, outcome in zip(axes, outcomes):
+            part = curves[(curves["outcome"] == outcome) & curves["model"].isin([model, "reference"])]
+            sets = [s for s in dict.fromkeys(part["feature_set"]) if s != "treat_all"]
+            colours = dict(zip(sets, sns.color_palette(PALETTE, len(sets))))
+            for feature_set in sets:
+                lines = part[part["feature_set"] == feature_set]
+                label = feature_set.replace("_", " + ")
+                for ax, curve, style in zip(row, ("roc", "calibration", "decision"), ("-", "o-", "-")):
+                    points = lines[lines["curve"] == curve]
+                    ax.plot(points["x"], points["y"], style, color=colours[feature_set], lw=1, ms=2.5, label=label)
+            treat_all = part[part["feature_set"] == "treat_all"]
+            row[2].plot(treat_all["x"], treat_all["y"], color="grey", lw=0.8, ls=":", label="treat all")
+            row[2].axhline(0, color="black", lw=0.8, label="treat none")
+            row[0].plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+            row[1].plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+            prevalence = treat_all["y"].max() if len(treat_all) else 0.5
+            row[0].set(xlabel="1 - specificity", ylabel="sensitivity", title=f"{outcome}: ROC")
+            row[1].set(xlabel="predicted risk", ylabel="observed frequency", title="calibration (tenths of risk)",
+                       xlim=(0, 1), ylim=(0, 1))  # fmt: skip
+            row[2].set(xlabel="threshold probability", ylabel="net benefit", title="decision curve",
+                       ylim=(-0.05, max(prevalence, 0.1) + 0.05))  # fmt: skip
+            row[0].legend(frameon=False, fontsize=6, loc="lower right")
+            row[2].legend(frameon=False, fontsize=6, loc="upper right")
+        fig.tight_layout()
+    return fig

@@ -226,12 +226,12 @@ def save_model(model: SubgroupModel, path: str | Path) -> None:
 
 
 def load_model(path: str | Path) -> SubgroupModel:
-    """Load a saved subgroup model, warning when package versions differ."""
+    """Load a saved model (subgroups or signature), warning when package versions differ."""
     model = joblib.load(path)
     current = {name: version(name) for name in model.versions}
     changed = {name: (model.versions[name], current[name]) for name in current if current[name] != model.versions[name]}
     if changed:
-        log.warning("subgroup model %s was saved with other versions: %s", path, changed)
+        log.warning("model %s was saved with other versions: %s", path, changed)
     return model
 
 

@@ -1,0 +1,616 @@
+"""Prediction of early treatment failure from clinical data, subgroups and biomarkers.
+
+Four predictor sets are compared: ``clinical`` (the configured clinical columns), ``clinical_subgroup``
+(plus the subgroup), ``clinical_biomarkers`` (plus every feature of the chosen assays, screened
+inside the folds) and ``all``. Models: elastic-net logistic regression (scikit-learn) or elastic-net
+Cox (scikit-survival's Coxnet), with the penalty chosen by an inner cross-validation, and gradient
+boosting (scikit-learn / scikit-survival).
+
+Everything learnt from data happens inside the training folds, in one scikit-learn pipeline: median
+imputation of each feature (a patient without an assay gets the training median of its features
+and an indicator ``has_<assay>`` = 0, so nobody is dropped), scaling to unit SD, screening of the
+biomarkers (the ``n_features`` most correlated with the outcome: the outcome itself for binary
+outcomes, the martingale residual of the null Cox model for survival), and the model. The subgroups
+come from unsupervised clustering that never sees the outcome, so they are computed once.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
+from sksurv.linear_model import CoxnetSurvivalAnalysis
+
+from stratomics.errors import StratomicsInputError
+
+log = logging.getLogger(__name__)
+
+FEATURE_SETS = {
+    "clinical": ("clinical",),
+    "clinical_subgroup": ("clinical", "subgroup"),
+    "clinical_biomarkers": ("clinical", "omics", "coverage"),
+    "all": ("clinical", "subgroup", "omics", "coverage"),
+}
+MODELS = ("elastic_net", "gradient_boosting")
+CURVE_COLUMNS = ["curve", "x", "y", "n", "model", "feature_set", "outcome"]
+
+
+@dataclass
+class Predictors:
+    """Candidate predictors of every patient.
+
+    Attributes
+    ----------
+    table
+        Patients x predictors; NaN where a value or a whole assay is missing.
+    block
+        Predictor -> ``clinical``, ``subgroup``, ``omics`` or ``coverage``.
+    categories
+        Levels of each categorical clinical column and of the subgroup, to encode new patients alike.
+    """
+
+    table: pd.DataFrame
+    block: pd.Series
+    categories: dict = field(default_factory=dict)
+
+    def columns(self, feature_set: str) -> list[str]:
+        """The predictors of a feature set."""
+        return self.block.index[self.block.isin(FEATURE_SETS[feature_set])].tolist()
+
+
+def _encode(values: pd.Series, name: str, levels: list[str] | None) -> tuple[pd.DataFrame, list[str] | None]:
+    """A column as numbers: numeric as is, text as indicators of all but the first level."""
+    if pd.api.types.is_numeric_dtype(values) and levels is None:
+        return values.astype(float).to_frame(name), None
+    text = values.astype("string")
+    levels = levels or sorted(text.dropna().unique())
+    indicators = {f"{name}[{level}]": (text == level).astype(float).where(text.notna()) for level in levels[1:]}
+    return pd.DataFrame(indicators, index=values.index), levels
+
+
+def build_predictors(mdata, *, clinical: list[str], assays: list[str], subgroup: str | None = "subgroup",
+                     categories: dict | None = None) -> Predictors:  # fmt: skip
+    """Clinical columns, subgroup indicators, assay features and assay indicators of every patient.
+
+    Parameters
+    ----------
+    mdata
+        Cohort with the clinical columns (and the subgroup) in ``mdata.obs``.
+    clinical, assays
+        Clinical columns and assays to use.
+    subgroup
+        Column of ``mdata.obs`` with the subgroup, or None.
+    categories
+        Levels saved with a signature, so that new patients are encoded as the training cohort was.
+
+    Returns
+    -------
+    The predictors of every patient of ``mdata.obs``.
+    """
+    obs, categories = mdata.obs, dict(categories or {})
+    frames, blocks = [], []
+    named = [(column, "clinical") for column in clinical] + ([(subgroup, "subgroup")] if subgroup else [])
+    for column, block in named:
+        if column not in obs:
+            raise StratomicsInputError(f"predict: the column '{column}' ({block}) is not in the sample sheet; "
+                                       f"available: {', '.join(map(str, obs.columns))}.")  # fmt: skip
+        values = obs[column].replace("", pd.NA) if block == "subgroup" else obs[column]
+        encoded, levels = _encode(values.astype("string") if block == "subgroup" else values, column, categories.get(column))
+        if levels is not None:
+            categories[column] = levels
+        frames.append(encoded)
+        blocks += [block] * encoded.shape[1]
+    for assay in assays:
+        values = mdata[assay].to_df().reindex(obs.index)
+        frames.append(values.add_prefix(f"{assay}:"))
+        blocks += ["omics"] * values.shape[1]
+        frames.append(values.notna().any(axis=1).astype(float).to_frame(f"has_{assay}"))
+        blocks.append("coverage")
+    table = pd.concat(frames, axis=1)
+    return Predictors(table, pd.Series(blocks, index=table.columns), categories)
+
+
+def outcome_target(obs: pd.DataFrame, name: str, spec: dict):
+    """The outcome as scikit-learn / scikit-survival want it, and which patients have it.
+
+    Returns
+    -------
+    (target, known): a 0/1 array or a structured (event, time) array for the known patients, and
+    the boolean mask of those patients in ``obs``.
+    """
+    from sksurv.util import Surv
+
+    if spec["type"] == "binary":
+        values = pd.to_numeric(obs[spec.get("column", name)], errors="coerce")
+        known = values.notna().to_numpy()
+        if not values[known].isin([0, 1]).all():
+            raise StratomicsInputError(f"predict: outcome '{name}' must be 0/1; found {sorted(values[known].unique())[:5]}.")
+        return values[known].to_numpy(int), known
+    if spec["type"] == "survival":
+        time, event = (pd.to_numeric(obs[spec[key]], errors="coerce") for key in ("time", "event"))
+        known = (time.notna() & event.notna() & (time > 0)).to_numpy()
+        return Surv.from_arrays(event[known].astype(bool), time[known], name_event="event", name_time="time"), known
+    raise StratomicsInputError(f"predict: outcome '{name}' has type '{spec['type']}'; predict takes binary and survival outcomes.")
+
+
+def _is_survival(target) -> bool:
+    return target.dtype.names is not None
+
+
+def _outcome_residual(target) -> np.ndarray:
+    """Outcome minus its mean (binary), or martingale residual of the null Cox model (survival)."""
+    if not _is_survival(target):
+        return target - target.mean()
+    from sksurv.nonparametric import nelson_aalen_estimator
+
+    times, hazard = nelson_aalen_estimator(target["event"], target["time"])
+    return target["event"] - hazard[np.searchsorted(times, target["time"], side="right") - 1]
+
+
+class Screen(BaseEstimator, TransformerMixin):
+    """Keep every unscreened column and the ``n_features`` screened ones most correlated with the outcome.
+
+    Parameters
+    ----------
+    screened
+        Boolean mask of the columns that compete (the biomarkers).
+    n_features
+        How many screened columns to keep.
+    """
+
+    def __init__(self, screened=None, n_features: int = 50):
+        self.screened = screened
+        self.n_features = n_features
+
+    def fit(self, X, y):
+        screened = np.asarray(self.screened, dtype=bool)
+        residual = _outcome_residual(y)
+        centred = X[:, screened] - X[:, screened].mean(axis=0)
+        norms = np.sqrt((centred**2).sum(axis=0)) * np.linalg.norm(residual - residual.mean())
+        score = np.abs(centred.T @ (residual - residual.mean())) / np.where(norms > 0, norms, np.inf)
+        keep = np.flatnonzero(screened)[np.argsort(-score, kind="stable")[: self.n_features]]
+        self.support_ = ~screened
+        self.support_[keep] = True
+        return self
+
+    def transform(self, X):
+        return X[:, self.support_]
+
+
+class CoxnetCV(BaseEstimator):
+    """Elastic-net Cox model whose penalty is chosen by an inner cross-validation of Harrell's C-index.
+
+    Parameters
+    ----------
+    l1_ratio, n_alphas
+        Elastic-net mixing and the length of the penalty path.
+    inner_folds, seed
+        Inner folds (stratified on the event) and their seed.
+    """
+
+    def __init__(self, l1_ratio: float = 0.5, n_alphas: int = 30, inner_folds: int = 3, seed: int = 0):
+        self.l1_ratio = l1_ratio
+        self.n_alphas = n_alphas
+        self.inner_folds = inner_folds
+        self.seed = seed
+
+    def fit(self, X, y):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "all coefficients are zero")  # a strong penalty is a valid choice
+            self.alpha_ = self._best_alpha(X, y)
+            self.model_ = CoxnetSurvivalAnalysis(l1_ratio=self.l1_ratio, alphas=[self.alpha_],
+                                                 fit_baseline_model=True).fit(X, y)  # fmt: skip
+        self.coef_ = self.model_.coef_[:, 0]
+        return self
+
+    def _best_alpha(self, X, y) -> float:
+        """The penalty of the path with the best mean C-index over the inner folds."""
+        from lifelines.utils import concordance_index
+
+        path = CoxnetSurvivalAnalysis(l1_ratio=self.l1_ratio, n_alphas=self.n_alphas, alpha_min_ratio=0.01).fit(X, y)
+        alphas, score = path.alphas_, np.zeros(len(path.alphas_))
+        folds = StratifiedKFold(self.inner_folds, shuffle=True, random_state=self.seed)
+        for train, test in folds.split(X, y["event"]):
+            fold = CoxnetSurvivalAnalysis(l1_ratio=self.l1_ratio, alphas=alphas).fit(X[train], y[train])
+            for i, alpha in enumerate(alphas):
+                risk = fold.predict(X[test], alpha=alpha)
+                score[i] += concordance_index(y["time"][test], -risk, y["event"][test])
+        return alphas[int(np.argmax(score))]
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+    def predict_survival_function(self, X):
+        return self.model_.predict_survival_function(X)
+
+
+def make_pipeline(survival: bool, model: str, screened: np.ndarray, *, n_features: int, seed: int):
+    """Imputation, scaling, screening and the model, fitted together inside each training fold."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sksurv.ensemble import GradientBoostingSurvivalAnalysis
+
+    if model not in MODELS:
+        raise StratomicsInputError(f"predict: model '{model}' is not one of {', '.join(MODELS)}.")
+    estimators = {
+        (False, "elastic_net"): lambda: LogisticRegressionCV(
+            Cs=10, l1_ratios=(0.5,), solver="saga", scoring="neg_log_loss", max_iter=5000, tol=1e-4,
+            cv=StratifiedKFold(3, shuffle=True, random_state=seed), random_state=seed, use_legacy_attributes=False),
+        (False, "gradient_boosting"): lambda: HistGradientBoostingClassifier(
+            learning_rate=0.05, max_iter=150, max_depth=3, min_samples_leaf=20, l2_regularization=1.0,
+            early_stopping=False, random_state=seed),
+        (True, "elastic_net"): lambda: CoxnetCV(seed=seed),
+        (True, "gradient_boosting"): lambda: GradientBoostingSurvivalAnalysis(
+            learning_rate=0.05, n_estimators=150, max_depth=2, subsample=0.8, random_state=seed),
+    }  # fmt: skip
+    return Pipeline([
+        ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+        ("scale", StandardScaler()),
+        ("screen", Screen(screened, n_features)),
+        ("model", estimators[survival, model]()),
+    ])  # fmt: skip
+
+
+def predicted_risk(pipeline, X: np.ndarray) -> np.ndarray:
+    """Probability of the event (binary) or risk score (survival; higher means earlier event)."""
+    return pipeline.predict_proba(X)[:, 1] if hasattr(pipeline, "predict_proba") else pipeline.predict(X)
+
+
+def chosen_predictors(pipeline) -> np.ndarray:
+    """Boolean mask of the input columns the fitted model uses (screened in, non-zero coefficient)."""
+    chosen = pipeline["screen"].support_.copy()
+    coefficients = model_coefficients(pipeline)
+    if coefficients is not None:
+        chosen[np.flatnonzero(chosen)] = coefficients != 0
+    return chosen
+
+
+def model_coefficients(pipeline) -> np.ndarray | None:
+    """Coefficients per SD of the screened columns of an elastic-net model (None for boosting)."""
+    model = pipeline["model"]
+    coefficients = getattr(model, "coef_", None)
+    return None if coefficients is None else np.ravel(coefficients)
+
+
+def _fit_predict(X, target, train, test, survival, model, screened, n_features, seed):
+    pipeline = make_pipeline(survival, model, screened, n_features=n_features, seed=seed)
+    pipeline.fit(X[train], target[train])
+    return predicted_risk(pipeline, X[test]), chosen_predictors(pipeline)
+
+
+def cross_validated_risk(X: np.ndarray, target, *, model: str, screened: np.ndarray, n_splits: int = 5,
+                         n_repeats: int = 5, n_features: int = 50, seed: int = 0, n_jobs: int = 1):  # fmt: skip
+    """Out-of-fold risk of every patient in each repeat of a stratified k-fold cross-validation.
+
+    Returns
+    -------
+    (risk, selection): risk is repeats x patients; selection is, per column, the share of the
+    outer training folds whose model used it.
+    """
+    from joblib import Parallel, delayed
+
+    survival = _is_survival(target)
+    strata = target["event"] if survival else target
+    splits = list(RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=seed).split(X, strata))
+    fits = Parallel(n_jobs=n_jobs)(
+        delayed(_fit_predict)(X, target, train, test, survival, model, screened, n_features, seed + i)
+        for i, (train, test) in enumerate(splits)
+    )  # fmt: skip
+    risk, selection = np.full((n_repeats, len(X)), np.nan), np.zeros(X.shape[1])
+    for i, ((_, test), (predicted, chosen)) in enumerate(zip(splits, fits)):
+        risk[i // n_splits, test] = predicted
+        selection += chosen
+    return risk, selection / len(splits)
+
+
+def site_held_out_risk(X: np.ndarray, target, sites: np.ndarray, *, model: str, screened: np.ndarray,
+                       n_features: int = 50, seed: int = 0, n_jobs: int = 1) -> np.ndarray:  # fmt: skip
+    """Risk of each site's patients from a model trained (with its inner CV) on the other sites."""
+    from joblib import Parallel, delayed
+
+    survival = _is_survival(target)
+    held_out = [np.flatnonzero(sites == site) for site in np.unique(sites)]
+    fits = Parallel(n_jobs=n_jobs)(
+        delayed(_fit_predict)(X, target, np.flatnonzero(sites != sites[test[0]]), test, survival, model, screened,
+                              n_features, seed)
+        for test in held_out
+    )  # fmt: skip
+    risk = np.full(len(X), np.nan)
+    for test, (predicted, _) in zip(held_out, fits):
+        risk[test] = predicted
+    return risk
+
+
+def _metrics(target, risk: np.ndarray, horizons) -> dict[str, float]:
+    from stratomics.prediction_metrics import binary_metrics, survival_metrics
+
+    if _is_survival(target):
+        return survival_metrics(target["time"], target["event"].astype(int), risk, horizons)
+    return binary_metrics(target, risk)
+
+
+def performance_statistic(target, risks: dict[str, np.ndarray], horizons=(365,)):
+    """Function of resampled patient indices giving each feature set's metrics, averaged over repeats.
+
+    For every feature set but ``clinical``, also its gain in AUC (binary) or C-index (survival) over
+    ``clinical`` on the same patients, so that bootstrap intervals of the gain are paired.
+    """
+    main = "c_index" if _is_survival(target) else "auc"
+
+    def statistic(patients: np.ndarray) -> dict:
+        values = {}
+        for feature_set, risk in risks.items():
+            per_repeat = pd.DataFrame([_metrics(target[patients], repeat[patients], horizons) for repeat in risk])
+            values.update({(feature_set, metric): value for metric, value in per_repeat.mean().items()})
+        for feature_set in risks:
+            if feature_set != "clinical" and "clinical" in risks:
+                values[feature_set, f"{main}_gain_over_clinical"] = values[feature_set, main] - values["clinical", main]
+        return values
+
+    return statistic
+
+
+def performance_table(target, risks: dict[str, np.ndarray], *, horizons, n_bootstrap: int, seed: int) -> pd.DataFrame:
+    """Metrics with patient-bootstrap 95% intervals: feature_set, metric, estimate, ci_low, ci_high, n, n_events."""
+    from stratomics.prediction_metrics import bootstrap_intervals
+
+    statistic = performance_statistic(target, risks, horizons)
+    n = len(target)
+    estimate = pd.Series(statistic(np.arange(n)), name="estimate")
+    intervals = bootstrap_intervals(statistic, n, n_bootstrap=n_bootstrap, seed=seed)
+    table = pd.concat([estimate, intervals], axis=1).rename_axis(["feature_set", "metric"]).reset_index()
+    events = target["event"] if _is_survival(target) else target
+    return table.assign(n=n, n_events=int(events.sum()))
+
+
+def risk_curves(target: np.ndarray, risk: np.ndarray, thresholds=np.arange(0.05, 0.61, 0.01)) -> pd.DataFrame:
+    """ROC curve, calibration by tenths of predicted risk, and decision curve of one binary prediction.
+
+    Returns
+    -------
+    Long table: curve (roc | calibration | decision), x, y, n (calibration bins only).
+    """
+    from sklearn.metrics import roc_curve
+
+    from stratomics.prediction_metrics import net_benefit
+
+    fpr, tpr, _ = roc_curve(target, risk)
+    bins = pd.qcut(pd.Series(risk).rank(method="first"), 10, labels=False)
+    calibration = pd.DataFrame({"x": risk, "y": target}).groupby(bins.to_numpy()).agg(
+        x=("x", "mean"), y=("y", "mean"), n=("y", "size"))  # fmt: skip
+    return pd.concat([
+        pd.DataFrame({"curve": "roc", "x": fpr, "y": tpr}),
+        calibration.assign(curve="calibration"),
+        pd.DataFrame({"curve": "decision", "x": thresholds, "y": net_benefit(target, risk, thresholds)}),
+    ], ignore_index=True)[["curve", "x", "y", "n"]]  # fmt: skip
+
+
+def treat_all_curve(target: np.ndarray, thresholds=np.arange(0.05, 0.61, 0.01)) -> pd.DataFrame:
+    """Net benefit of treating every patient (the reference line of a decision curve)."""
+    from stratomics.prediction_metrics import net_benefit
+
+    return pd.DataFrame({"curve": "decision", "x": thresholds, "y": net_benefit(target, np.ones(len(target)), thresholds)})
+
+
+@dataclass
+class Evaluation:
+    """What the evaluation of one outcome produced (tidy tables)."""
+
+    performance: pd.DataFrame
+    curves: pd.DataFrame
+    predictions: pd.DataFrame
+    selection: pd.DataFrame
+
+
+def evaluate_outcome(predictors: Predictors, obs: pd.DataFrame, outcome: str, spec: dict, *, site: str | None,
+                     models=MODELS, feature_sets=tuple(FEATURE_SETS), n_splits: int = 5, n_repeats: int = 5,
+                     n_features: int = 50, n_bootstrap: int = 500, horizons=(365,), seed: int = 0,
+                     n_jobs: int = 1) -> Evaluation:  # fmt: skip
+    """Repeated nested cross-validation and leave-one-site-out validation of every model and feature set.
+
+    Parameters
+    ----------
+    predictors, obs
+        Candidate predictors and the clinical table (outcomes, site) of the same patients.
+    outcome, spec
+        Outcome name and its config entry (``type`` binary or survival).
+    site
+        Column of the sites for leave-one-site-out validation, or None.
+    n_splits, n_repeats, n_features, n_bootstrap, horizons, seed, n_jobs
+        Outer folds and repeats, biomarkers kept by screening, bootstrap resamples of the intervals,
+        horizons (days) of the time-dependent AUC, seed, parallel jobs.
+
+    Returns
+    -------
+    The performance (``validation`` = nested_cv or the held-out site, or loso_pooled), the curves
+    and out-of-fold risks (nested CV, mean over repeats) and how often each predictor was used.
+    """
+    target, known = outcome_target(obs, outcome, spec)
+    dropped = int((~known).sum())
+    if dropped:
+        log.info("predict %s: %d patients without a known outcome are not used", outcome, dropped)
+    patients = obs.index[known]
+    table = predictors.table.loc[patients]
+    performance, curves, predictions, selection = [], [], [], []
+    for model in models:
+        cv_risk, held_out = {}, {}
+        for feature_set in feature_sets:
+            columns = predictors.columns(feature_set)
+            X, screened = table[columns].to_numpy(float), (predictors.block[columns] == "omics").to_numpy()
+            options = dict(model=model, screened=screened, n_features=n_features, seed=seed, n_jobs=n_jobs)
+            cv_risk[feature_set], used = cross_validated_risk(X, target, n_splits=n_splits, n_repeats=n_repeats, **options)
+            selection.append(pd.DataFrame({"model": model, "feature_set": feature_set, "predictor": columns,
+                                           "selection_frequency": used}))  # fmt: skip
+            mean_risk = cv_risk[feature_set].mean(axis=0)
+            predictions.append(pd.DataFrame({"patient_id": patients, "model": model, "feature_set": feature_set,
+                                             "validation": "nested_cv", "risk": mean_risk}))  # fmt: skip
+            if not _is_survival(target):
+                curves.append(risk_curves(target, mean_risk).assign(model=model, feature_set=feature_set))
+            if site:
+                held_out[feature_set] = site_held_out_risk(X, target, obs.loc[patients, site].astype(str).to_numpy(), **options)
+                predictions.append(predictions[-1].assign(validation="leave_one_site_out", risk=held_out[feature_set]))
+        options = dict(horizons=horizons, n_bootstrap=n_bootstrap, seed=seed)
+        performance.append(performance_table(target, cv_risk, **options).assign(model=model, validation="nested_cv"))
+        if site:
+            performance += _site_performance(target, held_out, obs.loc[patients, site].astype(str).to_numpy(), model, options)
+    if curves:
+        curves.append(treat_all_curve(target).assign(model="reference", feature_set="treat_all"))
+    columns = ["model", "feature_set", "validation", "metric", "estimate", "ci_low", "ci_high", "n", "n_events"]
+    return Evaluation(
+        performance=pd.concat(performance, ignore_index=True)[columns].assign(outcome=outcome),
+        curves=pd.concat(curves, ignore_index=True).assign(outcome=outcome) if curves else pd.DataFrame(columns=CURVE_COLUMNS),
+        predictions=pd.concat(predictions, ignore_index=True).assign(outcome=outcome),
+        selection=pd.concat(selection, ignore_index=True).assign(outcome=outcome),
+    )
+
+
+def _site_performance(target, held_out: dict[str, np.ndarray], sites: np.ndarray, model: str, options: dict) -> list:
+    """Performance on each held-out site, and on all held-out predictions together."""
+    tables = []
+    for site in [*np.unique(sites), None]:
+        members = np.ones(len(sites), bool) if site is None else sites == site
+        risks = {feature_set: risk[members][None, :] for feature_set, risk in held_out.items()}
+        table = performance_table(target[members], risks, **options)
+        tables.append(table.assign(model=model, validation="loso_pooled" if site is None else f"loso_{site}"))
+    return tables
+
+
+@dataclass
+class Signature:
+    """A prediction model refitted on every patient, ready for new patients."""
+
+    outcome: str
+    spec: dict
+    feature_set: str
+    columns: list[str]
+    pipeline: object
+    horizon: float
+
+
+@dataclass
+class Signatures:
+    """The signature of each outcome, with what is needed to encode new patients alike."""
+
+    signatures: dict[str, Signature]
+    clinical: list[str]
+    assays: list[str]
+    categories: dict
+    uses_subgroup: bool
+    versions: dict
+
+
+def fit_signatures(mdata, outcomes: dict, *, clinical: list[str], assays: list[str], feature_set: str = "all",
+                   evaluations=(), n_features: int = 50, horizon: float = 365, seed: int = 0):  # fmt: skip
+    """Refit the elastic-net model of each outcome on every patient with the outcome.
+
+    Parameters
+    ----------
+    mdata
+        The cohort (with ``obs["subgroup"]`` when the feature set uses it).
+    outcomes
+        Outcome name -> config entry (binary or survival).
+    clinical, assays, feature_set, n_features, seed
+        As in :func:`evaluate_outcome`.
+    evaluations
+        Evaluations of the same outcomes, for the selection frequency of each term in the outer folds.
+    horizon
+        Days at which the risk of a survival outcome is given for new patients.
+
+    Returns
+    -------
+    (signatures, table): the fitted :class:`Signatures` and one row per term with a non-zero
+    coefficient (per SD of the predictor), its odds or hazard ratio and selection frequency.
+    """
+    from importlib.metadata import version
+
+    uses_subgroup = "subgroup" in FEATURE_SETS[feature_set]
+    predictors = build_predictors(mdata, clinical=clinical, assays=assays, subgroup="subgroup" if uses_subgroup else None)
+    columns = predictors.columns(feature_set)
+    screened = (predictors.block[columns] == "omics").to_numpy()
+    selection = pd.concat([e.selection for e in evaluations]) if evaluations else pd.DataFrame(
+        columns=["outcome", "model", "feature_set", "predictor", "selection_frequency"])  # fmt: skip
+    fitted, tables = {}, []
+    for outcome, spec in outcomes.items():
+        target, known = outcome_target(mdata.obs, outcome, spec)
+        survival = _is_survival(target)
+        pipeline = make_pipeline(survival, "elastic_net", screened, n_features=n_features, seed=seed)
+        pipeline.fit(predictors.table.loc[known, columns].to_numpy(float), target)
+        fitted[outcome] = Signature(outcome, spec, feature_set, columns, pipeline, horizon)
+        frequency = selection.query("outcome == @outcome and model == 'elastic_net' and feature_set == @feature_set")
+        tables.append(_signature_table(pipeline, columns, predictors.block, survival).assign(outcome=outcome).merge(
+            frequency[["predictor", "selection_frequency"]].rename(columns={"predictor": "term"}), on="term", how="left"))
+    versions = {name: version(name) for name in ("stratomics", "scikit-learn", "scikit-survival", "numpy")}
+    signatures = Signatures(fitted, clinical, assays, predictors.categories, uses_subgroup, versions)
+    table = pd.concat(tables, ignore_index=True).assign(feature_set=feature_set, model="elastic_net")
+    return signatures, table[["outcome", "feature_set", "model", "term", "block", "coefficient", "ratio", "ratio_type",
+                              "selection_frequency"]]  # fmt: skip
+
+
+def _signature_table(pipeline, columns: list[str], block: pd.Series, survival: bool) -> pd.DataFrame:
+    """Non-zero coefficients of a fitted elastic-net pipeline, largest first, after the intercept."""
+    used = np.asarray(columns)[pipeline["screen"].support_]
+    coefficients = model_coefficients(pipeline)
+    table = pd.DataFrame({"term": used, "coefficient": coefficients})
+    table = table[table["coefficient"] != 0].sort_values("coefficient", key=np.abs, ascending=False, kind="stable")
+    if not survival:
+        intercept = pd.DataFrame({"term": ["intercept"], "coefficient": [float(pipeline["model"].intercept_[0])]})
+        table = pd.concat([intercept, table], ignore_index=True)
+    return table.assign(block=table["term"].map(block).fillna("intercept"), ratio=np.exp(table["coefficient"]),
+                        ratio_type="hazard ratio per SD" if survival else "odds ratio per SD")  # fmt: skip
+
+
+def predict_patients(signatures: Signatures, mdata, subgroup_model=None) -> pd.DataFrame:
+    """Risk of each outcome for the patients of a (preprocessed) cohort.
+
+    Parameters
+    ----------
+    signatures
+        From :func:`fit_signatures`.
+    mdata
+        The new patients; missing assays and values are imputed as in training.
+    subgroup_model
+        Saved subgroup model, to place the patients when the signature uses subgroups and
+        ``mdata.obs`` has none.
+
+    Returns
+    -------
+    One row per patient: patient_id and ``risk_<outcome>``, the probability of the binary outcome or of
+    the survival event within the signature's horizon.
+    """
+    if signatures.uses_subgroup and "subgroup" not in mdata.obs:
+        if subgroup_model is None:
+            raise StratomicsInputError("predict: the signature uses the subgroups; give the subgroup model "
+                                       "(--subgroups results/stratify/model.joblib) to place the new patients.")  # fmt: skip
+        from stratomics.subgroups import assign_patients
+
+        mdata.obs["subgroup"] = assign_patients(subgroup_model, mdata).set_index("patient_id")["subgroup"]
+    missing = [assay for assay in signatures.assays if assay not in mdata.mod]
+    if missing:
+        log.warning("predict: the cohort has no %s; those features are imputed for every patient", ", ".join(missing))
+    present = [assay for assay in signatures.assays if assay in mdata.mod]
+    predictors = build_predictors(mdata, clinical=signatures.clinical, assays=present,
+                                  subgroup="subgroup" if signatures.uses_subgroup else None,
+                                  categories=signatures.categories)  # fmt: skip
+    table = pd.DataFrame({"patient_id": mdata.obs_names})
+    for outcome, signature in signatures.signatures.items():
+        absent = {f"has_{assay}": 0.0 for assay in missing}
+        X = predictors.table.reindex(columns=signature.columns).fillna(absent).to_numpy(float)
+        table[f"risk_{outcome}"] = _risk(signature, X)
+    return table
+
+
+def _risk(signature: Signature, X: np.ndarray) -> np.ndarray:
+    """Probability of the binary outcome, or of the survival event by the horizon."""
+    if signature.spec["type"] == "binary":
+        return signature.pipeline.predict_proba(X)[:, 1]
+    model = signature.pipeline[-1]
+    curves = model.predict_survival_function(signature.pipeline[:-1].transform(X))
+    return np.array([1 - curve(min(signature.horizon, curve.x[-1])) for curve in curves])

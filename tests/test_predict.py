@@ -1,0 +1,138 @@
+"""Prediction of treatment failure: no leakage, planted signal found, metrics against their references."""
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+from stratomics.cohort import assemble
+from stratomics.predict import (
+    Screen,
+    build_predictors,
+    cross_validated_risk,
+    evaluate_outcome,
+    fit_signatures,
+    predict_patients,
+)
+from stratomics.prediction_metrics import auc, binary_metrics, calibration, net_benefit, survival_metrics
+
+BINARY = {"type": "binary"}
+SURVIVAL = {"type": "survival", "time": "days", "event": "switched"}
+
+
+def cohort(n=300, n_features=400, planted=(), effect=1.2, missing=0.0, seed=0):
+    """Clinical sheet (age, sex, site) and one assay of noise features; planted ones drive the outcomes."""
+    rng = np.random.default_rng(seed)
+    patients = pd.Index([f"P{i:04d}" for i in range(n)])
+    values = rng.normal(size=(n, n_features))
+    linear = effect * values[:, list(planted)].sum(axis=1) if planted else np.zeros(n)
+    days = np.ceil(300 * rng.exponential(size=n) * np.exp(-linear))
+    follow_up = rng.uniform(200, 900, n)
+    obs = pd.DataFrame({
+        "age": rng.normal(50, 12, n).round(), "sex": rng.choice(["F", "M"], n),
+        "site": rng.choice(["A", "B", "C"], n), "subgroup": rng.choice(["S1", "S2"], n),
+        "failure_12m": (rng.random(n) < 1 / (1 + np.exp(-linear))).astype(int),
+        "days": np.minimum(days, follow_up), "switched": (days <= follow_up).astype(int),
+    }, index=patients)  # fmt: skip
+    present = rng.random(n) >= missing
+    assay = ad.AnnData(values[present], obs=pd.DataFrame(index=patients[present]),
+                       var=pd.DataFrame(index=[f"f{j}" for j in range(n_features)]))  # fmt: skip
+    return assemble(obs, {"olink": assay})
+
+
+def evaluate(mdata, spec, outcome="failure_12m", **options):
+    predictors = build_predictors(mdata, clinical=["age", "sex"], assays=["olink"])
+    settings = dict(models=["elastic_net"], n_repeats=2, n_bootstrap=50, n_features=20, site="site", seed=3)
+    return predictors, evaluate_outcome(predictors, mdata.obs, outcome, spec, **{**settings, **options})
+
+
+def estimate(evaluation, feature_set, metric, validation="nested_cv"):
+    table = evaluation.performance
+    row = table[(table["feature_set"] == feature_set) & (table["metric"] == metric) & (table["validation"] == validation)]
+    return row.iloc[0]
+
+
+def test_no_signal_gives_chance_auc_and_screening_outside_the_folds_would_not():
+    mdata = cohort(n=240, n_features=2000)
+    predictors, evaluation = evaluate(mdata, BINARY, feature_sets=["clinical_biomarkers"])
+    honest = estimate(evaluation, "clinical_biomarkers", "auc")
+    assert abs(honest["estimate"] - 0.5) < 0.08 and honest["ci_low"] < 0.5 < honest["ci_high"]
+    # The leak this guards against: choose the features on all patients, then cross-validate.
+    X = predictors.table[predictors.columns("clinical_biomarkers")].fillna(0).to_numpy()
+    y = mdata.obs["failure_12m"].to_numpy()
+    leaked = X[:, Screen(np.r_[False, False, np.ones(X.shape[1] - 2, bool)], 20).fit(X, y).support_]
+    risk, _ = cross_validated_risk(leaked, y, model="elastic_net", screened=np.zeros(leaked.shape[1], bool), n_repeats=1)
+    assert auc(y, risk[0]) > 0.7
+
+
+def test_planted_features_are_chosen_and_the_signature_scores_new_patients():
+    mdata = cohort(planted=(3, 17, 42), missing=0.2)
+    predictors, evaluation = evaluate(mdata, BINARY, feature_sets=["clinical", "all"])
+    assert estimate(evaluation, "all", "auc")["estimate"] > 0.68
+    gain = estimate(evaluation, "all", "auc_gain_over_clinical")
+    assert gain["ci_low"] > 0.1  # the biomarkers add to the (uninformative) clinical columns
+    assert estimate(evaluation, "all", "auc", "loso_pooled")["estimate"] > 0.68
+    assert {"loso_A", "loso_B", "loso_C"} <= set(evaluation.performance["validation"])
+    selected = evaluation.selection.query("feature_set == 'all'").set_index("predictor")["selection_frequency"]
+    assert (selected[["olink:f3", "olink:f17", "olink:f42"]] == 1).all() and selected.drop(["olink:f3", "olink:f17", "olink:f42"]).median() < 0.2
+    predictions = evaluation.predictions.query("validation == 'nested_cv' and feature_set == 'all'")
+    assert len(predictions) == mdata.n_obs and predictions["risk"].notna().all()  # patients without the assay kept
+    signatures, table = fit_signatures(mdata, {"failure_12m": BINARY}, clinical=["age", "sex"], assays=["olink"],
+                                       feature_set="all", evaluations=[evaluation], n_features=20, seed=3)  # fmt: skip
+    top = table.loc[table["term"] != "intercept"].sort_values("coefficient", key=abs, ascending=False)["term"].head(3)
+    assert set(top) == {"olink:f3", "olink:f17", "olink:f42"}
+    new = cohort(planted=(3, 17, 42), seed=9)
+    risk = predict_patients(signatures, new)
+    truth = new.obs["failure_12m"].to_numpy()
+    assert len(risk) == new.n_obs and auc(truth, risk["risk_failure_12m"].to_numpy()) > 0.75
+
+
+def test_survival_signal_is_found_by_the_elastic_net_cox_model_and_boosting():
+    mdata = cohort(planted=(5, 8), effect=0.8)
+    _, evaluation = evaluate(mdata, SURVIVAL, outcome="time", models=["elastic_net", "gradient_boosting"],
+                             feature_sets=["clinical", "clinical_biomarkers"], horizons=(180,))  # fmt: skip
+    evaluation_spec = estimate(evaluation, "clinical_biomarkers", "c_index")
+    assert evaluation_spec["estimate"] > 0.7
+    assert abs(estimate(evaluation, "clinical", "c_index")["estimate"] - 0.5) < 0.08
+    boosted = evaluation.performance.query("model == 'gradient_boosting' and feature_set == 'clinical_biomarkers'")
+    assert boosted.query("metric == 'c_index' and validation == 'nested_cv'")["estimate"].item() > 0.65
+    assert estimate(evaluation, "clinical_biomarkers", "auc_180d")["estimate"] > 0.7
+
+
+def test_results_are_reproducible_with_the_seed():
+    mdata = cohort(n=150, n_features=100, planted=(1,))
+    first = evaluate(mdata, BINARY, feature_sets=["all"], n_jobs=2)[1]
+    second = evaluate(mdata, BINARY, feature_sets=["all"], n_jobs=1)[1]
+    pd.testing.assert_frame_equal(first.performance, second.performance)
+    pd.testing.assert_frame_equal(first.predictions, second.predictions)
+
+
+def test_binary_metrics_match_statsmodels_and_scikit_learn():
+    from sklearn.metrics import brier_score_loss, roc_auc_score
+
+    rng = np.random.default_rng(1)
+    p = 1 / (1 + np.exp(-rng.normal(0, 1.5, 500)))
+    y = (rng.random(500) < p**1.3).astype(int)  # miscalibrated on purpose
+    metrics = binary_metrics(y, p)
+    log_odds = np.log(p / (1 - p))
+    slope = sm.GLM(y, sm.add_constant(log_odds), family=sm.families.Binomial()).fit().params[1]
+    intercept = sm.GLM(y, np.ones(500), family=sm.families.Binomial(), offset=log_odds).fit().params[0]
+    assert calibration(y, p) == pytest.approx((intercept, slope), rel=1e-8)
+    assert metrics["auc"] == pytest.approx(roc_auc_score(y, p), rel=1e-12)
+    assert metrics["brier"] == pytest.approx(brier_score_loss(y, p), rel=1e-12)
+
+
+def test_net_benefit_by_hand_and_survival_metrics_against_scikit_survival():
+    from sksurv.metrics import concordance_index_censored
+
+    y, p = np.array([1, 1, 0, 0, 1, 0]), np.array([0.9, 0.4, 0.35, 0.1, 0.2, 0.6])
+    # threshold 0.3: treated 0.9, 0.4, 0.35, 0.6 -> TP 2, FP 2 of 6 patients
+    assert net_benefit(y, p, np.array([0.3]))[0] == pytest.approx(2 / 6 - 2 / 6 * 0.3 / 0.7)
+    rng = np.random.default_rng(2)
+    risk = rng.normal(size=300)
+    time = np.ceil(rng.exponential(400 * np.exp(-risk)))
+    event = (rng.random(300) < 0.7).astype(int)
+    metrics = survival_metrics(time, event, risk, [200])
+    assert metrics["c_index"] == pytest.approx(concordance_index_censored(event.astype(bool), time, risk)[0], rel=1e-9)
+    assert 0.6 < metrics["auc_200d"] < 0.9

@@ -1,0 +1,94 @@
+PREDICT = config["predict"]
+PREDICT_OUTCOMES = [n for n, s in config["cohort"]["outcomes"].items() if s["type"] in ("binary", "survival")]
+PREDICT_CLINICAL = PREDICT.get(
+    "clinical", [c for c in config["cohort"]["covariates"] if c != config["cohort"].get("batch")]
+)
+PREDICT_OPTIONS = {
+    key: PREDICT[key] for key in ("models", "feature_sets", "n_splits", "n_repeats", "n_features", "n_bootstrap", "horizons")
+}
+
+
+wildcard_constraints:
+    outcome="|".join(PREDICT_OUTCOMES) or "none",
+
+
+rule predict_outcome:
+    input:
+        "results/cohort/stratified.h5mu",
+    output:
+        "results/predict/evaluation/{outcome}.joblib",
+    params:
+        spec=lambda wildcards: config["cohort"]["outcomes"][wildcards.outcome],
+        clinical=PREDICT_CLINICAL,
+        assays=PREDICT.get("assays", INTEGRATED_ASSAYS),
+        site=config["cohort"].get("batch"),
+        options=PREDICT_OPTIONS,
+        seed=config["seed"],
+    log:
+        "results/logs/predict_{outcome}.log",
+    benchmark:
+        "results/benchmarks/predict_{outcome}.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    conda:
+        "../../envs/stratomics.yaml"
+    script:
+        "../scripts/predict_outcome.py"
+
+
+rule predict:
+    input:
+        mdata="results/cohort/stratified.h5mu",
+        evaluations=expand("results/predict/evaluation/{outcome}.joblib", outcome=PREDICT_OUTCOMES),
+    output:
+        performance=report(
+            "results/predict/performance.tsv", caption="../report/predict_performance.rst", category="Prediction"
+        ),
+        signature=report(
+            "results/predict/signature.tsv", caption="../report/predict_signature.rst", category="Prediction"
+        ),
+        curves="results/predict/curves.tsv",
+        predictions="results/predict/predictions.tsv",
+        selection="results/predict/selection.tsv",
+        model="results/predict/signature.joblib",
+    params:
+        outcomes={n: config["cohort"]["outcomes"][n] for n in PREDICT_OUTCOMES},
+        clinical=PREDICT_CLINICAL,
+        assays=PREDICT.get("assays", INTEGRATED_ASSAYS),
+        feature_set=PREDICT["signature"],
+        n_features=PREDICT["n_features"],
+        horizon=PREDICT["horizons"][0],
+        seed=config["seed"],
+    log:
+        "results/logs/predict.log",
+    benchmark:
+        "results/benchmarks/predict.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../../envs/stratomics.yaml"
+    script:
+        "../scripts/predict.py"
+
+
+rule predict_figures:
+    input:
+        performance="results/predict/performance.tsv",
+        curves="results/predict/curves.tsv",
+    output:
+        performance=figure("predict_performance", "fig_predict_performance"),
+        curves=figure("predict_curves", "fig_predict_curves"),
+    log:
+        "results/logs/predict_figures.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        "../../envs/stratomics.yaml"
+    script:
+        "../scripts/predict_figures.py"

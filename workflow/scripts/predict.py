@@ -1,0 +1,26 @@
+import joblib
+import mudata as md
+import pandas as pd
+
+from stratomics.predict import fit_signatures
+from stratomics.runner import run_step
+
+snakemake = snakemake  # noqa: F821 (injected by Snakemake)
+
+
+def main():
+    params, output = snakemake.params, snakemake.output
+    evaluations = [joblib.load(path) for path in snakemake.input.evaluations]
+    write = {"sep": "\t", "index": False, "float_format": "%.6g"}
+    for name in ("performance", "curves", "predictions", "selection"):
+        pd.concat([getattr(e, name) for e in evaluations], ignore_index=True).to_csv(output[name], **write)
+    signatures, table = fit_signatures(md.read_h5mu(snakemake.input.mdata), params.outcomes, clinical=params.clinical,
+                                       assays=params.assays, feature_set=params.feature_set, evaluations=evaluations,
+                                       n_features=params.n_features, horizon=params.horizon, seed=params.seed)  # fmt: skip
+    table.to_csv(output.signature, **write)
+    joblib.dump(signatures, output.model)
+    print(f"signature ({params.feature_set}): {int((table['term'] != 'intercept').sum())} terms over "
+          f"{len(params.outcomes)} outcomes")  # fmt: skip
+
+
+run_step(snakemake.log[0], main)
