@@ -449,8 +449,9 @@ def prediction_performance(performance: pd.DataFrame):
             ax.set(xlabel=f"{metric} (95% CI)", title=outcome.replace("_", " "))
         ticks = np.arange(len(sets)) * len(models) - (len(models) - 1) / 2
         axes[0, 0].set_yticks(ticks, [s.replace("_", " + ") for s in reversed(sets)])
-        axes[0, -1].legend(frameon=False, fontsize=6, loc="lower right")
-        fig.tight_layout()
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, frameon=False, fontsize=6, loc="lower center", ncol=len(labels))
+        fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
 
 
@@ -498,6 +499,6 @@ def prediction_curves(curves: pd.DataFrame, *, model: str = "elastic_net"):
             row[2].set(xlabel="threshold probability", ylabel="net benefit", title="decision curve",
                        ylim=(-0.05, max(prevalence, 0.1) + 0.05))  # fmt: skip
             row[0].legend(frameon=False, fontsize=6, loc="lower right")
-            row[2].legend(frameon=False, fontsize=6, loc="upper right")
+            row[2].legend(frameon=False, fontsize=6, loc="lower left")
         fig.tight_layout()
     return fig

@@ -3,14 +3,14 @@
 Four predictor sets are compared: ``clinical`` (the configured clinical columns), ``clinical_subgroup``
 (plus the subgroup), ``clinical_biomarkers`` (plus every feature of the chosen assays, screened
 inside the folds) and ``all``. Models: elastic-net logistic regression (scikit-learn) or elastic-net
-Cox (scikit-survival's Coxnet), with the penalty chosen by an inner cross-validation, and gradient
-boosting (scikit-learn / scikit-survival).
+Cox (scikit-survival's Coxnet), and gradient boosting (scikit-learn / scikit-survival).
 
 Everything learnt from data happens inside the training folds, in one scikit-learn pipeline: median
 imputation of each feature (a patient without an assay gets the training median of its features
 and an indicator ``has_<assay>`` = 0, so nobody is dropped), scaling to unit SD, screening of the
 biomarkers (the ``n_features`` most correlated with the outcome: the outcome itself for binary
-outcomes, the martingale residual of the null Cox model for survival), and the model. The subgroups
+outcomes, the martingale residual of the null Cox model for survival), and the model, whose penalty
+an inner cross-validation of screening and model together chooses. The subgroups
 come from unsupervised clustering that never sees the outcome, so they are computed once.
 """
 
@@ -182,58 +182,23 @@ class Screen(BaseEstimator, TransformerMixin):
         return X[:, self.support_]
 
 
-class CoxnetCV(BaseEstimator):
-    """Elastic-net Cox model whose penalty is chosen by an inner cross-validation of Harrell's C-index.
-
-    Parameters
-    ----------
-    l1_ratio, n_alphas
-        Elastic-net mixing and the length of the penalty path.
-    inner_folds, seed
-        Inner folds (stratified on the event) and their seed.
-    """
-
-    def __init__(self, l1_ratio: float = 0.5, n_alphas: int = 30, inner_folds: int = 3, seed: int = 0):
-        self.l1_ratio = l1_ratio
-        self.n_alphas = n_alphas
-        self.inner_folds = inner_folds
-        self.seed = seed
-
-    def fit(self, X, y):
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "all coefficients are zero")  # a strong penalty is a valid choice
-            self.alpha_ = self._best_alpha(X, y)
-            self.model_ = CoxnetSurvivalAnalysis(l1_ratio=self.l1_ratio, alphas=[self.alpha_],
-                                                 fit_baseline_model=True).fit(X, y)  # fmt: skip
-        self.coef_ = self.model_.coef_[:, 0]
-        return self
-
-    def _best_alpha(self, X, y) -> float:
-        """The penalty of the path with the best mean C-index over the inner folds."""
-        from lifelines.utils import concordance_index
-
-        path = CoxnetSurvivalAnalysis(l1_ratio=self.l1_ratio, n_alphas=self.n_alphas, alpha_min_ratio=0.01).fit(X, y)
-        alphas, score = path.alphas_, np.zeros(len(path.alphas_))
-        folds = StratifiedKFold(self.inner_folds, shuffle=True, random_state=self.seed)
-        for train, test in folds.split(X, y["event"]):
-            fold = CoxnetSurvivalAnalysis(l1_ratio=self.l1_ratio, alphas=alphas).fit(X[train], y[train])
-            for i, alpha in enumerate(alphas):
-                risk = fold.predict(X[test], alpha=alpha)
-                score[i] += concordance_index(y["time"][test], -risk, y["event"][test])
-        return alphas[int(np.argmax(score))]
-
-    def predict(self, X):
-        return self.model_.predict(X)
-
-    def predict_survival_function(self, X):
-        return self.model_.predict_survival_function(X)
+#: Penalties searched by the inner cross-validation: C of scikit-learn's logistic regression (inverse
+#: penalty, summed loss) and alpha of Coxnet (penalty, mean loss), for standardised predictors.
+LOGISTIC_C = np.logspace(-3, 1, 9)
+COX_ALPHAS = np.logspace(-3, 0, 10)
 
 
 def make_pipeline(survival: bool, model: str, screened: np.ndarray, *, n_features: int, seed: int):
-    """Imputation, scaling, screening and the model, fitted together inside each training fold."""
+    """Imputation, scaling, then screening and the model, all fitted inside each training fold.
+
+    For the elastic nets, the penalty is chosen by an inner 3-fold cross-validation (log-loss for
+    logistic, Harrell's C for Cox) of screening and model together, so that the inner folds do not
+    judge features screened on their own outcomes.
+    """
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, KFold
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
     from sksurv.ensemble import GradientBoostingSurvivalAnalysis
@@ -241,22 +206,31 @@ def make_pipeline(survival: bool, model: str, screened: np.ndarray, *, n_feature
     if model not in MODELS:
         raise StratomicsInputError(f"predict: model '{model}' is not one of {', '.join(MODELS)}.")
     estimators = {
-        (False, "elastic_net"): lambda: LogisticRegressionCV(
-            Cs=10, l1_ratios=(0.5,), solver="saga", scoring="neg_log_loss", max_iter=5000, tol=1e-4,
-            cv=StratifiedKFold(3, shuffle=True, random_state=seed), random_state=seed, use_legacy_attributes=False),
+        (False, "elastic_net"): lambda: LogisticRegression(l1_ratio=0.5, solver="saga", max_iter=5000, random_state=seed),
         (False, "gradient_boosting"): lambda: HistGradientBoostingClassifier(
             learning_rate=0.05, max_iter=150, max_depth=3, min_samples_leaf=20, l2_regularization=1.0,
             early_stopping=False, random_state=seed),
-        (True, "elastic_net"): lambda: CoxnetCV(seed=seed),
+        (True, "elastic_net"): lambda: CoxnetSurvivalAnalysis(l1_ratio=0.5, fit_baseline_model=True),
         (True, "gradient_boosting"): lambda: GradientBoostingSurvivalAnalysis(
             learning_rate=0.05, n_estimators=150, max_depth=2, subsample=0.8, random_state=seed),
     }  # fmt: skip
+    fitted = Pipeline([("screen", Screen(screened, n_features)), ("model", estimators[survival, model]())])
+    if model == "elastic_net":
+        grid = {"model__alphas": [[alpha] for alpha in COX_ALPHAS]} if survival else {"model__C": LOGISTIC_C}
+        folds = (KFold if survival else StratifiedKFold)(3, shuffle=True, random_state=seed)
+        fitted = GridSearchCV(fitted, grid, cv=folds, scoring=None if survival else "neg_log_loss", error_score=np.nan)
     return Pipeline([
         ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
         ("scale", StandardScaler()),
-        ("screen", Screen(screened, n_features)),
-        ("model", estimators[survival, model]()),
+        ("fit", fitted),
     ])  # fmt: skip
+
+
+def screened_model(pipeline):
+    """The fitted (screen, model) of a pipeline from :func:`make_pipeline`."""
+    fitted = pipeline["fit"]
+    best = getattr(fitted, "best_estimator_", fitted)
+    return best["screen"], best["model"]
 
 
 def predicted_risk(pipeline, X: np.ndarray) -> np.ndarray:
@@ -266,23 +240,32 @@ def predicted_risk(pipeline, X: np.ndarray) -> np.ndarray:
 
 def chosen_predictors(pipeline) -> np.ndarray:
     """Boolean mask of the input columns the fitted model uses (screened in, non-zero coefficient)."""
-    chosen = pipeline["screen"].support_.copy()
-    coefficients = model_coefficients(pipeline)
+    screen, model = screened_model(pipeline)
+    chosen = screen.support_.copy()
+    coefficients = getattr(model, "coef_", None)
     if coefficients is not None:
-        chosen[np.flatnonzero(chosen)] = coefficients != 0
+        chosen[np.flatnonzero(chosen)] = np.ravel(coefficients) != 0
     return chosen
 
 
-def model_coefficients(pipeline) -> np.ndarray | None:
-    """Coefficients per SD of the screened columns of an elastic-net model (None for boosting)."""
-    model = pipeline["model"]
-    coefficients = getattr(model, "coef_", None)
-    return None if coefficients is None else np.ravel(coefficients)
+def _in_parallel(tasks, n_jobs: int) -> list:
+    """Run joblib tasks in ``n_jobs`` processes of one BLAS/OpenMP thread each (no oversubscription)."""
+    from joblib import Parallel, parallel_config
+
+    with parallel_config(backend="loky", inner_max_num_threads=1):
+        return Parallel(n_jobs=n_jobs)(tasks)
+
+
+def fit_quietly(pipeline, X: np.ndarray, target):
+    """Fit a pipeline; a penalty that removes every predictor is a valid candidate, not a warning."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "all coefficients are zero")
+        return pipeline.fit(X, target)
 
 
 def _fit_predict(X, target, train, test, survival, model, screened, n_features, seed):
     pipeline = make_pipeline(survival, model, screened, n_features=n_features, seed=seed)
-    pipeline.fit(X[train], target[train])
+    fit_quietly(pipeline, X[train], target[train])
     return predicted_risk(pipeline, X[test]), chosen_predictors(pipeline)
 
 
@@ -295,15 +278,13 @@ def cross_validated_risk(X: np.ndarray, target, *, model: str, screened: np.ndar
     (risk, selection): risk is repeats x patients; selection is, per column, the share of the
     outer training folds whose model used it.
     """
-    from joblib import Parallel, delayed
+    from joblib import delayed
 
     survival = _is_survival(target)
     strata = target["event"] if survival else target
     splits = list(RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=seed).split(X, strata))
-    fits = Parallel(n_jobs=n_jobs)(
-        delayed(_fit_predict)(X, target, train, test, survival, model, screened, n_features, seed + i)
-        for i, (train, test) in enumerate(splits)
-    )  # fmt: skip
+    fits = _in_parallel((delayed(_fit_predict)(X, target, train, test, survival, model, screened, n_features, seed + i)
+                         for i, (train, test) in enumerate(splits)), n_jobs)  # fmt: skip
     risk, selection = np.full((n_repeats, len(X)), np.nan), np.zeros(X.shape[1])
     for i, ((_, test), (predicted, chosen)) in enumerate(zip(splits, fits)):
         risk[i // n_splits, test] = predicted
@@ -314,15 +295,12 @@ def cross_validated_risk(X: np.ndarray, target, *, model: str, screened: np.ndar
 def site_held_out_risk(X: np.ndarray, target, sites: np.ndarray, *, model: str, screened: np.ndarray,
                        n_features: int = 50, seed: int = 0, n_jobs: int = 1) -> np.ndarray:  # fmt: skip
     """Risk of each site's patients from a model trained (with its inner CV) on the other sites."""
-    from joblib import Parallel, delayed
+    from joblib import delayed
 
     survival = _is_survival(target)
     held_out = [np.flatnonzero(sites == site) for site in np.unique(sites)]
-    fits = Parallel(n_jobs=n_jobs)(
-        delayed(_fit_predict)(X, target, np.flatnonzero(sites != sites[test[0]]), test, survival, model, screened,
-                              n_features, seed)
-        for test in held_out
-    )  # fmt: skip
+    fits = _in_parallel((delayed(_fit_predict)(X, target, np.flatnonzero(sites != sites[test[0]]), test, survival,
+                                               model, screened, n_features, seed) for test in held_out), n_jobs)  # fmt: skip
     risk = np.full(len(X), np.nan)
     for test, (predicted, _) in zip(held_out, fits):
         risk[test] = predicted
@@ -542,7 +520,7 @@ def fit_signatures(mdata, outcomes: dict, *, clinical: list[str], assays: list[s
         target, known = outcome_target(mdata.obs, outcome, spec)
         survival = _is_survival(target)
         pipeline = make_pipeline(survival, "elastic_net", screened, n_features=n_features, seed=seed)
-        pipeline.fit(predictors.table.loc[known, columns].to_numpy(float), target)
+        fit_quietly(pipeline, predictors.table.loc[known, columns].to_numpy(float), target)
         fitted[outcome] = Signature(outcome, spec, feature_set, columns, pipeline, horizon)
         frequency = selection.query("outcome == @outcome and model == 'elastic_net' and feature_set == @feature_set")
         tables.append(_signature_table(pipeline, columns, predictors.block, survival).assign(outcome=outcome).merge(
@@ -556,12 +534,11 @@ def fit_signatures(mdata, outcomes: dict, *, clinical: list[str], assays: list[s
 
 def _signature_table(pipeline, columns: list[str], block: pd.Series, survival: bool) -> pd.DataFrame:
     """Non-zero coefficients of a fitted elastic-net pipeline, largest first, after the intercept."""
-    used = np.asarray(columns)[pipeline["screen"].support_]
-    coefficients = model_coefficients(pipeline)
-    table = pd.DataFrame({"term": used, "coefficient": coefficients})
+    screen, model = screened_model(pipeline)
+    table = pd.DataFrame({"term": np.asarray(columns)[screen.support_], "coefficient": np.ravel(model.coef_)})
     table = table[table["coefficient"] != 0].sort_values("coefficient", key=np.abs, ascending=False, kind="stable")
     if not survival:
-        intercept = pd.DataFrame({"term": ["intercept"], "coefficient": [float(pipeline["model"].intercept_[0])]})
+        intercept = pd.DataFrame({"term": ["intercept"], "coefficient": [float(model.intercept_[0])]})
         table = pd.concat([intercept, table], ignore_index=True)
     return table.assign(block=table["term"].map(block).fillna("intercept"), ratio=np.exp(table["coefficient"]),
                         ratio_type="hazard ratio per SD" if survival else "odds ratio per SD")  # fmt: skip
@@ -611,6 +588,6 @@ def _risk(signature: Signature, X: np.ndarray) -> np.ndarray:
     """Probability of the binary outcome, or of the survival event by the horizon."""
     if signature.spec["type"] == "binary":
         return signature.pipeline.predict_proba(X)[:, 1]
-    model = signature.pipeline[-1]
-    curves = model.predict_survival_function(signature.pipeline[:-1].transform(X))
+    screen, model = screened_model(signature.pipeline)
+    curves = model.predict_survival_function(screen.transform(signature.pipeline[:-1].transform(X)))
     return np.array([1 - curve(min(signature.horizon, curve.x[-1])) for curve in curves])
