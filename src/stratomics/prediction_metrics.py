@@ -69,8 +69,12 @@ def survival_metrics(time: np.ndarray, event: np.ndarray, risk: np.ndarray, hori
     metrics = {"c_index": concordance_index(time, -risk, event)}
     outcome = Surv.from_arrays(event.astype(bool), time)
     for horizon in horizons:
-        usable = time[event.astype(bool)].min() < horizon < time.max()
-        metrics[f"auc_{horizon:g}d"] = cumulative_dynamic_auc(outcome, outcome, risk, [horizon])[0][0] if usable else np.nan
+        metrics[f"auc_{horizon:g}d"] = np.nan
+        if time[event.astype(bool)].min() < horizon < time.max():
+            try:
+                metrics[f"auc_{horizon:g}d"] = cumulative_dynamic_auc(outcome, outcome, risk, [horizon])[0][0]
+            except ValueError:  # nobody left uncensored at the horizon in this (resampled) cohort
+                pass
     return metrics
 
 
