@@ -91,3 +91,9 @@ def test_integrating_an_unknown_assay_is_an_error(config):
     config["integrate"] = {"assays": ["proteomics", "rnaseq"]}
     with pytest.raises(StratomicsInputError, match="integrate.assays names 'rnaseq'.*Did you mean 'rna'"):
         validate_config(config)
+
+
+def test_predicting_from_an_unknown_assay_is_an_error(config):
+    config["predict"] = {"assays": ["protemics"]}
+    with pytest.raises(StratomicsInputError, match="predict.assays names 'protemics'.*Did you mean 'proteomics'"):
+        validate_config(config)

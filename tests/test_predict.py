@@ -136,3 +136,15 @@ def test_net_benefit_by_hand_and_survival_metrics_against_scikit_survival():
     metrics = survival_metrics(time, event, risk, [200])
     assert metrics["c_index"] == pytest.approx(concordance_index_censored(event.astype(bool), time, risk)[0], rel=1e-9)
     assert 0.6 < metrics["auc_200d"] < 0.9
+
+
+def test_a_missing_clinical_column_or_a_non_binary_outcome_is_named():
+    from stratomics.errors import StratomicsInputError
+    from stratomics.predict import outcome_target
+
+    mdata = cohort(n=40, n_features=5)
+    with pytest.raises(StratomicsInputError, match="column 'agee' .*not in the sample sheet"):
+        build_predictors(mdata, clinical=["agee"], assays=["olink"])
+    obs = mdata.obs.assign(failure_12m=mdata.obs["failure_12m"] * 2)
+    with pytest.raises(StratomicsInputError, match="'failure_12m' must be 0/1"):
+        outcome_target(obs, "failure_12m", BINARY)
