@@ -189,7 +189,9 @@ def test_prediction_compares_predictor_sets_and_the_signature_scores_new_patient
                  str(results / "cohort/preprocessed.h5mu"), "--subgroups", str(results / "stratify/model.joblib"),
                  "--out", str(out)]) == 0  # fmt: skip
     new = pd.read_csv(out, sep="\t").set_index("patient_id")
-    in_process = predict_patients(load_model(results / "predict/signature.joblib"),
-                                  md.read_h5mu(results / "cohort/stratified.h5mu")).set_index("patient_id")  # fmt: skip
+    cohort = md.read_h5mu(results / "cohort/preprocessed.h5mu")
+    subgroups = pd.read_csv(results / "stratify/clusters.tsv", sep="\t", keep_default_na=False).set_index("patient_id")
+    cohort.obs["subgroup"] = subgroups["subgroup"].reindex(cohort.obs_names).to_numpy()  # the fitted subgroups
+    in_process = predict_patients(load_model(results / "predict/signature.joblib"), cohort).set_index("patient_id")
     assert new.index.tolist() == sheet["patient_id"].tolist() and new.notna().all().all()
     assert ((new - in_process).abs().max(axis=1) < 1e-6).mean() > 0.9  # same risk unless assigned to another subgroup
