@@ -195,3 +195,12 @@ def test_prediction_compares_predictor_sets_and_the_signature_scores_new_patient
     in_process = predict_patients(load_model(results / "predict/signature.joblib"), cohort).set_index("patient_id")
     assert new.index.tolist() == sheet["patient_id"].tolist() and new.notna().all().all()
     assert ((new - in_process).abs().max(axis=1) < 1e-6).mean() > 0.9  # same risk unless assigned to another subgroup
+
+
+def test_cohort_files_read_back_with_mudata_pull_on_update_off(workflow_runs):
+    results = workflow_runs[0] / "results"
+    n_patients = len(pd.read_csv(results / "demo/samples.csv"))
+    for name in ("cohort/raw.h5mu", "cohort/preprocessed.h5mu", "integrate/integrated.h5mu", "cohort/stratified.h5mu"):
+        with md.set_options(pull_on_update=False):  # what mudata advises to silence its update warnings
+            mdata = md.read_h5mu(results / name)
+        assert mdata.n_obs == n_patients, name

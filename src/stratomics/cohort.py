@@ -298,6 +298,18 @@ def assemble(obs: pd.DataFrame, modalities: dict[str, ad.AnnData]) -> md.MuData:
     return mdata
 
 
+def write_cohort(mdata: md.MuData, path) -> None:
+    """Write a cohort .h5mu whose patient index is unnamed everywhere.
+
+    mudata joins the global and per-assay ``obs`` on their index; when only some are named it fails
+    to read the file back under ``mudata.set_options(pull_on_update=False)``.
+    """
+    for adata in mdata.mod.values():
+        adata.obs.index.name = None
+    mdata.obs.index.name = None
+    mdata.write(path)
+
+
 def read_cohort_obs(path) -> pd.DataFrame:
     """Read only ``obs`` (every patient with the clinical columns) of a cohort .h5mu file."""
     import h5py

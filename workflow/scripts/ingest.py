@@ -1,4 +1,4 @@
-from stratomics.cohort import build_cohort
+from stratomics.cohort import build_cohort, write_cohort
 from stratomics.runner import run_step
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
@@ -6,7 +6,7 @@ snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 
 def main():
     cohort = build_cohort(snakemake.config)
-    cohort.mdata.write(snakemake.output.raw)
+    write_cohort(cohort.mdata, snakemake.output.raw)
     cohort.report.to_csv(snakemake.output.report, sep="\t", index=False)
     cohort.coverage.to_csv(snakemake.output.coverage, sep="\t", index=False)
 

@@ -1,6 +1,7 @@
 import joblib
 import mudata as md
 
+from stratomics.cohort import write_cohort
 from stratomics.runner import run_step
 from stratomics.subgroups import embedding_table, integrate_cohort
 
@@ -11,7 +12,7 @@ def main():
     mdata = md.read_h5mu(snakemake.input[0])
     integration = integrate_cohort(mdata, snakemake.params.assays, integrate_options=snakemake.params.integrate,
                                    fit_on=snakemake.params.fit_on, seed=snakemake.params.seed)  # fmt: skip
-    mdata.write(snakemake.output.mdata)
+    write_cohort(mdata, snakemake.output.mdata)
     joblib.dump(integration, snakemake.output.model)
     write = {"sep": "\t", "index": False, "float_format": "%.6g"}
     embedding_table(mdata).to_csv(snakemake.output.embedding, **write)

@@ -1,6 +1,7 @@
 import joblib
 import mudata as md
 
+from stratomics.cohort import write_cohort
 from stratomics.runner import run_step
 from stratomics.stratify import choose
 from stratomics.subgroups import fitted_scores, save_model, store_subgroups, subgroup_table
@@ -14,7 +15,7 @@ def main():
     options = snakemake.params.stratify
     result, table = choose(results, len(fitted_scores(mdata)), algorithm=options["algorithm"], k=options.get("k"))
     model = store_subgroups(mdata, joblib.load(snakemake.input.integration), result, table)
-    mdata.write(snakemake.output.mdata)
+    write_cohort(mdata, snakemake.output.mdata)
     write = {"sep": "\t", "index": False, "float_format": "%.6g"}
     subgroup_table(mdata).to_csv(snakemake.output.clusters, **write)
     table.to_csv(snakemake.output.selection, **write)
