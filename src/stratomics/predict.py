@@ -24,7 +24,6 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
-from sksurv.linear_model import CoxnetSurvivalAnalysis
 
 from stratomics.errors import StratomicsInputError
 
@@ -38,6 +37,8 @@ FEATURE_SETS = {
 }
 MODELS = ("elastic_net", "gradient_boosting")
 CURVE_COLUMNS = ["curve", "x", "y", "n", "model", "feature_set", "outcome"]
+#: Risk thresholds of the decision curves.
+THRESHOLDS = np.arange(0.05, 0.61, 0.01)
 
 
 @dataclass
@@ -99,8 +100,8 @@ def build_predictors(mdata, *, clinical: list[str], assays: list[str], subgroup:
         if column not in obs:
             raise StratomicsInputError(f"predict: the column '{column}' ({block}) is not in the sample sheet; "
                                        f"available: {', '.join(map(str, obs.columns))}.")  # fmt: skip
-        values = obs[column].replace("", pd.NA) if block == "subgroup" else obs[column]
-        encoded, levels = _encode(values.astype("string") if block == "subgroup" else values, column, categories.get(column))
+        values = obs[column].astype("string").replace("", pd.NA) if block == "subgroup" else obs[column]
+        encoded, levels = _encode(values, column, categories.get(column))
         if levels is not None:
             categories[column] = levels
         frames.append(encoded)
@@ -205,6 +206,7 @@ def make_pipeline(survival: bool, model: str, screened: np.ndarray, *, n_feature
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
     from sksurv.ensemble import GradientBoostingSurvivalAnalysis
+    from sksurv.linear_model import CoxnetSurvivalAnalysis
 
     if model not in MODELS:
         raise StratomicsInputError(f"predict: model '{model}' is not one of {', '.join(MODELS)}.")
@@ -352,7 +354,7 @@ def performance_table(target, risks: dict[str, np.ndarray], *, horizons, n_boots
     return table.assign(n=n, n_events=int(events.sum()))
 
 
-def risk_curves(target: np.ndarray, risk: np.ndarray, thresholds=np.arange(0.05, 0.61, 0.01)) -> pd.DataFrame:
+def risk_curves(target: np.ndarray, risk: np.ndarray, thresholds=THRESHOLDS) -> pd.DataFrame:
     """ROC curve, calibration by tenths of predicted risk, and decision curve of one binary prediction.
 
     Returns
@@ -374,7 +376,7 @@ def risk_curves(target: np.ndarray, risk: np.ndarray, thresholds=np.arange(0.05,
     ], ignore_index=True)[["curve", "x", "y", "n"]]  # fmt: skip
 
 
-def treat_all_curve(target: np.ndarray, thresholds=np.arange(0.05, 0.61, 0.01)) -> pd.DataFrame:
+def treat_all_curve(target: np.ndarray, thresholds=THRESHOLDS) -> pd.DataFrame:
     """Net benefit of treating every patient (the reference line of a decision curve)."""
     from stratomics.prediction_metrics import net_benefit
 
@@ -420,6 +422,7 @@ def evaluate_outcome(predictors: Predictors, obs: pd.DataFrame, outcome: str, sp
         log.info("predict %s: %d patients without a known outcome are not used", outcome, dropped)
     patients = obs.index[known]
     table = predictors.table.loc[patients]
+    sites = obs.loc[patients, site].astype(str).to_numpy() if site else None
     performance, curves, predictions, selection = [], [], [], []
     for model in models:
         cv_risk, held_out = {}, {}
@@ -436,12 +439,12 @@ def evaluate_outcome(predictors: Predictors, obs: pd.DataFrame, outcome: str, sp
             if not _is_survival(target):
                 curves.append(risk_curves(target, mean_risk).assign(model=model, feature_set=feature_set))
             if site:
-                held_out[feature_set] = site_held_out_risk(X, target, obs.loc[patients, site].astype(str).to_numpy(), **options)
+                held_out[feature_set] = site_held_out_risk(X, target, sites, **options)
                 predictions.append(predictions[-1].assign(validation="leave_one_site_out", risk=held_out[feature_set]))
         options = dict(horizons=horizons, n_bootstrap=n_bootstrap, seed=seed)
         performance.append(performance_table(target, cv_risk, **options).assign(model=model, validation="nested_cv"))
         if site:
-            performance += _site_performance(target, held_out, obs.loc[patients, site].astype(str).to_numpy(), model, options)
+            performance += _site_performance(target, held_out, sites, model, options)
     if curves:
         curves.append(treat_all_curve(target).assign(model="reference", feature_set="treat_all"))
     columns = ["model", "feature_set", "validation", "metric", "estimate", "ci_low", "ci_high", "n", "n_events"]

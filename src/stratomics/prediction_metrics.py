@@ -31,25 +31,14 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def _logistic_newton(design: np.ndarray, y: np.ndarray, offset: np.ndarray, iterations: int = 50) -> np.ndarray:
-    """Maximum-likelihood logistic coefficients with an offset (Newton-Raphson)."""
-    beta = np.zeros(design.shape[1])
-    for _ in range(iterations):
-        p = 1 / (1 + np.exp(-(offset + design @ beta)))
-        hessian = design.T @ (design * (p * (1 - p))[:, None])
-        step = np.linalg.solve(hessian + 1e-12 * np.eye(len(beta)), design.T @ (y - p))
-        beta += step
-        if np.abs(step).max() < 1e-10:
-            break
-    return beta
-
-
 def calibration(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     """Calibration intercept (with the log-odds as offset) and slope (on the log-odds)."""
+    from stratomics.associate.predictor import logistic_fit
+
     log_odds = _logit(p)
     ones = np.ones((len(y), 1))
-    intercept = _logistic_newton(ones, y, log_odds)[0]
-    slope = _logistic_newton(np.column_stack([ones, log_odds]), y, np.zeros(len(y)))[1]
+    intercept = logistic_fit(y, ones, offset=log_odds)[0]
+    slope = logistic_fit(y, np.column_stack([ones, log_odds]))[1]
     return intercept, slope
 
 

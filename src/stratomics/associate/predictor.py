@@ -137,7 +137,7 @@ def fit_logistic_predictor(
     -------
     The fits (Wald z-tests).
     """
-    start = _logistic_covariates_only(y, covariates, max_iter)
+    start = logistic_fit(y, covariates, max_iter=max_iter)
     return in_chunks(_fit_logistic_chunk, features, y, covariates, start, max_iter=max_iter, tol=tol)
 
 
@@ -180,13 +180,14 @@ def _fit_logistic_chunk(features, y, covariates, start, *, max_iter, tol) -> Pre
     return _result(beta, covariance, usable & converged & ~separated, n, cases, converged, note)
 
 
-def _logistic_covariates_only(y: np.ndarray, covariates: np.ndarray, max_iter: int) -> np.ndarray:
-    """Coefficients of the logistic model on the covariates alone."""
-    beta = np.zeros(covariates.shape[1])
+def logistic_fit(y: np.ndarray, design: np.ndarray, *, offset: np.ndarray | None = None, max_iter: int = 50) -> np.ndarray:
+    """Maximum-likelihood coefficients of one logistic model (Newton), with an optional offset."""
+    offset = np.zeros(len(y)) if offset is None else offset
+    beta = np.zeros(design.shape[1])
     for _ in range(max_iter):
-        mu = special.expit(covariates @ beta)
-        step = np.linalg.lstsq((covariates * (mu * (1 - mu))[:, None]).T @ covariates,
-                               covariates.T @ (y - mu), rcond=None)[0]  # fmt: skip
+        mu = special.expit(offset + design @ beta)
+        step = np.linalg.lstsq((design * (mu * (1 - mu))[:, None]).T @ design,
+                               design.T @ (y - mu), rcond=None)[0]  # fmt: skip
         beta += step
         if np.abs(step).max() < 1e-12 * (1 + np.abs(beta).max()):
             break
