@@ -499,6 +499,7 @@ def prediction_curves(curves: pd.DataFrame, *, model: str = "elastic_net"):
             row[2].set(xlabel="threshold probability", ylabel="net benefit", title="decision curve",
                        ylim=(-0.05, max(prevalence, 0.1) + 0.05))  # fmt: skip
             row[0].legend(frameon=False, fontsize=6, loc="lower right")
-            row[2].legend(frameon=False, fontsize=6, loc="lower left")
+            references = [line for line in row[2].get_lines() if line.get_label() in ("treat all", "treat none")]
+            row[2].legend(handles=references, frameon=False, fontsize=6, loc="upper right")  # sets: see the ROC legend
         fig.tight_layout()
     return fig
