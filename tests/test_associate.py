@@ -152,6 +152,44 @@ def test_logistic_reports_separation_instead_of_an_estimate():
         sm.Logit(y, np.column_stack([separating, np.ones(100)])).fit(disp=0, warn_convergence=False)
 
 
+def test_logistic_flags_degenerate_features_and_fits_the_rest():
+    rng = np.random.default_rng(11)
+    n = 300
+    age = rng.normal(size=n)
+    design = np.column_stack([np.ones(n), age])
+    y = (rng.random(n) < 1 / (1 + np.exp(-(0.5 * age - 0.2)))).astype(float)
+    ordinary = rng.normal(size=n)
+    mostly_missing = np.where(np.arange(n) < 5, rng.normal(size=n), np.nan)
+    values = np.column_stack([np.full(n, 2.0), 3 * age, mostly_missing, ordinary])
+    table = fit_logistic_predictor(y, values, design).table(["constant", "age copy", "mostly missing", "ordinary"])
+    for feature in ("constant", "age copy", "mostly missing"):
+        assert np.isnan(table.loc[feature, "estimate"]) and table.loc[feature, "note"] != "", feature
+    assert table.loc["constant", "note"] == "design not estimable on the observed patients"
+    assert table.loc["mostly missing", "n"] == 5
+    reference = sm.Logit(y, np.column_stack([ordinary, design])).fit(disp=0, tol=1e-12)
+    np.testing.assert_allclose(table.loc["ordinary", ["estimate", "std_error", "p_value"]].to_numpy(float),
+                               [reference.params[0], reference.bse[0], reference.pvalues[0]], rtol=RTOL)  # fmt: skip
+
+
+def test_logistic_fits_do_not_depend_on_threads_layout_or_dtype():
+    rng = np.random.default_rng(12)
+    n, m = 200, 700  # three chunks of features
+    design = np.column_stack([np.ones(n), rng.normal(size=(n, 3))])
+    values = rng.normal(size=(n, m)).astype(np.float32)
+    values[rng.random(values.shape) < 0.05] = np.nan
+    y = (rng.random(n) < 1 / (1 + np.exp(-values[:, 0].astype(float).clip(-5, 5)))).astype(float)
+    one_thread = fit_logistic_predictor(y, values.astype(float), design, threads=1).table(range(m))
+    for other in (fit_logistic_predictor(y, values, design, threads=3),
+                  fit_logistic_predictor(y, np.asfortranarray(values.astype(float)), design, threads=2)):  # fmt: skip
+        pd.testing.assert_frame_equal(other.table(range(m)), one_thread, check_exact=True)
+    usable = np.flatnonzero(one_thread["p_value"].notna().to_numpy())
+    assert len(usable) == m
+    for j in usable[[0, 255, 256, 511, 512, -1]]:  # both sides of the chunk boundaries
+        ok = np.isfinite(values[:, j])
+        reference = sm.Logit(y[ok], np.column_stack([values[ok, j].astype(float), design[ok]])).fit(disp=0, tol=1e-12)
+        np.testing.assert_allclose(one_thread["p_value"].iloc[j], reference.pvalues[0], rtol=RTOL)
+
+
 def test_linear_predictor_equals_statsmodels_ols(cohort_frame):
     obs, values = cohort_frame
     design = model_design(obs, "~ age + C(site)")

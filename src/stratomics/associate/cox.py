@@ -107,6 +107,7 @@ def fit_cox_predictor(
     *,
     max_iter: int = 30,
     tol: float = 1e-9,
+    threads: int | None = None,
 ) -> PredictorFit:
     """Cox model of (time, event) on [feature_j, covariates] for every feature j, Efron ties.
 
@@ -118,6 +119,8 @@ def fit_cox_predictor(
         Patients x features, NaN where missing.
     covariates
         Patients x q covariates without intercept (may have zero columns).
+    threads
+        Worker threads (default: all available); the results do not depend on it.
 
     Returns
     -------
@@ -127,7 +130,7 @@ def fit_cox_predictor(
     features, covariates = features[order], covariates[order]
     start = _covariates_only_fit(order_data, covariates, max_iter, tol)
     return in_chunks(_fit_cox_chunk, features, order_data, covariates, start, max_iter=max_iter, tol=tol,
-                     size=CHUNK_FEATURES)  # fmt: skip
+                     size=CHUNK_FEATURES, threads=threads)  # fmt: skip
 
 
 def _fit_cox_chunk(features, order_data, covariates, start, *, max_iter, tol) -> PredictorFit:
