@@ -195,7 +195,10 @@ def fit_logistic_predictor(
     The fits (Wald z-tests).
     """
     start = logistic_fit(y, covariates, max_iter=max_iter)
-    return in_chunks(_fit_logistic_chunk, features, y, covariates, start, max_iter=max_iter, tol=tol, threads=threads)
+    # about 2 MiB per working array: a chunk's arrays stay in the cache
+    size = int(np.clip(2**18 // len(y), 16, CHUNK_FEATURES))
+    return in_chunks(_fit_logistic_chunk, features, y, covariates, start, max_iter=max_iter, tol=tol, size=size,
+                     threads=threads)  # fmt: skip
 
 
 def _fit_logistic_chunk(features, y, covariates, start, *, max_iter, tol) -> PredictorFit:
@@ -218,7 +221,7 @@ def _fit_logistic_chunk(features, y, covariates, start, *, max_iter, tol) -> Pre
     active = np.arange(m)
     for iteration in range(max_iter):
         if iteration == 0:
-            score, information, near_bound = _start_sums(working, observed, y, covariates, start, scratch[2])
+            score, information, near_bound = _start_sums(working, observed, y, covariates, start, (scratch[2], spare))
         else:
             score, information, near_bound = _newton_sums(working, coef[:, active], y, covariates_t, pairs_t, scratch[2])
         step, inverse, ok = _newton_steps(score, information)
@@ -243,30 +246,29 @@ def _fit_logistic_chunk(features, y, covariates, start, *, max_iter, tol) -> Pre
                    converged, note)  # fmt: skip
 
 
-def _start_sums(values, observed, y, covariates, start, buffer):
+def _start_sums(values, observed, y, covariates, start, buffers):
     """Score, information (upper triangle) and near-0/1 count of every feature at the start.
 
     With the feature coefficient at 0, every feature shares the covariates-only fit's
-    probabilities: no per-feature exponential is needed, and the covariate blocks are products
-    with the observed-value mask (plain sums when nothing is missing). ``values`` is features x
-    patients.
+    probabilities: no per-feature exponential is needed, the feature's sums are products with
+    shared vectors, and the covariate blocks are products with the observed-value mask (plain
+    sums when nothing is missing). ``values`` is features x patients; ``buffers`` two scratch rows.
     """
     mu = special.expit(covariates @ start)
     weight, residual = mu * (1 - mu), y - mu
-    filled = _view(buffer, values.shape)
+    filled, squares = (_view(buffer, values.shape) for buffer in buffers)
     np.copyto(filled, values)
-    filled[~observed] = 0.0
+    complete = observed.all()
+    if not complete:
+        filled[~observed] = 0.0
+    feature_sums = filled @ np.column_stack([residual, covariates * weight[:, None]])
     upper = np.triu_indices(covariates.shape[1])
     shared = np.column_stack([covariates * residual[:, None], covariates[:, upper[0]] * covariates[:, upper[1]] * weight[:, None],
                               weight < 1e-10])  # fmt: skip
-    if observed.all():
-        masked = np.repeat(shared.sum(axis=0)[:, None], values.shape[0], axis=1)
-    else:
-        masked = (observed.astype(float) @ shared).T
+    masked = np.repeat(shared.sum(axis=0)[:, None], len(values), axis=1) if complete else (observed @ shared).T
     q = covariates.shape[1]
-    score = np.vstack([filled @ residual, masked[:q]])
-    feature_information = np.einsum("ji,ji,i->j", filled, filled, weight)
-    information = np.vstack([feature_information, (filled @ (covariates * weight[:, None])).T, masked[q:-1]])
+    score = np.vstack([feature_sums[:, 0], masked[:q]])
+    information = np.vstack([np.multiply(filled, filled, out=squares) @ weight, feature_sums[:, 1:].T, masked[q:-1]])
     return score, information, masked[-1]
 
 
