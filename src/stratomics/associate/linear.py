@@ -123,7 +123,11 @@ def _residual_sum_of_squares(y, x, beta, xty, observed=None) -> np.ndarray:
     return rss
 
 
-def _invert(gram: np.ndarray, tolerance: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
+#: A matrix is singular when its equilibrated form's smallest over largest eigenvalue is at most this.
+SINGULAR_TOLERANCE = 1e-10
+
+
+def _invert(gram: np.ndarray, tolerance: float = SINGULAR_TOLERANCE) -> tuple[np.ndarray, np.ndarray]:
     """Invert a stack of symmetric matrices; flag those that are numerically singular or not finite."""
     finite = np.isfinite(gram).all(axis=(1, 2))
     gram = np.where(finite[:, None, None], gram, np.eye(gram.shape[1]))

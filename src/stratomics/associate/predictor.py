@@ -8,7 +8,6 @@ from matrix products over the observed-value mask, so no Python loop runs over f
 from __future__ import annotations
 
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -18,7 +17,7 @@ from scipy import special, stats
 from threadpoolctl import threadpool_limits
 
 from stratomics.associate import newton
-from stratomics.associate.linear import _invert
+from stratomics.associate.linear import SINGULAR_TOLERANCE, _invert
 
 
 @dataclass
@@ -114,18 +113,6 @@ def in_chunks(fit, features: np.ndarray, *args, size: int = CHUNK_FEATURES, thre
     return PredictorFit(*(np.concatenate([getattr(f, name) for f in fits]) for name in PredictorFit.__dataclass_fields__))
 
 
-def _thread_buffers(count: int, size: int) -> np.ndarray:
-    """``count`` x ``size`` scratch array kept for the calling thread's next chunks (first-touch
-    page faults on fresh arrays would cost as much as the arithmetic)."""
-    buffers = getattr(_scratch, "buffers", None)
-    if buffers is None or buffers.shape[0] != count or buffers.shape[1] < size:
-        buffers = _scratch.buffers = np.empty((count, size))
-    return buffers
-
-
-_scratch = threading.local()
-
-
 def fit_linear_predictor(y: np.ndarray, features: np.ndarray, covariates: np.ndarray, *, threads: int | None = None) -> PredictorFit:
     """Least squares of y on [feature_j, covariates] for every feature j.
 
@@ -202,110 +189,19 @@ def fit_logistic_predictor(
 
 
 def _fit_logistic_chunk(features, y, covariates, start, *, max_iter, tol) -> PredictorFit:
-    """:func:`fit_logistic_predictor` on one chunk of features (compiled kernels of :mod:`.newton`).
-
-    The chunk is held features x patients in per-thread scratch space; features leave it once
-    their step falls below ``tol`` (or their information matrix is singular).
-    """
-    (n, m), p = features.shape, covariates.shape[1] + 1
+    """:func:`fit_logistic_predictor` on one chunk of features (compiled in :mod:`.newton`)."""
+    m, p = features.shape[1], covariates.shape[1] + 1
     covariates_t = np.ascontiguousarray(covariates.T)
     upper = np.triu_indices(p - 1)
-    pairs_t = covariates_t[upper[0]] * covariates_t[upper[1]]
-    scratch = _thread_buffers(3, n * m)
-    working, spare = _view(scratch[0], (m, n)), scratch[1]
-    np.copyto(working, features.T)  # float32 dosages become float64
-    observed = np.isfinite(working)
-    coef = np.tile(np.concatenate([[0.0], start])[:, None], (1, m))
-    covariance = np.full((m, p, p), np.nan)
-    usable, converged, extreme, singular = (np.zeros(m, dtype=bool) for _ in range(4))
-    active = np.arange(m)
-    for iteration in range(max_iter):
-        if iteration == 0:
-            score, information, near_bound = _start_sums(working, observed, y, covariates, start, (scratch[2], spare))
-        else:
-            score, information, near_bound = _newton_sums(working, coef[:, active], y, covariates_t, pairs_t, scratch[2])
-        step, inverse, ok = _newton_steps(score, information)
-        coef[:, active] += step
-        extreme[active] |= near_bound > 0
-        # the information matrix of a step below tol serves as the covariance
-        done = np.abs(step).max(axis=0) < tol * (1 + np.abs(coef[:, active]).max(axis=0))
-        finished = done | ~ok
-        covariance[active[finished]], usable[active[finished]] = inverse[finished], ok[finished]
-        converged[active[done & ok]] = True
-        singular[active[~ok]] = True
-        if finished.all():
-            break
-        if finished.any():
-            active, held = active[~finished], working
-            working = np.compress(~finished, held, axis=0, out=_view(spare, (len(active), n)))
-            spare = held.reshape(-1)
-    separated = extreme | (np.abs(coef) > 30).any(axis=0)
+    coef, covariance = np.empty((m, p)), np.full((m, p, p), np.nan)
+    status = np.zeros((m, len(newton.STATUS)), dtype=np.int64)
+    newton.fit_logistic_features(np.asarray(features, dtype=float), y, covariates_t, covariates_t[upper[0]] * covariates_t[upper[1]],
+                                 start, max_iter, tol, SINGULAR_TOLERANCE, coef, covariance, status)  # fmt: skip
+    converged, singular, near_bound = status[:, 2:].T.astype(bool)
+    separated = near_bound | (np.abs(coef) > 30).any(axis=1)
     note = np.select([separated, singular, ~converged],
                      ["complete or quasi-complete separation", NOT_ESTIMABLE, "did not converge"], "")  # fmt: skip
-    return _result(coef.T, covariance, usable & converged & ~separated, observed.sum(axis=1), observed @ y,
-                   converged, note)  # fmt: skip
-
-
-def _start_sums(values, observed, y, covariates, start, buffers):
-    """Score, information (upper triangle) and near-0/1 count of every feature at the start.
-
-    With the feature coefficient at 0, every feature shares the covariates-only fit's
-    probabilities: no per-feature exponential is needed, the feature's sums are products with
-    shared vectors, and the covariate blocks are products with the observed-value mask (plain
-    sums when nothing is missing). ``values`` is features x patients; ``buffers`` two scratch rows.
-    """
-    mu = special.expit(covariates @ start)
-    weight, residual = mu * (1 - mu), y - mu
-    filled, squares = (_view(buffer, values.shape) for buffer in buffers)
-    np.copyto(filled, values)
-    complete = observed.all()
-    if not complete:
-        filled[~observed] = 0.0
-    feature_sums = filled @ np.column_stack([residual, covariates * weight[:, None]])
-    upper = np.triu_indices(covariates.shape[1])
-    shared = np.column_stack([covariates * residual[:, None], covariates[:, upper[0]] * covariates[:, upper[1]] * weight[:, None],
-                              weight < 1e-10])  # fmt: skip
-    masked = np.repeat(shared.sum(axis=0)[:, None], len(values), axis=1) if complete else (observed @ shared).T
-    q = covariates.shape[1]
-    score = np.vstack([feature_sums[:, 0], masked[:q]])
-    information = np.vstack([np.multiply(filled, filled, out=squares) @ weight, feature_sums[:, 1:].T, masked[q:-1]])
-    return score, information, masked[-1]
-
-
-def _newton_sums(values, coef, y, covariates_t, pairs_t, buffer):
-    """Score, information (upper triangle) and near-0/1 count of every feature at ``coef``."""
-    exponent = _view(buffer, values.shape)
-    np.matmul(-coef[1:].T, covariates_t, out=exponent)
-    newton.subtract_feature_term(values, coef[0], exponent)
-    m, p = values.shape[0], coef.shape[0]
-    score, information, near_bound = np.empty((p, m)), np.empty((p * (p + 1) // 2, m)), np.empty(m)
-    newton.score_and_information(values, np.exp(exponent, out=exponent), y, covariates_t, pairs_t,
-                                 score, information, near_bound)  # fmt: skip
-    return score, information, near_bound
-
-
-def _view(buffer: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """The start of a flat scratch buffer as a C-contiguous array of ``shape``."""
-    return buffer[: shape[0] * shape[1]].reshape(shape)
-
-
-def _newton_steps(score: np.ndarray, information: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Newton steps (p x features), inverse information and solvability, as :func:`_invert` judges it.
-
-    The compiled solver settles almost every feature by a cheap bound; the rest (near-singular
-    designs) get the exact eigenvalue check.
-    """
-    step, inverse, ok = newton.newton_steps(score, information, 1e-10)
-    if not ok.all():
-        unsure = np.flatnonzero(~ok)
-        p = score.shape[0]
-        upper = np.triu_indices(p)
-        matrices = np.zeros((len(unsure), p, p))
-        matrices[:, upper[0], upper[1]] = information[:, unsure].T
-        matrices[:, upper[1], upper[0]] = information[:, unsure].T
-        inverse[unsure], ok[unsure] = _invert(matrices)
-        step[:, unsure] = np.where(ok[unsure], np.einsum("jkl,lj->kj", np.nan_to_num(inverse[unsure]), score[:, unsure]), 0.0)
-    return step, inverse, ok
+    return _result(coef, covariance, converged & ~separated, status[:, 0], status[:, 1], converged, note)
 
 
 def logistic_fit(y: np.ndarray, design: np.ndarray, *, offset: np.ndarray | None = None, max_iter: int = 50) -> np.ndarray:
