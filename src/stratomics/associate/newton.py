@@ -21,6 +21,8 @@ _COMPILE = {"cache": True, "nogil": True, "error_model": "numpy", "fastmath": {"
 _LN2_HIGH, _LN2_LOW = 6.93147180369123816490e-01, 1.90821492927058770002e-10
 #: Taylor coefficients 1/k! of exp on |r| <= log(2)/2, highest first (truncation error < 1e-17).
 _EXP_TAYLOR = tuple(1.0 / math.factorial(k) for k in range(13, -1, -1))
+#: Features fitted together in lockstep (:func:`_block_sums` is written for four).
+GROUP = 4
 #: Status columns written by :func:`fit_logistic_features`.
 STATUS = ("n", "cases", "converged", "singular", "near_bound")
 
@@ -52,6 +54,9 @@ def exp_into(x: np.ndarray, out: np.ndarray, exponent_bits: np.ndarray) -> None:
 def fit_logistic_features(values, y, covariates, pairs, start, max_iter, tol, tolerance, coef, covariance, status):
     """Fit y ~ values[:, j] + covariates by Newton's method for every feature j.
 
+    Features are fitted :data:`GROUP` at a time in lockstep, so that each covariate value read from
+    memory serves that many fits; a fit that has converged waits for the others of its group.
+
     Parameters
     ----------
     values
@@ -74,7 +79,7 @@ def fit_logistic_features(values, y, covariates, pairs, start, max_iter, tol, to
         Outputs: features x p coefficients (the feature's first), features x p x p inverse
         information at convergence (left as given otherwise), and features x :data:`STATUS`.
     """
-    n, q = y.shape[0], covariates.shape[0]
+    n, q, m = y.shape[0], covariates.shape[0], values.shape[1]
     p = q + 1
     minus_eta = np.zeros(n)
     for k in range(q):
@@ -82,35 +87,41 @@ def fit_logistic_features(values, y, covariates, pairs, start, max_iter, tol, to
             minus_eta[i] -= start[k] * covariates[k, i]
     shared_exp, exponent_bits = np.empty(n), np.empty(n, dtype=np.int64)
     exp_into(minus_eta, shared_exp, exponent_bits)
-    x, observed, exp_minus_eta = np.empty(n), np.empty(n), np.empty(n)
-    weight, residual, weighted_feature = np.empty(n), np.empty(n), np.empty(n)
-    score, information, step = np.empty(p), np.empty(p * (p + 1) // 2), np.empty(p)
-    inverse, lower, inverse_lower = np.empty((p, p)), np.zeros((p, p)), np.zeros((p, p))
-    for j in range(values.shape[1]):
-        status[j, 0], status[j, 1] = _gather(values[:, j], y, x, observed)
-        beta = coef[j]
-        beta[0] = 0.0
-        beta[1:] = start
+    x, observed, exp_minus_eta = np.empty((GROUP, n)), np.empty((GROUP, n)), np.empty((GROUP, n))
+    weight, residual, weighted_feature = np.empty((GROUP, n)), np.empty((GROUP, n)), np.empty((GROUP, n))
+    beta, score, information = np.empty((GROUP, p)), np.empty((GROUP, p)), np.empty((GROUP, p * (p + 1) // 2))
+    near_bound, active = np.zeros(GROUP, dtype=np.bool_), np.zeros(GROUP, dtype=np.bool_)
+    step, scale, inverse, lower, inverse_lower = np.empty(p), np.empty(p), np.empty((p, p)), np.zeros((p, p)), np.zeros((p, p))
+    for first in range(0, m, GROUP):
+        members = min(GROUP, m - first)
+        for g in range(GROUP):  # a short last group repeats its last feature
+            j = first + min(g, members - 1)
+            status[j, 0], status[j, 1] = _gather(values[:, j], y, x[g], observed[g])
+            beta[g, 0], beta[g, 1:] = 0.0, start
+            exp_minus_eta[g] = shared_exp
+            active[g] = g < members
         for iteration in range(max_iter):
-            if iteration == 0:
-                exp_minus_eta[:] = shared_exp
-            else:
-                _minus_linear_predictor(x, covariates, beta, minus_eta)
-                exp_into(minus_eta, exp_minus_eta, exponent_bits)
-            if _score_and_information(x, observed, exp_minus_eta, y, covariates, pairs,
-                                      weight, residual, weighted_feature, score, information):  # fmt: skip
-                status[j, 4] = 1
-            if not _newton_step(score, information, tolerance, step, inverse, lower, inverse_lower):
-                status[j, 3] = 1
+            for g in range(GROUP):
+                if iteration > 0 and active[g]:
+                    _minus_linear_predictor(x[g], covariates, beta[g], minus_eta)
+                    exp_into(minus_eta, exp_minus_eta[g], exponent_bits)
+            _score_and_information(x, observed, exp_minus_eta, y, covariates, pairs, weight, residual,
+                                   weighted_feature, score, information, near_bound)  # fmt: skip
+            for g in range(members):
+                if not active[g]:
+                    continue
+                j = first + g
+                status[j, 4] |= near_bound[g]
+                if not _newton_step(score[g], information[g], tolerance, step, inverse, lower, inverse_lower, scale):
+                    status[j, 3], active[g] = 1, False
+                    continue
+                beta[g] += step
+                if np.max(np.abs(step)) < tol * (1.0 + np.max(np.abs(beta[g]))):
+                    covariance[j] = inverse  # the information matrix of a step below tol
+                    status[j, 2], active[g] = 1, False
+            if not active.any():
                 break
-            largest = 0.0
-            for k in range(p):
-                beta[k] += step[k]
-                largest = max(largest, abs(beta[k]))
-            if np.max(np.abs(step)) < tol * (1.0 + largest):
-                covariance[j] = inverse  # the information matrix of a step below tol
-                status[j, 2] = 1
-                break
+        coef[first : first + members] = beta[:members]
 
 
 @numba.njit(**_COMPILE)
@@ -143,75 +154,89 @@ def _minus_linear_predictor(x, covariates, beta, out) -> None:
 
 @numba.njit(**_COMPILE)
 def _score_and_information(x, observed, exp_minus_eta, y, covariates, pairs, weight, residual, weighted_feature,
-                           score, information) -> bool:  # fmt: skip
-    """Score X'(y - mu) and the upper triangle of X'WX (row by row) of the design [x, covariates].
+                           score, information, near_bound) -> None:  # fmt: skip
+    """Score X'(y - mu) and the upper triangle of X'WX (row by row) of each design [x[g], covariates].
 
-    Returns whether an observed patient's fitted probability is within 1e-10 of 0 or 1.
+    All arrays but ``y``, ``covariates`` and ``pairs`` have one row per feature of the group;
+    ``near_bound[g]`` tells whether an observed patient's fitted probability is within 1e-10 of 0
+    or 1.
     """
-    n, q = x.shape[0], covariates.shape[0]
-    feature_score, feature_information, near_bound = 0.0, 0.0, 0.0
-    for i in range(n):
-        mu = 1.0 / (1.0 + exp_minus_eta[i])
-        variance = mu * (1.0 - mu)
-        weight[i] = observed[i] * variance
-        residual[i] = observed[i] * (y[i] - mu)
-        weighted_feature[i] = weight[i] * x[i]
-        feature_score += x[i] * residual[i]
-        feature_information += weighted_feature[i] * x[i]
-        near_bound += observed[i] if variance < 1e-10 else 0.0
-    score[0], information[0] = feature_score, feature_information
-    for k in range(q):
-        covariate = covariates[k]
-        covariate_score, cross_information = 0.0, 0.0
-        for i in range(n):
-            covariate_score += covariate[i] * residual[i]
-            cross_information += covariate[i] * weighted_feature[i]
-        score[k + 1], information[k + 1] = covariate_score, cross_information
-    _weighted_sums(pairs, weight, information[q + 1 :])
-    return near_bound > 0
+    q = covariates.shape[0]
+    p = q + 1
+    for g in range(GROUP):
+        feature_score, feature_information, near = 0.0, 0.0, 0.0
+        for i in range(y.shape[0]):
+            mu = 1.0 / (1.0 + exp_minus_eta[g, i])
+            variance = mu * (1.0 - mu)
+            weight[g, i] = observed[g, i] * variance
+            residual[g, i] = observed[g, i] * (y[i] - mu)
+            weighted_feature[g, i] = weight[g, i] * x[g, i]
+            feature_score += x[g, i] * residual[g, i]
+            feature_information += weighted_feature[g, i] * x[g, i]
+            near += observed[g, i] if variance < 1e-10 else 0.0
+        score[g, 0], information[g, 0], near_bound[g] = feature_score, feature_information, near > 0
+    block = np.empty((3, GROUP))
+    for k in range(0, q, 3):
+        _block_sums(covariates, k, residual, block)
+        score[:, k + 1 : min(k + 4, p)] = block[: min(3, q - k)].T
+        _block_sums(covariates, k, weighted_feature, block)
+        information[:, k + 1 : min(k + 4, p)] = block[: min(3, q - k)].T
+    for t in range(0, pairs.shape[0], 3):
+        _block_sums(pairs, t, weight, block)
+        information[:, p + t : p + min(t + 3, pairs.shape[0])] = block[: min(3, pairs.shape[0] - t)].T
 
 
 @numba.njit(**_COMPILE)
-def _weighted_sums(rows: np.ndarray, weight: np.ndarray, out: np.ndarray) -> None:
-    """``out[t] = rows[t] @ weight``, three rows per pass so that each weight loaded serves three sums."""
-    t = 0
-    while t + 2 < rows.shape[0]:
-        first, second, third = rows[t], rows[t + 1], rows[t + 2]
-        a, b, c = 0.0, 0.0, 0.0
-        for i in range(weight.shape[0]):
-            a += first[i] * weight[i]
-            b += second[i] * weight[i]
-            c += third[i] * weight[i]
-        out[t], out[t + 1], out[t + 2] = a, b, c
-        t += 3
-    for t in range(t, rows.shape[0]):
-        out[t] = np.sum(rows[t] * weight)
+def _block_sums(shared: np.ndarray, start: int, rows: np.ndarray, out: np.ndarray) -> None:
+    """``out[r, g] = shared[start + r] @ rows[g]`` for three shared rows and the :data:`GROUP` = 4 rows.
+
+    The twelve sums share their loads (seven per patient), as in a matrix product's register block;
+    shared rows past the end repeat the last one.
+    """
+    last = shared.shape[0] - 1
+    u, v, w = shared[start], shared[min(start + 1, last)], shared[min(start + 2, last)]
+    r0, r1, r2, r3 = rows[0], rows[1], rows[2], rows[3]
+    u0 = u1 = u2 = u3 = v0 = v1 = v2 = v3 = w0 = w1 = w2 = w3 = 0.0
+    for i in range(u.shape[0]):
+        a, b, c, d = r0[i], r1[i], r2[i], r3[i]
+        u0 += u[i] * a
+        u1 += u[i] * b
+        u2 += u[i] * c
+        u3 += u[i] * d
+        v0 += v[i] * a
+        v1 += v[i] * b
+        v2 += v[i] * c
+        v3 += v[i] * d
+        w0 += w[i] * a
+        w1 += w[i] * b
+        w2 += w[i] * c
+        w3 += w[i] * d
+    out[0, 0], out[0, 1], out[0, 2], out[0, 3] = u0, u1, u2, u3
+    out[1, 0], out[1, 1], out[1, 2], out[1, 3] = v0, v1, v2, v3
+    out[2, 0], out[2, 1], out[2, 2], out[2, 3] = w0, w1, w2, w3
 
 
 @numba.njit(**_COMPILE)
-def _newton_step(score, information, tolerance, step, inverse, lower, inverse_lower) -> bool:
+def _newton_step(score, information, tolerance, step, inverse, lower, inverse_lower, scale) -> bool:
     """Solve information @ step = score; ``inverse`` receives the inverse information.
 
     The information is equilibrated (unit diagonal) and inverted by Cholesky factorisation; when a
     cheap bound, 1 / (p * Frobenius norm of the inverse), does not show the smallest over largest
-    eigenvalue above ``tolerance``, the eigenvalues are computed. Returns False if singular.
+    eigenvalue above ``tolerance``, the eigenvalues are computed. ``lower``, ``inverse_lower``
+    (p x p, upper triangles zero) and ``scale`` (p) are work arrays. Returns False if singular.
     """
     p = score.shape[0]
-    scale = np.empty(p)
-    entry = 0
-    for k in range(p):
-        for l in range(k, p):
-            inverse[k, l] = inverse[l, k] = information[entry]
-            entry += 1
-    for k in range(p):
-        scale[k] = np.sqrt(inverse[k, k]) if inverse[k, k] > 0 else np.nan
-    for k in range(p):
-        for l in range(p):
-            inverse[k, l] /= scale[k] * scale[l]
-    if not np.all(np.isfinite(inverse)):
+    if not _equilibrate(information, inverse, scale):
         return False
-    equilibrated = inverse.copy()
-    if not (_invert_cholesky(inverse, lower, inverse_lower) and 1.0 / (p * np.sqrt(np.sum(inverse**2))) > tolerance):
+    squares = np.inf
+    if _invert_cholesky(inverse, lower, inverse_lower):
+        squares = 0.0
+        for k in range(p):
+            for l in range(p):
+                squares += inverse[k, l] ** 2
+    if not 1.0 / (p * np.sqrt(squares)) > tolerance:  # also when not positive definite
+        equilibrated = np.empty((p, p))
+        _equilibrate(information, equilibrated, scale)
         eigenvalues = np.linalg.eigvalsh(equilibrated)
         if not eigenvalues[0] > tolerance * eigenvalues[-1]:
             return False
@@ -219,9 +244,31 @@ def _newton_step(score, information, tolerance, step, inverse, lower, inverse_lo
     for k in range(p):
         step[k] = 0.0
         for l in range(p):
-            inverse[k, l] /= scale[k] * scale[l]
+            inverse[k, l] *= scale[k] * scale[l]
             step[k] += inverse[k, l] * score[l]
     return True
+
+
+@numba.njit(**_COMPILE)
+def _equilibrate(information, matrix, scale) -> bool:
+    """Unpack an upper triangle into ``matrix`` scaled to a unit diagonal (``scale``: 1/sqrt(diagonal)).
+
+    Returns False if a diagonal element is not positive or an entry is not finite.
+    """
+    p = matrix.shape[0]
+    entry = 0
+    for k in range(p):
+        for l in range(k, p):
+            matrix[k, l] = matrix[l, k] = information[entry]
+            entry += 1
+    for k in range(p):
+        scale[k] = 1.0 / np.sqrt(matrix[k, k]) if matrix[k, k] > 0 else np.nan
+    finite = True
+    for k in range(p):
+        for l in range(p):
+            matrix[k, l] *= scale[k] * scale[l]
+            finite &= np.abs(matrix[k, l]) < np.inf
+    return finite
 
 
 @numba.njit(**_COMPILE)
