@@ -87,6 +87,9 @@ def fit_logistic_features(values, y, covariates, pairs, start, max_iter, tol, to
             minus_eta[i] -= start[k] * covariates[k, i]
     shared_exp, exponent_bits = np.empty(n), np.empty(n, dtype=np.int64)
     exp_into(minus_eta, shared_exp, exponent_bits)
+    # what the first step of a feature without missing values shares with every other such feature
+    start_mu = 1.0 / (1.0 + shared_exp)
+    start_score, start_information = covariates @ (y - start_mu), pairs @ (start_mu * (1.0 - start_mu))
     x, observed, exp_minus_eta = np.empty((GROUP, n)), np.empty((GROUP, n)), np.empty((GROUP, n))
     weight, residual, weighted_feature = np.empty((GROUP, n)), np.empty((GROUP, n)), np.empty((GROUP, n))
     beta, score, information = np.empty((GROUP, p)), np.empty((GROUP, p)), np.empty((GROUP, p * (p + 1) // 2))
@@ -100,13 +103,17 @@ def fit_logistic_features(values, y, covariates, pairs, start, max_iter, tol, to
             beta[g, 0], beta[g, 1:] = 0.0, start
             exp_minus_eta[g] = shared_exp
             active[g] = g < members
+        complete = np.all(status[first : first + members, 0] == n)
         for iteration in range(max_iter):
             for g in range(GROUP):
                 if iteration > 0 and active[g]:
                     _minus_linear_predictor(x[g], covariates, beta[g], minus_eta)
                     exp_into(minus_eta, exp_minus_eta[g], exponent_bits)
+            shared = iteration == 0 and complete
             _score_and_information(x, observed, exp_minus_eta, y, covariates, pairs, weight, residual,
-                                   weighted_feature, score, information, near_bound)  # fmt: skip
+                                   weighted_feature, score, information, near_bound, not shared)  # fmt: skip
+            if shared:
+                score[:, 1:], information[:, p:] = start_score, start_information
             for g in range(members):
                 if not active[g]:
                     continue
@@ -154,12 +161,12 @@ def _minus_linear_predictor(x, covariates, beta, out) -> None:
 
 @numba.njit(**_COMPILE)
 def _score_and_information(x, observed, exp_minus_eta, y, covariates, pairs, weight, residual, weighted_feature,
-                           score, information, near_bound) -> None:  # fmt: skip
+                           score, information, near_bound, covariate_sums) -> None:  # fmt: skip
     """Score X'(y - mu) and the upper triangle of X'WX (row by row) of each design [x[g], covariates].
 
     All arrays but ``y``, ``covariates`` and ``pairs`` have one row per feature of the group;
     ``near_bound[g]`` tells whether an observed patient's fitted probability is within 1e-10 of 0
-    or 1.
+    or 1. With ``covariate_sums`` False, the sums that involve the covariates alone are left out.
     """
     q = covariates.shape[0]
     p = q + 1
@@ -177,11 +184,12 @@ def _score_and_information(x, observed, exp_minus_eta, y, covariates, pairs, wei
         score[g, 0], information[g, 0], near_bound[g] = feature_score, feature_information, near > 0
     block = np.empty((3, GROUP))
     for k in range(0, q, 3):
-        _block_sums(covariates, k, residual, block)
-        score[:, k + 1 : min(k + 4, p)] = block[: min(3, q - k)].T
         _block_sums(covariates, k, weighted_feature, block)
         information[:, k + 1 : min(k + 4, p)] = block[: min(3, q - k)].T
-    for t in range(0, pairs.shape[0], 3):
+        if covariate_sums:
+            _block_sums(covariates, k, residual, block)
+            score[:, k + 1 : min(k + 4, p)] = block[: min(3, q - k)].T
+    for t in range(0, pairs.shape[0] if covariate_sums else 0, 3):
         _block_sums(pairs, t, weight, block)
         information[:, p + t : p + min(t + 3, pairs.shape[0])] = block[: min(3, pairs.shape[0] - t)].T
 
