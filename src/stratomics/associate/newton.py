@@ -1,11 +1,12 @@
 """Compiled Newton-Raphson fits of y ~ feature + covariates, one logistic regression per feature.
 
-A compiled loop fits each feature to convergence before it moves to the next: the feature's values,
-IRLS weights and residuals are patient-length rows that stay in the L1 cache, every sum over
-patients is a loop the compiler vectorises, and exp(-eta) is computed in such a loop too
-(:func:`exp_into`), so no patients x features intermediate array is ever written. Every fit starts
-from the covariates-only model, where all features share the fitted probabilities, so its first
-step needs no exponential.
+A compiled loop fits a group of four features to convergence before it moves to the next group:
+their values, IRLS weights and residuals are patient-length rows that stay in the cache, every sum
+over patients is a loop the compiler vectorises (in register blocks, so that each covariate value
+loaded serves the four fits), and exp(-eta) is computed in such a loop too (:func:`exp_into`), so
+no patients x features intermediate array is ever written. Every fit starts from the
+covariates-only model, where all features share the fitted probabilities, so its first step needs
+no exponential.
 """
 
 from __future__ import annotations
@@ -73,8 +74,8 @@ def fit_logistic_features(values, y, covariates, pairs, start, max_iter, tol, to
         Newton iterations at most; convergence when no coefficient moves by more than
         ``tol * (1 + largest |coefficient|)``.
     tolerance
-        An information matrix is singular when its equilibrated form's smallest over largest
-        eigenvalue is at most this.
+        An information matrix is singular when a lower bound of its equilibrated form's smallest
+        over largest eigenvalue is at most this (see :func:`_newton_step`).
     coef, covariance, status
         Outputs: features x p coefficients (the feature's first), features x p x p inverse
         information at convergence (left as given otherwise), and features x :data:`STATUS`.
@@ -228,27 +229,21 @@ def _block_sums(shared: np.ndarray, start: int, rows: np.ndarray, out: np.ndarra
 def _newton_step(score, information, tolerance, step, inverse, lower, inverse_lower, scale) -> bool:
     """Solve information @ step = score; ``inverse`` receives the inverse information.
 
-    The information is equilibrated (unit diagonal) and inverted by Cholesky factorisation; when a
-    cheap bound, 1 / (p * Frobenius norm of the inverse), does not show the smallest over largest
-    eigenvalue above ``tolerance``, the eigenvalues are computed. ``lower``, ``inverse_lower``
-    (p x p, upper triangles zero) and ``scale`` (p) are work arrays. Returns False if singular.
+    The information is equilibrated (unit diagonal) and inverted by Cholesky factorisation. It
+    counts as singular unless that succeeds and 1 / (p * Frobenius norm of the inverse), a lower
+    bound of the smallest over the largest eigenvalue (within a factor p^1.5 of it), exceeds
+    ``tolerance``. ``lower``, ``inverse_lower`` (p x p, upper triangles zero) and ``scale`` (p)
+    are work arrays. Returns False if singular.
     """
     p = score.shape[0]
-    if not _equilibrate(information, inverse, scale):
+    if not (_equilibrate(information, inverse, scale) and _invert_cholesky(inverse, lower, inverse_lower)):
         return False
-    squares = np.inf
-    if _invert_cholesky(inverse, lower, inverse_lower):
-        squares = 0.0
-        for k in range(p):
-            for l in range(p):
-                squares += inverse[k, l] ** 2
-    if not 1.0 / (p * np.sqrt(squares)) > tolerance:  # also when not positive definite
-        equilibrated = np.empty((p, p))
-        _equilibrate(information, equilibrated, scale)
-        eigenvalues = np.linalg.eigvalsh(equilibrated)
-        if not eigenvalues[0] > tolerance * eigenvalues[-1]:
-            return False
-        inverse[:] = np.linalg.inv(equilibrated)
+    squares = 0.0
+    for k in range(p):
+        for l in range(p):
+            squares += inverse[k, l] ** 2
+    if not 1.0 / (p * np.sqrt(squares)) > tolerance:
+        return False
     for k in range(p):
         step[k] = 0.0
         for l in range(p):
