@@ -169,8 +169,8 @@ def fit_logistic_predictor(
     Parameters
     ----------
     y, features, covariates
-        As for :func:`fit_linear_predictor`; ``y`` is 0/1. The fit works on features x patients
-        copies of chunks, made fastest from column-major (Fortran) ``features``.
+        As for :func:`fit_linear_predictor`; ``y`` is 0/1. Feature columns are read in place;
+        column-major (Fortran) arrays, as bed-reader returns dosages, read fastest.
     max_iter, tol
         Newton iterations at most; convergence when no coefficient moves by more than
         ``tol * (1 + largest |coefficient|)``.
@@ -182,10 +182,7 @@ def fit_logistic_predictor(
     The fits (Wald z-tests).
     """
     start = logistic_fit(y, covariates, max_iter=max_iter)
-    # about 2 MiB per working array: a chunk's arrays stay in the cache
-    size = int(np.clip(2**18 // len(y), 16, CHUNK_FEATURES))
-    return in_chunks(_fit_logistic_chunk, features, y, covariates, start, max_iter=max_iter, tol=tol, size=size,
-                     threads=threads)  # fmt: skip
+    return in_chunks(_fit_logistic_chunk, features, y, covariates, start, max_iter=max_iter, tol=tol, threads=threads)
 
 
 def _fit_logistic_chunk(features, y, covariates, start, *, max_iter, tol) -> PredictorFit:
