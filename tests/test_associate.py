@@ -1,5 +1,6 @@
 """The association engine against statsmodels, limma, lifelines and plink2, coefficient by coefficient."""
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -188,6 +189,14 @@ def test_logistic_fits_do_not_depend_on_threads_layout_or_dtype():
         ok = np.isfinite(values[:, j])
         reference = sm.Logit(y[ok], np.column_stack([values[ok, j].astype(float), design[ok]])).fit(disp=0, tol=1e-12)
         np.testing.assert_allclose(one_thread["p_value"].iloc[j], reference.pvalues[0], rtol=RTOL)
+
+
+def test_thread_count_follows_omp_num_threads(monkeypatch):
+    from stratomics.associate.predictor import available_threads
+
+    for setting, expected in (("3", 3), ("4,2", 4), ("", len(os.sched_getaffinity(0))), ("many", len(os.sched_getaffinity(0)))):
+        monkeypatch.setenv("OMP_NUM_THREADS", setting)
+        assert available_threads() == expected
 
 
 def test_compiled_exp_agrees_with_numpy_to_the_last_bits():

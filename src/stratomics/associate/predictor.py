@@ -91,7 +91,8 @@ CHUNK_FEATURES = 256
 
 def available_threads() -> int:
     """Threads to use: OMP_NUM_THREADS when set (Snakemake sets it to a job's threads), else the CPUs."""
-    return int(os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0)))
+    setting = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()  # "4,2" sets nested levels
+    return int(setting) if setting.isdigit() and int(setting) > 0 else len(os.sched_getaffinity(0))
 
 
 def in_chunks(fit, features: np.ndarray, *args, size: int = CHUNK_FEATURES, threads: int | None = None, **kwargs) -> PredictorFit:
