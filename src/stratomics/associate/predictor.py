@@ -1,8 +1,10 @@
 """Models with each feature as a predictor of one outcome: linear, logistic and Cox, batched.
 
 For every feature j the model is outcome ~ feature_j + covariates, fitted on the patients where
-feature_j is observed. The normal equations (and Newton steps) of all features are formed together
-from matrix products over the observed-value mask, so no Python loop runs over features.
+feature_j is observed. No Python loop runs over features: the normal equations (linear) and
+Newton steps (Cox) of a chunk of features are formed together from matrix products over the
+observed-value mask, and the logistic fits run in the compiled loops of :mod:`.newton`. Chunks of
+features are shared out to threads.
 """
 
 from __future__ import annotations
