@@ -185,18 +185,23 @@ def fit_logistic_predictor(
     The fits (Wald z-tests).
     """
     start = logistic_fit(y, covariates, max_iter=max_iter)
-    return in_chunks(_fit_logistic_chunk, features, y, covariates, start, max_iter=max_iter, tol=tol, threads=threads)
-
-
-def _fit_logistic_chunk(features, y, covariates, start, *, max_iter, tol) -> PredictorFit:
-    """:func:`fit_logistic_predictor` on one chunk of features (compiled in :mod:`.newton`)."""
-    m, p = features.shape[1], covariates.shape[1] + 1
     covariates_t = np.ascontiguousarray(covariates.T)
-    upper = np.triu_indices(p - 1)
+    upper = np.triu_indices(len(covariates_t))
+    pairs = covariates_t[upper[0]] * covariates_t[upper[1]]
+    return in_chunks(_fit_logistic_chunk, features, y, covariates_t, pairs, start, max_iter=max_iter, tol=tol,
+                     threads=threads)  # fmt: skip
+
+
+def _fit_logistic_chunk(features, y, covariates_t, pairs, start, *, max_iter, tol) -> PredictorFit:
+    """:func:`fit_logistic_predictor` on one chunk of features (compiled in :mod:`.newton`).
+
+    ``covariates_t`` is q x patients and ``pairs`` the products of its row pairs (upper triangle).
+    """
+    m, p = features.shape[1], len(covariates_t) + 1
     coef, covariance = np.empty((m, p)), np.full((m, p, p), np.nan)
     status = np.zeros((m, len(newton.STATUS)), dtype=np.int64)
-    newton.fit_logistic_features(np.asarray(features, dtype=float), y, covariates_t, covariates_t[upper[0]] * covariates_t[upper[1]],
-                                 start, max_iter, tol, SINGULAR_TOLERANCE, coef, covariance, status)  # fmt: skip
+    newton.fit_logistic_features(np.asarray(features, dtype=float), y, covariates_t, pairs, start, max_iter, tol,
+                                 SINGULAR_TOLERANCE, coef, covariance, status)  # fmt: skip
     converged, singular, near_bound = status[:, 2:].T.astype(bool)
     separated = near_bound | (np.abs(coef) > 30).any(axis=1)
     note = np.select([separated, singular, ~converged],
