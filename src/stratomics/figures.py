@@ -232,10 +232,15 @@ def volcano(results: pd.DataFrame, *, outcome: str, q_threshold: float = 0.05, l
                        rasterized=True, linewidths=0)  # fmt: skip
             ax.scatter(part.loc[significant, "estimate"], log_p[significant], s=4, color=colours[3],
                        rasterized=True, linewidths=0)  # fmt: skip
-            for _, top in part.nsmallest(label_top, "p_value").iterrows():
+            for rank, (_, top) in enumerate(part.nsmallest(label_top, "p_value").iterrows()):
+                # labels point inwards and step down with rank, so neighbours do not overprint
+                inwards = -1 if top["estimate"] > 0 else 1
                 ax.annotate(str(top["feature"]).split("/")[-1][:16], (top["estimate"], -np.log10(max(top["p_value"], 1e-300))),
-                            fontsize=5, xytext=(2, 2), textcoords="offset points")  # fmt: skip
-            ax.set(title=f"{assay}: {significant.sum()} of {len(part)} at q < {q_threshold}", xlabel=part["effect"].iloc[0])
+                            fontsize=5, xytext=(3 * inwards, 2 - 6 * rank), textcoords="offset points",
+                            ha="left" if inwards > 0 else "right")  # fmt: skip
+            ax.xaxis.set_major_locator(MaxNLocator(4, symmetric=True))
+            ax.margins(y=0.12)  # room for the top label
+            ax.set(title=f"{assay}\n{significant.sum()} of {len(part)} at q < {q_threshold}", xlabel=part["effect"].iloc[0])
         axes[0][0].set_ylabel(r"$-\log_{10}$ p")
         fig.suptitle(outcome.replace("_", " "), fontsize=8, fontweight="bold")
         fig.tight_layout()
