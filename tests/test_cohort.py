@@ -155,3 +155,15 @@ def test_missing_marker_group_column_is_named(tmp_path):
     config["associate"]["marker_groups"] = ["treatment"]
     with pytest.raises(StratomicsInputError, match="associate.marker_groups 'treatment' needs column 'treatment'"):
         build_cohort(config)
+
+
+def test_feature_names_shared_by_two_assays_are_prefixed_and_kept(tmp_path, caplog):
+    config = write_cohort(tmp_path, SHEET, ASSAY)
+    (tmp_path / "cnv.csv").write_text("patient_id,CRP,TP53\nP1,0,1\nP2,1,0\nP3,2,1\n")
+    config["assays"]["cnv"] = {"kind": "table", "path": str(tmp_path / "cnv.csv")}
+    mdata = build_cohort(validate_config(config)).mdata
+    assert mdata["labs"].var_names.tolist() == ["labs:CRP", "ALB"]
+    assert mdata["cnv"].var_names.tolist() == ["cnv:CRP", "TP53"]
+    assert mdata.var_names.is_unique
+    assert mdata["cnv"].var["feature_name"].tolist() == ["CRP", "TP53"]
+    assert "1 feature names also occur in another assay (e.g. CRP)" in caplog.text

@@ -97,3 +97,35 @@ def test_predicting_from_an_unknown_assay_is_an_error(config):
     config["predict"] = {"assays": ["protemics"]}
     with pytest.raises(StratomicsInputError, match="predict.assays names 'protemics'.*Did you mean 'proteomics'"):
         validate_config(config)
+
+
+def test_resolve_derives_each_setting_once_from_the_config(config):
+    from stratomics.config import resolve
+
+    config["associate"] = {"marker_groups": ["disease"]}
+    resolved = resolve(validate_config(config))
+    assert resolved["genotype_assays"] == ["genotypes"]
+    assert resolved["feature_assays"] == resolved["integrated_assays"] == resolved["predict_assays"] == [
+        "proteomics", "cytokines", "flow", "rna"]  # fmt: skip
+    assert resolved["associate_covariates"] == ["age", "sex", "site", "disease"]
+    assert resolved["predict_clinical"] == ["age", "sex", "disease"]  # the batch is not a predictor
+    assert resolved["survival_outcomes"] == ["time_to_switch"]
+    assert resolved["table1_columns"] == ["age", "sex", "site", "disease", "failure_12m", "time_to_switch_days",
+                                          "switched"]  # fmt: skip
+    assert resolved["colour_by"] == ["subgroup", "site", "disease", "subgroup_confidence"]
+    assert resolved["n_stratify_settings"] == 7  # k = 2..8
+
+
+def test_resolve_of_a_cohort_without_batch_genotypes_or_demo_columns(config):
+    from stratomics.config import resolve
+
+    del config["assays"]["genotypes"], config["cohort"]["batch"]
+    config["cohort"]["covariates"] = ["age"]
+    config["cohort"]["outcomes"] = {"os": {"type": "survival", "time": "os_days", "event": "dead"}}
+    config["table1"] = {"columns": ["age", "bmi"]}
+    config["stratify"] = {"algorithm": "leiden", "resolutions": [0.5, 1.0]}
+    resolved = resolve(validate_config(config))
+    assert resolved["genotype_assays"] == [] and resolved["batch"] is None
+    assert resolved["colour_by"] == ["subgroup", "subgroup_confidence"]
+    assert resolved["table1_columns"] == ["age", "bmi", "os_days", "dead"]
+    assert resolved["predict_outcomes"] == ["os"] and resolved["n_stratify_settings"] == 2

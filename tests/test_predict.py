@@ -148,3 +148,26 @@ def test_a_missing_clinical_column_or_a_non_binary_outcome_is_named():
     obs = mdata.obs.assign(failure_12m=mdata.obs["failure_12m"] * 2)
     with pytest.raises(StratomicsInputError, match="'failure_12m' must be 0/1"):
         outcome_target(obs, "failure_12m", BINARY)
+
+
+def test_survival_metrics_without_comparable_pairs_are_nan_not_an_error():
+    time, risk = np.array([5.0, 10.0, 20.0]), np.array([0.3, 0.1, 0.2])
+    metrics = survival_metrics(time, np.zeros(3, int), risk, [15])  # no event at all
+    assert np.isnan(metrics["c_index"]) and np.isnan(metrics["auc_15d"])
+    metrics = survival_metrics(time, np.array([0, 0, 1]), risk, [15])  # the only event is the last time
+    assert np.isnan(metrics["c_index"])
+
+
+def test_gradient_boosting_leaves_scale_with_small_training_sets():
+    from stratomics.predict import min_samples_leaf
+
+    assert [min_samples_leaf(n) for n in (40, 58, 300, 640, 5000)] == [5, 5, 15, 30, 30]
+
+
+def test_a_fold_that_cannot_be_fitted_gives_nan_risk_and_a_warning(caplog):
+    X = np.full((40, 3), np.inf)  # scikit-learn refuses infinite values: every fit fails
+    y = np.tile([0, 1], 20)
+    risk, _ = cross_validated_risk(X, y, model="elastic_net", screened=np.zeros(3, bool), n_repeats=1,
+                                   label="failure_12m, elastic_net, all")  # fmt: skip
+    assert np.isnan(risk).all()
+    assert "predict failure_12m, elastic_net, all: 5 of 5 fits failed" in caplog.text

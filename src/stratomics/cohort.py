@@ -101,6 +101,8 @@ def _check_columns(sheet: pd.DataFrame, config: dict, source: str) -> None:
     associate = config.get("associate", {})
     needed.update({f"associate.covariates '{c}'": c for c in associate.get("covariates", [])})
     needed.update({f"associate.marker_groups '{c}'": c for c in associate.get("marker_groups", [])})
+    needed.update({f"table1.columns '{c}'": c for c in config.get("table1", {}).get("columns", [])})
+    needed.update({f"figures.colour_by '{c}'": c for c in config.get("figures", {}).get("colour_by", [])})
     if cohort.get("batch"):
         needed[f"batch '{cohort['batch']}'"] = cohort["batch"]
     for name, outcome in cohort["outcomes"].items():
@@ -279,9 +281,31 @@ def build_cohort(config: dict) -> Cohort:
         modalities[name] = assay_to_anndata(name, spec, table, rows, patients)
         _log_fates(name, report)
     report = pd.concat(reports, ignore_index=True)
+    unique_feature_names(modalities)
     mdata = assemble(sheet, modalities)
     mdata.uns["ingest"] = {"visit": visit, "n_patients": len(sheet)}
     return Cohort(mdata=mdata, report=report, coverage=assay_coverage(mdata, config))
+
+
+def unique_feature_names(modalities: dict[str, ad.AnnData]) -> None:
+    """Prefix feature names that two assays share with their assay (``rna:TP53``), in place.
+
+    Gene-level copy number next to expression is the common case: the MuData, MOFA+ and the result
+    tables need one name per feature. When any name is shared, the name as read is kept in
+    ``var["feature_name"]`` of every assay.
+    """
+    counts = pd.Series([name for adata in modalities.values() for name in adata.var_names]).value_counts()
+    shared = set(counts.index[counts > 1])
+    if not shared:
+        return
+    for assay, adata in modalities.items():
+        adata.var["feature_name"] = adata.var_names.to_numpy()
+        renamed = adata.var_names.isin(shared)
+        if renamed.any():
+            log.warning("assay '%s': %d feature names also occur in another assay (e.g. %s); they are named "
+                        "'%s:<feature>' in the cohort and the result tables", assay, renamed.sum(),
+                        ", ".join(adata.var_names[renamed][:3]), assay)  # fmt: skip
+            adata.var_names = [f"{assay}:{name}" if dup else name for name, dup in zip(adata.var_names, renamed)]
 
 
 def assemble(obs: pd.DataFrame, modalities: dict[str, ad.AnnData]) -> md.MuData:

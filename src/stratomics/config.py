@@ -10,6 +10,7 @@ import jsonschema
 import yaml
 
 from stratomics.errors import StratomicsInputError
+from stratomics.stratify import HDBSCAN_SHARES, LEIDEN_RESOLUTIONS
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
 _WIDE_TABLE = {"orientation", "annotation_columns", "sep", "na_values", "batch_correction"}
@@ -146,3 +147,64 @@ def _describe_schema_error(error: jsonschema.ValidationError, schema: dict) -> s
         choices = ", ".join(str(choice) for choice in error.validator_value)
         return f"config: {where} is '{error.instance}', which is not one of: {choices}."
     return f"config: {where}: {error.message}."
+
+
+
+def resolve(config: dict) -> dict:
+    """Every setting derived from a validated config, computed once for the package and the rules.
+
+    Parameters
+    ----------
+    config
+        A config returned by :func:`validate_config`.
+
+    Returns
+    -------
+    A dict with the assays per step (``feature_assays``, ``genotype_assays``, ``integrated_assays``,
+    ``predict_assays``), the covariates per use (``associate_covariates``, also used by the subgroup
+    tests and the site exports, so pooled and federated effects are adjusted alike), the outcomes by
+    use (``outcomes``, ``survival_outcomes``, ``predict_outcomes``), ``predict_clinical``,
+    ``table1_columns``, ``colour_by`` (embedding colours) and ``n_stratify_settings``.
+    """
+    cohort, outcomes = config["cohort"], config["cohort"]["outcomes"]
+    batch = cohort.get("batch")
+    genotype_assays = [name for name, spec in config["assays"].items() if spec["kind"] == "genotypes"]
+    feature_assays = [name for name in config["assays"] if name not in genotype_assays]
+    integrated = config["integrate"].get("assays", feature_assays)
+    outcome_columns = [column for name, spec in outcomes.items() for column in _outcome_columns(name, spec)]
+    colour_by = config.get("figures", {}).get(
+        "colour_by", [batch, *config["associate"]["marker_groups"]]
+    )
+    return {
+        "feature_assays": feature_assays,
+        "genotype_assays": genotype_assays,
+        "integrated_assays": integrated,
+        "predict_assays": config["predict"].get("assays", integrated),
+        "associate_covariates": config["associate"].get("covariates", cohort["covariates"]),
+        "batch": batch,
+        "outcomes": list(outcomes),
+        "survival_outcomes": [name for name, spec in outcomes.items() if spec["type"] == "survival"],
+        "predict_outcomes": [name for name, spec in outcomes.items() if spec["type"] in ("binary", "survival")],
+        "predict_clinical": config["predict"].get("clinical", [c for c in cohort["covariates"] if c != batch]),
+        "table1_columns": list(dict.fromkeys(
+            config.get("table1", {}).get("columns", cohort["covariates"]) + outcome_columns
+        )),
+        "colour_by": list(dict.fromkeys(["subgroup", *(c for c in colour_by if c), "subgroup_confidence"])),
+        "n_stratify_settings": n_stratify_settings(config["stratify"]),
+    }  # fmt: skip
+
+
+def _outcome_columns(name: str, spec: dict) -> list[str]:
+    """Sample-sheet columns of one outcome."""
+    if spec["type"] == "survival":
+        return [spec["time"], spec["event"]]
+    return [spec.get("column", name)]
+
+
+def n_stratify_settings(options: dict) -> int:
+    """Consensus jobs: one per k (k-means, Gaussian mixture), resolution (Leiden) or minimum size (HDBSCAN)."""
+    if options["algorithm"] == "leiden":
+        return len(set(options.get("resolutions", LEIDEN_RESOLUTIONS)))
+    if options["algorithm"] == "hdbscan":
+        return len(set(options.get("min_cluster_sizes", HDBSCAN_SHARES)))
+    return len(set(range(options["k_min"], options["k_max"] + 1)) | {options.get("k", options["k_min"])})

@@ -118,7 +118,8 @@ def fit_mofa(assays: dict[str, pd.DataFrame], patients: pd.Index, *, n_factors: 
         trainer.set_data_options(scale_views=False, center_groups=True)
         trainer.set_data_matrix(data, views_names=list(assays), groups_names=["cohort"],
                                 samples_names=[list(has_data)],
-                                features_names=[list(frame.columns) for frame, _, _ in standardised.values()])  # fmt: skip
+                                features_names=[[f"{view}:{feature}" for feature in frame.columns]
+                                                for view, (frame, _, _) in standardised.items()])  # fmt: skip
         trainer.set_model_options(factors=max_factors if n_factors == "auto" else int(n_factors))
         trainer.set_train_options(iter=max_iter, convergence_mode="fast", seed=seed, quiet=True)
         trainer.build()

@@ -187,13 +187,25 @@ class Screen(BaseEstimator, TransformerMixin):
 #: penalty, summed loss) and alpha of Coxnet (penalty, mean loss), for standardised predictors.
 LOGISTIC_C = np.logspace(-3, 1, 9)
 COX_ALPHAS = np.logspace(-3, 0, 10)
+#: Gradient-boosting leaves hold this many training patients, or a 20th of them in smaller training
+#: sets (at least 5), so that small cohorts still get splits instead of a constant model.
+MIN_SAMPLES_LEAF = 30
+#: Errors of a model fit on a degenerate training set (one class, Coxnet's numerical overflow, a
+#: singular design): the fold gets no predictions and a warning instead of stopping the run.
+FIT_ERRORS = (ArithmeticError, ValueError, np.linalg.LinAlgError)
 
 
-def make_pipeline(survival: bool, model: str, screened: np.ndarray, *, n_features: int, seed: int):
+def min_samples_leaf(n_train: int) -> int:
+    """Smallest gradient-boosting leaf for ``n_train`` training patients (see MIN_SAMPLES_LEAF)."""
+    return int(max(5, min(MIN_SAMPLES_LEAF, n_train // 20)))
+
+
+def make_pipeline(survival: bool, model: str, screened: np.ndarray, *, n_features: int, n_train: int, seed: int):
     """Imputation, scaling, then screening and the model, all fitted inside each training fold.
 
     Gradient boosting has fixed, deliberately slow settings (shallow trees, small learning rate):
-    on the demo they give calibration slopes near 1 where deeper, faster settings gave 0.5.
+    on the demo they give calibration slopes near 1 where deeper, faster settings gave 0.5. Its
+    smallest leaf scales with the ``n_train`` training patients (:func:`min_samples_leaf`).
 
     For the elastic nets, the penalty is chosen by an inner 3-fold cross-validation (log-loss for
     logistic, Harrell's C for Cox) of screening and model together, so that the inner folds do not
@@ -210,14 +222,15 @@ def make_pipeline(survival: bool, model: str, screened: np.ndarray, *, n_feature
 
     if model not in MODELS:
         raise StratomicsInputError(f"predict: model '{model}' is not one of {', '.join(MODELS)}.")
+    leaf = min_samples_leaf(n_train)
     estimators = {
         (False, "elastic_net"): lambda: LogisticRegression(l1_ratio=0.5, solver="saga", max_iter=5000, random_state=seed),
         (False, "gradient_boosting"): lambda: HistGradientBoostingClassifier(
-            learning_rate=0.03, max_iter=100, max_depth=2, min_samples_leaf=30, l2_regularization=1.0,
+            learning_rate=0.03, max_iter=100, max_depth=2, min_samples_leaf=leaf, l2_regularization=1.0,
             early_stopping=False, random_state=seed),
         (True, "elastic_net"): lambda: CoxnetSurvivalAnalysis(l1_ratio=0.5, fit_baseline_model=True),
         (True, "gradient_boosting"): lambda: GradientBoostingSurvivalAnalysis(
-            learning_rate=0.03, n_estimators=100, max_depth=2, min_samples_leaf=30, subsample=0.8, random_state=seed),
+            learning_rate=0.03, n_estimators=100, max_depth=2, min_samples_leaf=leaf, subsample=0.8, random_state=seed),
     }  # fmt: skip
     fitted = Pipeline([("screen", Screen(screened, n_features)), ("model", estimators[survival, model]())])
     if model == "elastic_net":
@@ -269,14 +282,29 @@ def fit_quietly(pipeline, X: np.ndarray, target):
 
 
 def _fit_predict(X, target, train, test, survival, model, screened, n_features, seed):
-    pipeline = make_pipeline(survival, model, screened, n_features=n_features, seed=seed)
-    fit_quietly(pipeline, X[train], target[train])
-    return predicted_risk(pipeline, X[test]), chosen_predictors(pipeline)
+    """Risk of the test patients and the predictors used, or NaN risk and the error of a failed fit."""
+    pipeline = make_pipeline(survival, model, screened, n_features=n_features, n_train=len(train), seed=seed)
+    try:
+        fit_quietly(pipeline, X[train], target[train])
+        return predicted_risk(pipeline, X[test]), chosen_predictors(pipeline), ""
+    except FIT_ERRORS as err:
+        return np.full(len(test), np.nan), np.zeros(X.shape[1], bool), f"{type(err).__name__}: {err}"
+
+
+def _warn_failed_fits(errors: list[str], label: str) -> None:
+    """One warning naming the model and the first error when some training folds could not be fitted."""
+    failed = [error for error in errors if error]
+    if failed:
+        log.warning("predict %s: %d of %d fits failed (first: %s); their patients have no risk there and the "
+                    "metrics use the others", label, len(failed), len(errors), failed[0][:200])  # fmt: skip
 
 
 def cross_validated_risk(X: np.ndarray, target, *, model: str, screened: np.ndarray, n_splits: int = 5,
-                         n_repeats: int = 5, n_features: int = 50, seed: int = 0, n_jobs: int = 1):  # fmt: skip
+                         n_repeats: int = 5, n_features: int = 50, seed: int = 0, n_jobs: int = 1,
+                         label: str = ""):  # fmt: skip
     """Out-of-fold risk of every patient in each repeat of a stratified k-fold cross-validation.
+
+    A fold whose model cannot be fitted leaves NaN risk for its patients, with a warning naming ``label``.
 
     Returns
     -------
@@ -291,14 +319,15 @@ def cross_validated_risk(X: np.ndarray, target, *, model: str, screened: np.ndar
     fits = _in_parallel((delayed(_fit_predict)(X, target, train, test, survival, model, screened, n_features, seed + i)
                          for i, (train, test) in enumerate(splits)), n_jobs)  # fmt: skip
     risk, selection = np.full((n_repeats, len(X)), np.nan), np.zeros(X.shape[1])
-    for i, ((_, test), (predicted, chosen)) in enumerate(zip(splits, fits)):
+    for i, ((_, test), (predicted, chosen, _)) in enumerate(zip(splits, fits)):
         risk[i // n_splits, test] = predicted
         selection += chosen
+    _warn_failed_fits([error for *_, error in fits], label)
     return risk, selection / len(splits)
 
 
 def site_held_out_risk(X: np.ndarray, target, sites: np.ndarray, *, model: str, screened: np.ndarray,
-                       n_features: int = 50, seed: int = 0, n_jobs: int = 1) -> np.ndarray:  # fmt: skip
+                       n_features: int = 50, seed: int = 0, n_jobs: int = 1, label: str = "") -> np.ndarray:  # fmt: skip
     """Risk of each site's patients from a model trained (with its inner CV) on the other sites."""
     from joblib import delayed
 
@@ -307,14 +336,18 @@ def site_held_out_risk(X: np.ndarray, target, sites: np.ndarray, *, model: str, 
     fits = _in_parallel((delayed(_fit_predict)(X, target, np.flatnonzero(sites != sites[test[0]]), test, survival,
                                                model, screened, n_features, seed) for test in held_out), n_jobs)  # fmt: skip
     risk = np.full(len(X), np.nan)
-    for test, (predicted, _) in zip(held_out, fits):
+    for test, (predicted, _, _) in zip(held_out, fits):
         risk[test] = predicted
+    _warn_failed_fits([error for *_, error in fits], f"{label}, leave one site out")
     return risk
 
 
 def _metrics(target, risk: np.ndarray, horizons) -> dict[str, float]:
     from stratomics.prediction_metrics import binary_metrics, survival_metrics
 
+    finite = np.isfinite(risk)
+    if not finite.all():  # patients of folds that could not be fitted (warned when it happened)
+        target, risk = target[finite], risk[finite]
     if _is_survival(target):
         return survival_metrics(target["time"], target["event"].astype(int), risk, horizons)
     return binary_metrics(target, risk)
@@ -429,11 +462,13 @@ def evaluate_outcome(predictors: Predictors, obs: pd.DataFrame, outcome: str, sp
         for feature_set in feature_sets:
             columns = predictors.columns(feature_set)
             X, screened = table[columns].to_numpy(float), (predictors.block[columns] == "omics").to_numpy()
-            options = dict(model=model, screened=screened, n_features=n_features, seed=seed, n_jobs=n_jobs)
+            options = dict(model=model, screened=screened, n_features=n_features, seed=seed, n_jobs=n_jobs,
+                           label=f"{outcome}, {model}, {feature_set}")
             cv_risk[feature_set], used = cross_validated_risk(X, target, n_splits=n_splits, n_repeats=n_repeats, **options)
             selection.append(pd.DataFrame({"model": model, "feature_set": feature_set, "predictor": columns,
                                            "selection_frequency": used}))  # fmt: skip
             mean_risk = cv_risk[feature_set].mean(axis=0)
+            _warn_constant(mean_risk, options["label"])
             predictions.append(pd.DataFrame({"patient_id": patients, "model": model, "feature_set": feature_set,
                                              "validation": "nested_cv", "risk": mean_risk}))  # fmt: skip
             if not _is_survival(target):
@@ -454,6 +489,14 @@ def evaluate_outcome(predictors: Predictors, obs: pd.DataFrame, outcome: str, sp
         predictions=pd.concat(predictions, ignore_index=True).assign(outcome=outcome),
         selection=pd.concat(selection, ignore_index=True).assign(outcome=outcome),
     )
+
+
+def _warn_constant(risk: np.ndarray, label: str) -> None:
+    """Warn when cross-validated predictions do not vary: the model learnt nothing from its predictors."""
+    finite = risk[np.isfinite(risk)]
+    if len(finite) and np.ptp(finite) <= 1e-12 * max(1.0, np.abs(finite).max()):
+        log.warning("predict %s: the model predicts the same risk for every patient (nothing learnt from the "
+                    "predictors); its metrics are those of a constant", label)  # fmt: skip
 
 
 def _site_performance(target, held_out: dict[str, np.ndarray], sites: np.ndarray, model: str, options: dict) -> list:
@@ -525,7 +568,8 @@ def fit_signatures(mdata, outcomes: dict, *, clinical: list[str], assays: list[s
     for outcome, spec in outcomes.items():
         target, known = outcome_target(mdata.obs, outcome, spec)
         survival = _is_survival(target)
-        pipeline = make_pipeline(survival, "elastic_net", screened, n_features=n_features, seed=seed)
+        pipeline = make_pipeline(survival, "elastic_net", screened, n_features=n_features, n_train=int(known.sum()),
+                                 seed=seed)
         fit_quietly(pipeline, predictors.table.loc[known, columns].to_numpy(float), target)
         fitted[outcome] = Signature(outcome, spec, feature_set, columns, pipeline, horizon)
         frequency = selection.query("outcome == @outcome and model == 'elastic_net' and feature_set == @feature_set")

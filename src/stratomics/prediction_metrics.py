@@ -43,7 +43,9 @@ def calibration(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
 
 
 def binary_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    """AUC, Brier score, calibration intercept and slope of predicted probabilities."""
+    """AUC, Brier score, calibration intercept and slope of predicted probabilities (NaN without patients)."""
+    if len(y) == 0:
+        return {"auc": np.nan, "brier": np.nan, "calibration_intercept": np.nan, "calibration_slope": np.nan}
     intercept, slope = calibration(y, p)
     return {"auc": auc(y, p), "brier": float(np.mean((p - y) ** 2)), "calibration_intercept": intercept,
             "calibration_slope": slope}  # fmt: skip
@@ -55,10 +57,15 @@ def survival_metrics(time: np.ndarray, event: np.ndarray, risk: np.ndarray, hori
     from sksurv.metrics import cumulative_dynamic_auc
     from sksurv.util import Surv
 
-    metrics = {"c_index": concordance_index(time, -risk, event)}
+    metrics = {"c_index": np.nan, **{f"auc_{horizon:g}d": np.nan for horizon in horizons}}
+    if not event.any():  # no comparable pair (e.g. no event in a small resample or site)
+        return metrics
+    try:
+        metrics["c_index"] = concordance_index(time, -risk, event)
+    except ZeroDivisionError:  # events only after the last censoring: still no comparable pair
+        return metrics
     outcome = Surv.from_arrays(event.astype(bool), time)
     for horizon in horizons:
-        metrics[f"auc_{horizon:g}d"] = np.nan
         if time[event.astype(bool)].min() < horizon < time.max():
             try:
                 metrics[f"auc_{horizon:g}d"] = cumulative_dynamic_auc(outcome, outcome, risk, [horizon])[0][0]

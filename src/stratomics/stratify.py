@@ -28,6 +28,11 @@ from sklearn.mixture import GaussianMixture
 
 log = logging.getLogger(__name__)
 
+#: Leiden resolutions tried by default.
+LEIDEN_RESOLUTIONS = (0.1, 0.2, 0.3, 0.5, 0.8, 1.2)
+#: HDBSCAN minimum cluster sizes tried by default, as shares of the patients.
+HDBSCAN_SHARES = (0.01, 0.02, 0.05, 0.1)
+
 
 @dataclass
 class CentroidModel:
@@ -253,7 +258,7 @@ def select_k(table: pd.DataFrame, *, min_size: int, pac_margin: float = 0.05):
 
 
 def candidate_settings(n: int, *, algorithm: str = "kmeans", k_values=range(2, 9), k: int | None = None,
-                       min_cluster_sizes=None, resolutions=(0.1, 0.2, 0.3, 0.5, 0.8, 1.2)) -> list:  # fmt: skip
+                       min_cluster_sizes=None, resolutions=LEIDEN_RESOLUTIONS) -> list:  # fmt: skip
     """The settings the model selection tries: k values, HDBSCAN minimum sizes or Leiden resolutions.
 
     Parameters
@@ -268,7 +273,7 @@ def candidate_settings(n: int, *, algorithm: str = "kmeans", k_values=range(2, 9
     The sorted settings.
     """
     if algorithm == "hdbscan":
-        sizes = min_cluster_sizes or [max(5, round(share * n)) for share in (0.01, 0.02, 0.05, 0.1)]
+        sizes = min_cluster_sizes or [max(5, round(share * n)) for share in HDBSCAN_SHARES]
         return sorted(set(int(size) for size in sizes))
     if algorithm == "leiden":
         return sorted(set(float(r) for r in resolutions))
@@ -315,7 +320,7 @@ def stratify(
     k: int | None = None,
     algorithm: str = "kmeans",
     min_cluster_sizes=None,
-    resolutions=(0.1, 0.2, 0.3, 0.5, 0.8, 1.2),
+    resolutions=LEIDEN_RESOLUTIONS,
     n_resamples: int = 100,
     fraction: float = 0.8,
     max_consensus_patients: int = 1000,

@@ -1,8 +1,8 @@
 # Biomarkers of each outcome per assay (scattered), genotype scan per SNP chunk (scattered),
 # gathered with one FDR per outcome.
 
-GENOTYPE_ASSAYS = [a for a, spec in config["assays"].items() if spec["kind"] == "genotypes"]
-FEATURE_ASSAYS = [a for a in ASSAYS if a not in GENOTYPE_ASSAYS]
+GENOTYPE_ASSAYS = RESOLVED["genotype_assays"]
+FEATURE_ASSAYS = RESOLVED["feature_assays"]
 GENOTYPE_CHUNKS = list(range(config["associate"]["genotype_chunks"]))
 
 
@@ -14,7 +14,7 @@ rule biomarkers_assay:
         "results/associate/biomarkers/{assay}.tsv",
     params:
         outcomes=config["cohort"]["outcomes"],
-        covariates=ASSOCIATE_COVARIATES,
+        covariates=RESOLVED["associate_covariates"],
     log:
         "results/logs/biomarkers_{assay}.log",
     benchmark:
@@ -37,7 +37,7 @@ rule markers_assay:
         "results/associate/markers/{assay}.tsv",
     params:
         groups=["subgroup", *config["associate"]["marker_groups"]],
-        covariates=ASSOCIATE_COVARIATES,
+        covariates=RESOLVED["associate_covariates"],
         kind=config["associate"]["marker_contrasts"],
         moderated=config["associate"]["moderated"],
         robust=config["associate"]["robust"],
@@ -111,7 +111,7 @@ rule genotype_scan_chunk:
         "results/associate/genotypes/{genotypes}_chunk{chunk}.tsv",
     params:
         outcomes=config["cohort"]["outcomes"],
-        covariates=ASSOCIATE_COVARIATES,
+        covariates=RESOLVED["associate_covariates"],
         n_chunks=len(GENOTYPE_CHUNKS),
         chunk_size=config["associate"]["genotype_chunk_size"],
     log:

@@ -3,7 +3,7 @@ import sys
 
 from snakemake.utils import min_version, validate
 
-from stratomics.config import input_files, validate_config
+from stratomics.config import input_files, resolve, validate_config
 from stratomics.errors import StratomicsInputError
 from stratomics.simulate import DEMO_FILES
 
@@ -39,4 +39,5 @@ INPUT_FILES = list(input_files(config).values())
 wildcard_constraints:
     assay="|".join(ASSAYS),
 
-ASSOCIATE_COVARIATES = config["associate"].get("covariates", config["cohort"]["covariates"])
+# Every derived setting (assays per step, covariates, outcomes by use, ...) is computed once, in the package.
+RESOLVED = resolve(config)

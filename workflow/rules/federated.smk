@@ -24,7 +24,7 @@ rule site_export:
         directory("results/export/{site}"),
     params:
         outcomes=config["cohort"]["outcomes"],
-        covariates=ASSOCIATE_COVARIATES,
+        covariates=RESOLVED["associate_covariates"],
         min_count=config["federated"]["min_cell_count"],
         km_times=config["federated"]["km_times"],
     log:

@@ -1,8 +1,5 @@
-SURVIVAL_OUTCOMES = [n for n, s in config["cohort"]["outcomes"].items() if s["type"] == "survival"]
-ALL_OUTCOMES = list(config["cohort"]["outcomes"])
-EMBEDDING_COLOURS = [
-    c for c in ["subgroup", config["cohort"].get("batch"), "disease", "subgroup_confidence"] if c
-]
+SURVIVAL_OUTCOMES = RESOLVED["survival_outcomes"]
+ALL_OUTCOMES = RESOLVED["outcomes"]
 
 
 def figure(stem, caption):
@@ -42,7 +39,7 @@ rule figures:
         table_one="results/stratify/table1.tsv",
         biomarkers="results/associate/biomarkers.tsv",
         markers="results/associate/markers.tsv",
-        genotypes=expand("results/associate/genotypes.tsv", _=GENOTYPE_ASSAYS[:1]),
+        genotypes=["results/associate/genotypes.tsv"] if GENOTYPE_ASSAYS else [],
     output:
         embedding=figure("embedding", "fig_embedding"),
         consensus=figure("consensus", "fig_consensus"),
@@ -55,7 +52,7 @@ rule figures:
         markers=figure("markers_heatmap", "fig_markers"),
         table_one=figure("table1", "fig_table1"),
     params:
-        colour_by=EMBEDDING_COLOURS,
+        colour_by=RESOLVED["colour_by"],
         outcomes=ALL_OUTCOMES,
         survival=SURVIVAL_OUTCOMES,
     log:

@@ -1,8 +1,6 @@
 PREDICT = config["predict"]
-PREDICT_OUTCOMES = [n for n, s in config["cohort"]["outcomes"].items() if s["type"] in ("binary", "survival")]
-PREDICT_CLINICAL = PREDICT.get(
-    "clinical", [c for c in config["cohort"]["covariates"] if c != config["cohort"].get("batch")]
-)
+PREDICT_OUTCOMES = RESOLVED["predict_outcomes"]
+PREDICT_CLINICAL = RESOLVED["predict_clinical"]
 PREDICT_OPTIONS = {
     key: PREDICT[key] for key in ("models", "feature_sets", "n_splits", "n_repeats", "n_features", "n_bootstrap", "horizons")
 }
@@ -20,7 +18,7 @@ rule predict_outcome:
     params:
         spec=lambda wildcards: config["cohort"]["outcomes"][wildcards.outcome],
         clinical=PREDICT_CLINICAL,
-        assays=PREDICT.get("assays", INTEGRATED_ASSAYS),
+        assays=RESOLVED["predict_assays"],
         site=config["cohort"].get("batch"),
         options=PREDICT_OPTIONS,
         seed=config["seed"],
@@ -56,7 +54,7 @@ rule predict:
     params:
         outcomes={n: config["cohort"]["outcomes"][n] for n in PREDICT_OUTCOMES},
         clinical=PREDICT_CLINICAL,
-        assays=PREDICT.get("assays", INTEGRATED_ASSAYS),
+        assays=RESOLVED["predict_assays"],
         feature_set=PREDICT["signature"],
         n_features=PREDICT["n_features"],
         horizon=PREDICT["horizons"][0],

@@ -1,31 +1,4 @@
-INTEGRATED_ASSAYS = config["integrate"].get(
-    "assays", [a for a, spec in config["assays"].items() if spec["kind"] != "genotypes"]
-)
-# Table 1: the covariates and the outcome columns
-TABLE_ONE_COLUMNS = list(
-    dict.fromkeys(
-        config["cohort"]["covariates"]
-        + [
-            column
-            for name, spec in config["cohort"]["outcomes"].items()
-            for column in (
-                [spec["time"], spec["event"]]
-                if spec["type"] == "survival"
-                else [spec.get("column", name)]
-            )
-        ]
-    )
-)
-
-
-def n_stratify_settings():
-    """Consensus jobs: one per k (k-means, Gaussian mixture), resolution (Leiden) or minimum size (HDBSCAN)."""
-    options = config["stratify"]
-    if options["algorithm"] == "leiden":
-        return len(set(options.get("resolutions", [0.1, 0.2, 0.3, 0.5, 0.8, 1.2])))
-    if options["algorithm"] == "hdbscan":
-        return len(set(options.get("min_cluster_sizes", [1, 2, 3, 4])))  # default: 4 shares of n
-    return len(set(range(options["k_min"], options["k_max"] + 1)) | {options.get("k", options["k_min"])})
+INTEGRATED_ASSAYS = RESOLVED["integrated_assays"]
 
 
 rule integrate:
@@ -86,7 +59,7 @@ rule stratify:
         mdata="results/integrate/integrated.h5mu",
         integration="results/integrate/model.joblib",
         consensus=expand(
-            "results/stratify/consensus/setting_{index}.joblib", index=range(n_stratify_settings())
+            "results/stratify/consensus/setting_{index}.joblib", index=range(RESOLVED["n_stratify_settings"])
         ),
     output:
         mdata="results/cohort/stratified.h5mu",
@@ -130,8 +103,8 @@ rule subgroup_outcomes:
         ),
     params:
         outcomes=config["cohort"]["outcomes"],
-        covariates=config["cohort"]["covariates"],
-        characteristics=lambda wildcards: TABLE_ONE_COLUMNS,
+        covariates=RESOLVED["associate_covariates"],
+        characteristics=RESOLVED["table1_columns"],
         n_permutations=config["stratify"]["n_permutations"],
         seed=config["seed"],
     log:
