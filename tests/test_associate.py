@@ -399,3 +399,22 @@ def test_a_hessian_with_non_finite_entries_is_flagged_not_fatal():
     assert usable.tolist() == [True, False, False]
     np.testing.assert_allclose(inverse[0], np.eye(3) / 2)
     assert np.isnan(inverse[1:]).all()
+
+
+def test_association_tests_read_the_values_before_batch_correction():
+    import anndata as ad
+
+    from stratomics.associate import outcome_biomarkers
+
+    rng = np.random.default_rng(2)
+    patients = [f"p{i}" for i in range(80)]
+    obs = pd.DataFrame({"age": rng.normal(50, 10, 80), "failure_12m": np.tile([0, 1], 40),
+                        "site": np.repeat(["a", "b"], 40)}, index=patients)  # fmt: skip
+    uncorrected = rng.normal(size=(80, 4))
+    corrected = ad.AnnData(uncorrected + rng.normal(size=(80, 4)), obs=pd.DataFrame(index=patients))
+    corrected.layers["uncorrected"] = uncorrected
+    plain = ad.AnnData(uncorrected, obs=pd.DataFrame(index=patients))
+    spec = {"type": "binary"}
+    tested = outcome_biomarkers(corrected, obs, "failure_12m", spec, ["age", "site"], assay="x")
+    expected = outcome_biomarkers(plain, obs, "failure_12m", spec, ["age", "site"], assay="x")
+    pd.testing.assert_frame_equal(tested, expected)

@@ -129,3 +129,14 @@ def test_resolve_of_a_cohort_without_batch_genotypes_or_demo_columns(config):
     assert resolved["colour_by"] == ["subgroup", "subgroup_confidence"]
     assert resolved["table1_columns"] == ["age", "bmi", "os_days", "dead"]
     assert resolved["predict_outcomes"] == ["os"] and resolved["n_stratify_settings"] == 2
+
+
+def test_tests_model_the_batch_when_assays_are_batch_corrected(config):
+    from stratomics.config import resolve
+
+    config["cohort"]["covariates"] = ["age"]
+    assert resolve(validate_config(config))["associate_covariates"] == ["age"]  # no correction
+    config["preprocess"] = {"batch_correction": "combat"}
+    assert resolve(validate_config(config))["associate_covariates"] == ["age", "site"]
+    config.update(mode="site", site="LUX")  # one site: nothing to model
+    assert resolve(validate_config(config))["associate_covariates"] == ["age"]

@@ -162,7 +162,8 @@ def resolve(config: dict) -> dict:
     -------
     A dict with the assays per step (``feature_assays``, ``genotype_assays``, ``integrated_assays``,
     ``predict_assays``), the covariates per use (``associate_covariates``, also used by the subgroup
-    tests and the site exports, so pooled and federated effects are adjusted alike), the outcomes by
+    tests and the site exports, so pooled and federated effects are adjusted alike; it holds the
+    batch whenever an assay is batch-corrected), the outcomes by
     use (``outcomes``, ``survival_outcomes``, ``predict_outcomes``), ``predict_clinical``,
     ``table1_columns``, ``colour_by`` (embedding colours) and ``n_stratify_settings``.
     """
@@ -180,7 +181,7 @@ def resolve(config: dict) -> dict:
         "genotype_assays": genotype_assays,
         "integrated_assays": integrated,
         "predict_assays": config["predict"].get("assays", integrated),
-        "associate_covariates": config["associate"].get("covariates", cohort["covariates"]),
+        "associate_covariates": _associate_covariates(config),
         "batch": batch,
         "outcomes": list(outcomes),
         "survival_outcomes": [name for name, spec in outcomes.items() if spec["type"] == "survival"],
@@ -192,6 +193,21 @@ def resolve(config: dict) -> dict:
         "colour_by": list(dict.fromkeys(["subgroup", *(c for c in colour_by if c), "subgroup_confidence"])),
         "n_stratify_settings": n_stratify_settings(config["stratify"]),
     }  # fmt: skip
+
+
+def _associate_covariates(config: dict) -> list[str]:
+    """Covariates of the association tests; the batch is one of them whenever an assay is batch-corrected.
+
+    The tests read the values before correction (:func:`stratomics.associate.tested_layer`), so the
+    batch has to be in their model; a site analysis (mode site) has a single batch and leaves it out.
+    """
+    covariates = list(config["associate"].get("covariates", config["cohort"]["covariates"]))
+    batch = config["cohort"].get("batch")
+    corrected = any(spec.get("batch_correction", config["preprocess"]["batch_correction"]) != "none"
+                    for spec in config["assays"].values() if spec["kind"] != "genotypes")  # fmt: skip
+    if batch and corrected and batch not in covariates and config.get("mode", "full") != "site":
+        covariates.append(batch)
+    return covariates
 
 
 def _outcome_columns(name: str, spec: dict) -> list[str]:

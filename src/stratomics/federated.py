@@ -120,7 +120,9 @@ COUNT_COLUMNS = {"n", "n_events", "n_without_event", "n_patients", "at_risk", "n
 
 def feature_scales(mdata, assays: list[str]) -> dict[str, pd.Series]:
     """Per-feature SDs of the whole (discovery) cohort, shipped to sites so estimates share a scale."""
-    return {name: mdata[name].to_df().std(ddof=1) for name in assays}
+    from stratomics.associate import tested_layer
+
+    return {name: mdata[name].to_df(layer=tested_layer(mdata[name])).std(ddof=1) for name in assays}
 
 
 def _feature_estimates(mdata, subgroups, outcomes, covariates, scales):

@@ -18,9 +18,12 @@ import pandas as pd
 from scipy.special import gammaln
 from sklearn.decomposition import PCA
 
+from stratomics.combat import combat_correct
 from stratomics.errors import StratomicsInputError
 
 log = logging.getLogger(__name__)
+#: Layer holding an assay's values before batch correction (read by the association tests).
+UNCORRECTED = "uncorrected"
 
 
 class Record:
@@ -463,32 +466,78 @@ def drop_uninformative(adata: ad.AnnData, record: Record) -> ad.AnnData:
 
 
 def combat(adata: ad.AnnData, batch: str, covariates=()) -> np.ndarray:
-    """ComBat (scanpy) on an assay with missing values.
+    """ComBat (:mod:`stratomics.combat`, as sva) on an assay with missing values, protecting ``covariates``.
 
-    Missing values are filled with the feature's mean within its batch for the correction and
-    missing again afterwards. Batches need at least two samples.
+    The design is sva's: one indicator per batch plus the covariates reference-coded (first level
+    left out; numbers as they are). Missing values are filled with the feature's mean within its
+    batch for the correction and missing again afterwards. Batches need at least two samples;
+    covariates may not be missing or confounded with the batch.
 
     Returns
     -------
     The corrected matrix.
     """
-    import scanpy as sc
-
     sizes = adata.obs[batch].value_counts()
     if (sizes < 2).any():
         raise StratomicsInputError(
             f"ComBat: batch '{sizes.idxmin()}' of column '{batch}' has {sizes.min()} sample(s) "
             "in this assay; ComBat needs at least two. Merge small batches or set batch_correction: none."
         )
+    protected = combat_design(adata.obs, batch, covariates)
     missing = ~np.isfinite(adata.X)
     frame = pd.DataFrame(adata.X, index=adata.obs_names)
     filled = frame.groupby(adata.obs[batch].to_numpy()).transform("mean")
     frame = frame.fillna(filled).fillna(frame.mean())
-    work = ad.AnnData(frame.to_numpy(), obs=adata.obs[[batch, *covariates]].astype("category"))
-    sc.pp.combat(work, key=batch, covariates=list(covariates) or None)
-    corrected = np.asarray(work.X, dtype=float)
+    corrected = combat_correct(frame.to_numpy(dtype=float), adata.obs[batch].astype(str).to_numpy(),
+                               protected.to_numpy())  # fmt: skip
     corrected[missing] = np.nan
     return corrected
+
+
+def combat_design(obs: pd.DataFrame, batch: str, covariates=()) -> pd.DataFrame:
+    """The protected covariates as numeric columns (categories reference-coded), checked against the batch.
+
+    Raises
+    ------
+    StratomicsInputError
+        When a covariate is missing for a sample, or the batches and covariates together are collinear
+        (a covariate level found in one batch only, or a batch holding a single level), naming them.
+    """
+    columns = []
+    for name in covariates:
+        values = obs[name]
+        if values.isna().any():
+            raise StratomicsInputError(
+                f"ComBat: protected covariate '{name}' is missing for {int(values.isna().sum())} sample(s) of "
+                f"this assay (e.g. {values.index[values.isna()][0]}). Fill it in the sample sheet or remove it "
+                "from preprocess.combat_covariates."
+            )
+        if pd.api.types.is_numeric_dtype(values) and values.nunique() > 2:
+            columns.append(values.astype(float).rename(name))
+            continue
+        levels = sorted(values.astype(str).unique())
+        columns += [(values.astype(str) == level).astype(float).rename(f"{name}={level}") for level in levels[1:]]
+    design = pd.concat(columns, axis=1) if columns else pd.DataFrame(index=obs.index)
+    indicators = pd.get_dummies(obs[batch].astype(str), dtype=float)
+    full = np.hstack([indicators.to_numpy(), design.to_numpy()])
+    if np.linalg.matrix_rank(full) < full.shape[1]:
+        raise StratomicsInputError(
+            f"ComBat: batch '{batch}' is confounded with the protected covariates {', '.join(covariates)} in "
+            f"this assay ({_confounding(obs, batch, covariates)}): their effects cannot be told apart. "
+            "Remove the covariate from preprocess.combat_covariates, or set batch_correction: none and keep the "
+            "batch as a covariate."
+        )
+    return design
+
+
+def _confounding(obs: pd.DataFrame, batch: str, covariates) -> str:
+    """The batches that hold a single level of a covariate, the usual cause of a singular design."""
+    for name in covariates:
+        table = pd.crosstab(obs[batch].astype(str), obs[name].astype(str))
+        single = table.index[(table > 0).sum(axis=1) == 1]
+        if len(single):
+            return "; ".join(f"batch '{b}' has only {name} = '{table.columns[table.loc[b] > 0][0]}'" for b in single)
+    return "the design is singular"
 
 
 def centre_batches(adata: ad.AnnData, batch: str) -> np.ndarray:
@@ -536,7 +585,7 @@ def preprocess_assay(
     batch
         The batch column.
     batch_correction
-        "combat" (scanpy's ComBat), "centre" (remove batch means) or "none"; the assay's own
+        "combat" (ComBat as sva, :mod:`stratomics.combat`), "centre" (remove batch means) or "none"; the assay's own
         ``batch_correction`` option takes precedence. Genotypes are never batch-corrected.
     combat_covariates
         Categorical columns whose effects ComBat protects.
@@ -545,8 +594,9 @@ def preprocess_assay(
 
     Returns
     -------
-    The preprocessed assay, with ``obsm["X_qc_pca"]`` (and ``X_qc_pca_uncorrected`` after ComBat)
-    and the record in ``uns``.
+    The preprocessed assay, with ``obsm["X_qc_pca"]`` (after a batch correction also
+    ``X_qc_pca_uncorrected`` and the values before it in ``layers["uncorrected"]``, which the
+    association tests read) and the record in ``uns``.
     """
     kind = spec["kind"]
     step, option_names = KIND_STEPS[kind]
@@ -564,6 +614,7 @@ def preprocess_assay(
         record.params.update(batch_correction="none (one batch)")
     if correction != "none" and kind != "genotypes" and batch:
         result.obsm["X_qc_pca_uncorrected"] = result.obsm["X_qc_pca"]
+        result.layers[UNCORRECTED] = result.X.copy()
         if correction == "combat":
             result.X = combat(result, batch, combat_covariates)
             record.params.update(combat_covariates=list(combat_covariates))

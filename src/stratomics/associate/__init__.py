@@ -25,6 +25,7 @@ from stratomics.associate.linear import fit_features, moderate, contrast_test
 from stratomics.associate.multiple import add_q_values, adjust_p
 from stratomics.associate.predictor import fit_linear_predictor, fit_logistic_predictor
 from stratomics.errors import StratomicsInputError
+from stratomics.preprocess import UNCORRECTED
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +84,21 @@ def _standardise(values: np.ndarray) -> np.ndarray:
         return (values - np.nanmean(values, axis=0)) / np.nanstd(values, axis=0, ddof=1)
 
 
+def tested_layer(adata: ad.AnnData) -> str | None:
+    """The layer association tests read: the values before batch correction when the assay was corrected.
+
+    Corrected values feed integration, clustering and prediction only; tests of corrected values
+    without the batch in the model give too many false positives when batch and groups are
+    confounded (Nygaard et al., Biostatistics 2016), so tests model the batch as a covariate instead.
+    """
+    return UNCORRECTED if UNCORRECTED in adata.layers else None
+
+
 def _dense(adata: ad.AnnData, patients) -> np.ndarray:
-    """The assay's values for the given patients (all in the assay) as a float matrix."""
-    values = adata[patients].X
+    """The tested values (:func:`tested_layer`) of the given patients (all in the assay) as a float matrix."""
+    subset = adata[patients]
+    layer = tested_layer(adata)
+    values = subset.layers[layer] if layer else subset.X
     return np.asarray(values.toarray() if hasattr(values, "toarray") else values, dtype=float)
 
 
