@@ -1,20 +1,29 @@
-"""Subgroup recovery on the demo cohort and integration + clustering time and memory at scale.
+"""Subgroup recovery over a suite of simulated scenarios, and integration + clustering at scale.
 
-    python benchmarks/stratify_quality.py quality   # ARI against the planted endotypes
+    python benchmarks/stratify_quality.py suite [--seeds 3] [--patients 600] [--methods mofa,mfa,concat_pca]
     python benchmarks/stratify_quality.py scale     # 1,000 / 10,000 / 100,000 patients
 
-quality: simulates the 800-patient demo, preprocesses it, then reports the adjusted Rand index (ARI)
-of the subgroups against the planted endotypes for the default integration, for MOFA+, SNF and
-concatenated PCA (through the same consensus clustering), for a plain concatenated PCA + k-means on
-complete patients (the naive baseline) and for each assay alone, on all patients and on those with every assay; then
-again with 30% of patients stripped of RNA-seq and proteomics.
-scale: synthetic assays (Olink-, cytokine- and flow-sized blocks, 4 groups, 20% of patients missing a
-block), integration + consensus clustering (k = 2..6, 100 resamples), time and peak memory, each size
-in its own process.
+suite: for each scenario of :data:`stratomics.simulate.SCENARIOS` (strong: the original demo;
+realistic: 4 strong markers per endotype and assay at 0.6-1.0 SD plus 15% of features at 0.33-0.5 SD,
+a CRP-linked inflammation axis and assay-specific nuisance factors on 40% of features, site
+offsets, 10% more missing assays; weak, nuisance, missing: harder variants; null: no endotype) and
+each seed, the cohort is simulated, ingested and preprocessed with the default config (ComBat on
+site), then every method runs through stratomics' integration and consensus clustering with its
+automatic choice of k. Baselines on the same preprocessed assays, at the true k (an advantage the
+methods do not get): each assay alone (z-scored, PCA, k-means; the best one is reported) and the
+z-scored concatenation of every assay + PCA + k-means. Reported per scenario and method: mean ARI
+against the planted endotypes on patients with every assay and on all patients, the k chosen, and,
+for the calibration of the confidence, the accuracy within confidence bins (after matching
+subgroups to endotypes). One line per run as it finishes, then the summary table (markdown).
+scale: synthetic assays (Olink-, cytokine- and flow-sized blocks, 4 groups, 20% of patients missing
+a block), integration + consensus clustering (k = 2..6, 100 resamples), time and peak memory, each
+size in its own process.
 """
 
 from __future__ import annotations
 
+import argparse
+import copy
 import logging
 import resource
 import subprocess
@@ -25,84 +34,126 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import linear_sum_assignment
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_rand_score
 
 warnings.filterwarnings("ignore")
 logging.disable(logging.WARNING)
+ASSAYS = ["proteomics", "cytokines", "flow", "rna"]
 
 
-def subgroups(mdata, assays, *, n_resamples=50, **integrate_options):
-    from stratomics.subgroups import integrate_and_stratify, subgroup_table
-
-    integrate_and_stratify(mdata, assays, integrate_options=integrate_options,
-                           stratify_options={"n_resamples": n_resamples}, seed=0)  # fmt: skip
-    return subgroup_table(mdata).set_index("patient_id")
-
-
-def concatenated_pca(mdata, assays, k):
-    """The naive baseline: z-scored assays side by side (missing at 0), PCA, k-means, complete patients only."""
-    from sklearn.cluster import KMeans
-    from sklearn.decomposition import PCA
-
-    complete = sorted(set.intersection(*(set(mdata[a].obs_names) for a in assays)))
-    blocks = [mdata[a][complete].X for a in assays]
-    joined = np.hstack([np.nan_to_num((b - np.nanmean(b, 0)) / np.nanstd(b, 0)) for b in blocks])
-    labels = KMeans(k, n_init=10, random_state=0).fit_predict(PCA(10, random_state=0).fit_transform(joined))
-    return pd.Series(labels, index=complete)
-
-
-def report(label, groups, truth):
-    complete = groups["n_integrated_assays"] == groups["n_integrated_assays"].max()
-    assigned = groups["subgroup"].notna()
-    all_ari = adjusted_rand_score(truth[groups.index[assigned]], groups.loc[assigned, "subgroup"])
-    complete_ari = adjusted_rand_score(truth[groups.index[complete]], groups.loc[complete, "subgroup"])
-    k = groups["subgroup"].nunique()
-    print(f"{label:<46} k={k}  ARI all patients {all_ari:5.2f} ({assigned.sum()})  "
-          f"with every assay {complete_ari:5.2f} ({complete.sum()})", flush=True)
-
-
-def quality():
+def prepared_cohort(scenario: str, seed: int, n_patients: int):
+    """The preprocessed cohort of one simulated scenario and its planted endotypes."""
     from stratomics.cohort import build_cohort
     from stratomics.config import read_config, validate_config
     from stratomics.preprocess import preprocess_cohort
     from stratomics.simulate import simulate_cohort
 
-    assays = ["proteomics", "cytokines", "flow", "rna"]
     with tempfile.TemporaryDirectory() as folder:
-        simulate_cohort(folder, seed=0)
+        simulate_cohort(folder, n_patients=n_patients, n_snps=200, n_genes=1000, scenario=scenario, seed=seed)
         config = read_config("config.yaml")
-        text = str(config).replace("results/demo", folder)
-        config = validate_config(eval(text))  # the default config, pointed at this folder
+        config["cohort"].update({key: config["cohort"][key].replace("results/demo", folder)
+                                 for key in ("samples", "sample_map")})  # fmt: skip
+        for spec in config["assays"].values():
+            spec.update({key: spec[key].replace("results/demo", folder) for key in ("path", "limits") if key in spec})
+        config = validate_config(config)
         mdata = preprocess_cohort(build_cohort(config).mdata, config)
         truth = pd.read_csv(f"{folder}/ground_truth/endotypes.tsv", sep="\t", index_col=0)["endotype"]
-    for label, subset in (("all assays", mdata), ("30% without RNA and proteomics", _strip(mdata, 0.3))):
-        print(f"-- {label}")
-        report("stratomics (MFA, missing blocks, consensus)", subgroups(subset, assays), truth)
-        report("stratomics, integrate.method: mofa", subgroups(subset, assays, method="mofa"), truth)
-        report("stratomics, integrate.method: snf", subgroups(subset, assays, method="snf"), truth)
-        report("stratomics, integrate.method: concat_pca", subgroups(subset, assays, method="concat_pca"), truth)
-        baseline = concatenated_pca(subset, assays, 4)
-        print(f"{'concatenated PCA + k-means (complete only)':<46} k=4  ARI {adjusted_rand_score(truth[baseline.index], baseline):5.2f} ({len(baseline)})")
-        for assay in assays:
-            report(f"{assay} alone", subgroups(subset, [assay], n_resamples=20), truth)
+    return mdata, truth, config
 
 
-def _strip(mdata, share):
-    """A copy of the cohort where a random share of patients lost RNA-seq and proteomics."""
-    import mudata as md
+def stratomics_subgroups(mdata, config, method: str, seed: int) -> pd.DataFrame:
+    """Subgroups found by stratomics with one integration method and the automatic k."""
+    from stratomics.subgroups import integrate_and_stratify, stratify_options, subgroup_table
 
-    rng = np.random.default_rng(1)
-    lost = set(mdata.obs_names[rng.random(mdata.n_obs) < share])
-    modalities = {name: (adata[~adata.obs_names.isin(lost)].copy() if name in ("rna", "proteomics") else adata)
-                  for name, adata in mdata.mod.items()}  # fmt: skip
-    stripped = md.MuData(modalities)
-    stripped.obs = stripped.obs.join(mdata.obs[[c for c in mdata.obs.columns if ":" not in c]], how="left")
-    return stripped
+    mdata = copy.deepcopy(mdata)
+    integrate = {key: value for key, value in config["integrate"].items() if key != "assays"}
+    options = {**stratify_options(config["stratify"]), "n_resamples": 50}
+    integrate_and_stratify(mdata, ASSAYS, integrate_options={**integrate, "method": method},
+                           stratify_options=options, fit_on=config["stratify"]["fit_on"], seed=seed)  # fmt: skip
+    return subgroup_table(mdata).set_index("patient_id")
+
+
+def kmeans_on_pca(blocks: list[np.ndarray], k: int, seed: int) -> np.ndarray:
+    """z-score each block (missing at 0), join, PCA (10 components), k-means."""
+    joined = np.hstack([np.nan_to_num((b - np.nanmean(b, 0)) / np.nanstd(b, 0)) for b in blocks])
+    components = min(10, *joined.shape)
+    scores = PCA(components, random_state=seed).fit_transform(joined)
+    return KMeans(k, n_init=10, random_state=seed).fit_predict(scores)
+
+
+def baselines(mdata, truth: pd.Series, seed: int) -> dict[str, tuple[float, float]]:
+    """ARI (patients with every assay) of the best single assay and of the concatenation, at the true k."""
+    k = truth.nunique()
+    complete = sorted(set.intersection(*(set(mdata[a].obs_names) for a in ASSAYS)))
+    concatenated = kmeans_on_pca([np.asarray(mdata[a][complete].X) for a in ASSAYS], k, seed)
+    single = {}
+    for assay in ASSAYS:
+        patients = mdata[assay].obs_names
+        labels = pd.Series(kmeans_on_pca([np.asarray(mdata[assay].X)], k, seed), index=patients)
+        single[assay] = adjusted_rand_score(truth[complete], labels[complete])
+    best = max(single, key=single.get)
+    return {"concatenation + PCA + k-means (true k)": adjusted_rand_score(truth[complete], concatenated),
+            f"best single assay ({best}, true k)": single[best]}  # fmt: skip
+
+
+def recovery(groups: pd.DataFrame, truth: pd.Series) -> dict:
+    """ARI on complete and on all assigned patients, k, and confidence-bin accuracy."""
+    assigned = groups["subgroup"].notna()
+    complete = assigned & (groups["n_integrated_assays"] == len(ASSAYS))
+    labels, true = groups.loc[assigned, "subgroup"].astype(str), truth[groups.index[assigned]]
+    table = pd.crosstab(labels, true)
+    rows, columns = linear_sum_assignment(-table.to_numpy())
+    match = dict(zip(table.index[rows], table.columns[columns]))
+    correct = labels.map(match).eq(true)
+    confidence = groups.loc[assigned, "confidence"]
+    bins = pd.cut(confidence, [0, 0.6, 0.8, 0.9, 0.95, 1.0], include_lowest=True)
+    reliability = correct.groupby(bins, observed=True).mean() - confidence.groupby(bins, observed=True).mean()
+    return {
+        "ari_complete": adjusted_rand_score(truth[groups.index[complete]], groups.loc[complete, "subgroup"]),
+        "ari_all": adjusted_rand_score(true, labels),
+        "k": int(groups["subgroup"].nunique()),
+        "calibration_gap": float(reliability.abs().max()) if truth.nunique() > 1 else np.nan,
+    }
+
+
+def suite(seeds: int, n_patients: int, methods: list[str], scenarios: list[str]) -> pd.DataFrame:
+    rows = []
+    for scenario in scenarios:
+        for seed in range(seeds):
+            mdata, truth, config = prepared_cohort(scenario, seed, n_patients)
+            if scenario == "null":  # no endotype: the right answer is one group
+                truth = pd.Series("E0", index=truth.index)
+            for method in methods:
+                start = time.perf_counter()
+                found = recovery(stratomics_subgroups(mdata, config, method, seed), truth)
+                rows.append({"scenario": scenario, "seed": seed, "method": f"stratomics {method}", **found,
+                             "seconds": time.perf_counter() - start})  # fmt: skip
+                print(rows[-1], flush=True)
+            if scenario != "null":
+                for name, ari in baselines(mdata, truth, seed).items():
+                    rows.append({"scenario": scenario, "seed": seed, "method": name, "ari_complete": ari,
+                                 "k": truth.nunique()})  # fmt: skip
+                    print(rows[-1], flush=True)
+    return pd.DataFrame(rows)
+
+
+def summary(results: pd.DataFrame) -> str:
+    """Mean ARI (complete patients) per scenario and method, with the k chosen in each seed."""
+    grouped = results.groupby(["scenario", "method"], sort=False)
+    table = grouped.agg(ari_complete=("ari_complete", "mean"), ari_all=("ari_all", "mean"),
+                        k=("k", lambda k: "/".join(map(str, k))),
+                        calibration_gap=("calibration_gap", "mean")).reset_index()  # fmt: skip
+    return table.to_markdown(index=False, floatfmt=".2f")
 
 
 def scale_case(n: int):
     import anndata as ad
     import mudata as md
+
+    from stratomics.subgroups import integrate_and_stratify, subgroup_table
 
     rng = np.random.default_rng(0)
     groups = rng.choice(4, size=n, p=[0.4, 0.3, 0.2, 0.1])
@@ -115,19 +166,39 @@ def scale_case(n: int):
         modalities[name] = ad.AnnData(values[present], obs=pd.DataFrame(index=patients[present]))
     mdata = md.MuData(modalities)
     start = time.perf_counter()
-    groups_found = subgroups(mdata, ["proteomics", "cytokines", "flow"], n_resamples=100)
+    integrate_and_stratify(mdata, ["proteomics", "cytokines", "flow"], integrate_options={"method": "mfa"},
+                           stratify_options={"n_resamples": 100, "k_values": range(2, 7)}, seed=0)  # fmt: skip
+    found = subgroup_table(mdata).set_index("patient_id")
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    ari = adjusted_rand_score(groups, groups_found.loc[patients, "subgroup"].astype(str))
-    print(f"{n:>7} patients: {seconds:7.1f} s, peak memory {peak:5.2f} GiB, k={groups_found['subgroup'].nunique()}, "
+    ari = adjusted_rand_score(groups, found.loc[patients, "subgroup"].astype(str))
+    print(f"{n:>7} patients: {seconds:7.1f} s, peak memory {peak:5.2f} GiB, k={found['subgroup'].nunique()}, "
           f"ARI {ari:.2f}", flush=True)
 
 
-if __name__ == "__main__":
-    if sys.argv[1:2] == ["--size"]:
-        scale_case(int(sys.argv[2]))
-    elif sys.argv[1:2] == ["scale"]:
+def main():
+    from stratomics.simulate import SCENARIOS
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=["suite", "scale", "size"])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--patients", type=int, default=600)
+    parser.add_argument("--methods", default="mofa,mfa,concat_pca")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--size", type=int, default=1000)
+    parser.add_argument("--out", default=None, help="also write every run as a TSV")
+    args = parser.parse_args()
+    if args.mode == "size":
+        scale_case(args.size)
+    elif args.mode == "scale":
         for n in (1_000, 10_000, 100_000):
-            subprocess.run([sys.executable, __file__, "--size", str(n)], check=True)
+            subprocess.run([sys.executable, __file__, "size", "--size", str(n)], check=True)
     else:
-        quality()
+        results = suite(args.seeds, args.patients, args.methods.split(","), args.scenarios.split(","))
+        if args.out:
+            results.to_csv(args.out, sep="\t", index=False, float_format="%.4g")
+        print(summary(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -171,3 +171,32 @@ def test_a_fold_that_cannot_be_fitted_gives_nan_risk_and_a_warning(caplog):
                                    label="failure_12m, elastic_net, all")  # fmt: skip
     assert np.isnan(risk).all()
     assert "predict failure_12m, elastic_net, all: 5 of 5 fits failed" in caplog.text
+
+
+def test_a_penalty_whose_refit_overflows_falls_back_to_stronger_penalties(caplog):
+    from sklearn.base import BaseEstimator
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import Pipeline
+
+    from stratomics.predict import fit_quietly
+
+    class OverflowsOnAllPatients(BaseEstimator):
+        """Like Coxnet on a small cohort: small penalties overflow on the full training set only."""
+
+        def __init__(self, alphas=(0.001,)):
+            self.alphas = alphas
+
+        def fit(self, X, y):
+            if self.alphas[0] < 0.05 and len(X) == 30:
+                raise ArithmeticError("Numerical error, because weights are too large.")
+            return self
+
+        def score(self, X, y):
+            return -self.alphas[0]  # the inner CV prefers the weakest penalty
+
+    search = GridSearchCV(Pipeline([("model", OverflowsOnAllPatients())]),
+                          {"model__alphas": [[0.001], [0.01], [0.1], [1.0]]}, cv=3)  # fmt: skip
+    pipeline = Pipeline([("fit", search)])
+    fit_quietly(pipeline, np.zeros((30, 2)), np.zeros(30))
+    assert search.best_params_ == {"model__alphas": [0.1]}  # the weakest penalty that can be fitted
+    assert "could not be fitted" in caplog.text

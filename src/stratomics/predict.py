@@ -275,10 +275,38 @@ def _in_parallel(tasks, n_jobs: int) -> list:
 
 
 def fit_quietly(pipeline, X: np.ndarray, target):
-    """Fit a pipeline; a penalty that removes every predictor is a valid candidate, not a warning."""
+    """Fit a pipeline; a penalty that removes every predictor is a valid candidate, not a warning.
+
+    When the refit of the penalty chosen by the inner cross-validation fails numerically (Coxnet
+    overflows at small penalties on small cohorts), the search is redone over the stronger penalties
+    only, with a warning; the error is raised when no penalty is left.
+    """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "all coefficients are zero")
-        return pipeline.fit(X, target)
+        while True:
+            try:
+                return pipeline.fit(X, target)
+            except FIT_ERRORS as err:
+                search = pipeline["fit"]
+                stronger = _stronger_penalties(search)
+                if not stronger:
+                    raise
+                log.warning("predict: the chosen penalty %s could not be fitted (%s); trying stronger ones",
+                            search.best_params_, str(err)[:120])  # fmt: skip
+                search.param_grid = stronger
+
+
+def _stronger_penalties(search) -> dict | None:
+    """The part of a penalty grid more penalised than the refit that failed (None if there is none)."""
+    if not hasattr(search, "best_params_"):
+        return None
+    key, values = next(iter(search.param_grid.items()))
+    chosen = search.best_params_[key]
+    if key == "model__alphas":  # Coxnet: larger alpha is stronger
+        kept = [alpha for alpha in values if alpha[0] > chosen[0]]
+    else:  # logistic C: smaller is stronger
+        kept = [c for c in values if c < chosen]
+    return {key: kept} if kept else None
 
 
 def _fit_predict(X, target, train, test, survival, model, screened, n_features, seed):
@@ -570,14 +598,21 @@ def fit_signatures(mdata, outcomes: dict, *, clinical: list[str], assays: list[s
         survival = _is_survival(target)
         pipeline = make_pipeline(survival, "elastic_net", screened, n_features=n_features, n_train=int(known.sum()),
                                  seed=seed)
-        fit_quietly(pipeline, predictors.table.loc[known, columns].to_numpy(float), target)
+        try:
+            fit_quietly(pipeline, predictors.table.loc[known, columns].to_numpy(float), target)
+        except FIT_ERRORS as err:
+            log.warning("predict %s: no signature, the elastic net cannot be fitted on these %d patients at any "
+                        "penalty (%s)", outcome, int(known.sum()), str(err)[:200])  # fmt: skip
+            continue
         fitted[outcome] = Signature(outcome, spec, feature_set, columns, pipeline, horizon)
         frequency = selection.query("outcome == @outcome and model == 'elastic_net' and feature_set == @feature_set")
         tables.append(_signature_table(pipeline, columns, predictors.block, survival).assign(outcome=outcome).merge(
             frequency[["predictor", "selection_frequency"]].rename(columns={"predictor": "term"}), on="term", how="left"))
     versions = {name: version(name) for name in ("stratomics", "scikit-learn", "scikit-survival", "numpy")}
     signatures = Signatures(fitted, clinical, assays, predictors.categories, uses_subgroup, versions)
-    table = pd.concat(tables, ignore_index=True).assign(feature_set=feature_set, model="elastic_net")
+    columns = ["outcome", "term", "block", "coefficient", "ratio", "ratio_type", "selection_frequency"]
+    table = pd.concat([pd.DataFrame(columns=columns), *tables], ignore_index=True).assign(
+        feature_set=feature_set, model="elastic_net")  # fmt: skip
     return signatures, table[["outcome", "feature_set", "model", "term", "block", "coefficient", "ratio", "ratio_type",
                               "selection_frequency"]]  # fmt: skip
 

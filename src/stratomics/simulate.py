@@ -17,6 +17,7 @@ call-rate, out-of-HWE and monomorphic SNPs and reference samples that belong to 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -58,12 +59,59 @@ FLOW_POPULATIONS = {
 FLOW_SUFFIX = " | Freq. of Parent (%)"
 
 
+@dataclass(frozen=True)
+class Scenario:
+    """How hard the cohort's subgroups are to find.
+
+    Attributes
+    ----------
+    effect_scale
+        Multiplies the shift of each assay's endotype markers (1.0-2.0 SD in the original demo).
+    weak_share, weak_effect
+        Share of each assay's features shifted weakly by each endotype it sees, and the shift range.
+    inflammation
+        Loading of a shared inflammation axis (tied to CRP, not to the endotype) on 40% of the
+        features of every assay.
+    assay_nuisance
+        Loading of an assay-specific nuisance factor on 40% of its features.
+    site_effect
+        SD of the per-site feature offsets.
+    missing
+        Extra share of patients without each assay.
+    endotypes
+        False: no endotype shifts anything (a cohort without subgroups).
+    """
+
+    effect_scale: float = 1.0
+    weak_share: float = 0.0
+    weak_effect: tuple[float, float] = (0.33, 0.5)
+    inflammation: float = 0.0
+    assay_nuisance: float = 0.0
+    site_effect: float = 0.25
+    missing: float = 0.0
+    endotypes: bool = True
+
+
+#: Benchmark scenarios (benchmarks/stratify_quality.py); "strong" is the original demo.
+REALISTIC = Scenario(effect_scale=0.8, weak_share=0.1, inflammation=0.35, assay_nuisance=0.3, site_effect=0.3,
+                     missing=0.1)  # fmt: skip
+SCENARIOS = {
+    "strong": Scenario(),
+    "realistic": REALISTIC,
+    "weak": replace(REALISTIC, effect_scale=0.6),
+    "nuisance": replace(REALISTIC, effect_scale=1.0, inflammation=0.5, assay_nuisance=0.4),
+    "missing": replace(REALISTIC, missing=0.35),
+    "null": replace(REALISTIC, endotypes=False),
+}
+
+
 def simulate_cohort(
     out_dir: str | Path,
     *,
     n_patients: int = 800,
     n_snps: int = 20_000,
     n_genes: int = 2_000,
+    scenario: str = "strong",
     seed: int = 0,
 ) -> dict[str, Path]:
     """Write the demo cohort: sample sheet, sample map, five assays and the ground truth.
@@ -78,6 +126,8 @@ def simulate_cohort(
         Number of SNPs in the PLINK files.
     n_genes
         Number of genes in the RNA-seq count matrix.
+    scenario
+        Difficulty of the subgroups: a name of :data:`SCENARIOS`.
     seed
         Seed of every random draw; the same seed writes byte-identical files.
 
@@ -88,9 +138,10 @@ def simulate_cohort(
     out = Path(out_dir)
     (out / "ground_truth").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    patients = _patients(n_patients, rng)
+    setting = SCENARIOS[scenario]
+    patients = _patients(n_patients, rng, setting)
     samples = _sample_map(patients, rng)
-    has = {name: rng.random(n_patients) < share for name, share in AVAILABILITY.items()}
+    has = {name: rng.random(n_patients) < share * (1 - setting.missing) for name, share in AVAILABILITY.items()}
     has["flow"] &= patients["site"].to_numpy() != "BEL"  # one site ran no flow cytometry
     planted: list[dict] = []
     genotypes, bim, snp_risk = _genotypes(n_snps, n_patients, rng, planted)
@@ -98,17 +149,18 @@ def simulate_cohort(
     baseline = samples[samples["visit"] == "baseline"].drop_duplicates("patient_id")
     barcode = baseline.set_index("patient_id")["sample_id"].reindex(patients["patient_id"])
     paths = {name: out / file for name, file in DEMO_FILES.items()}
-    _write_olink(paths["olink_npx"], patients, barcode, has["proteomics"], rng, planted)
-    _write_cytokines(paths, patients, samples, has["cytokines"], rng, planted)
-    _write_flow(paths["flow"], patients, barcode, has["flow"], rng, planted)
-    _write_rna(paths["rna_counts"], patients, barcode, has["rna"], n_genes, rng, planted)
+    _write_olink(paths["olink_npx"], patients, barcode, has["proteomics"], rng, planted, setting)
+    _write_cytokines(paths, patients, samples, has["cytokines"], rng, planted, setting)
+    _write_flow(paths["flow"], patients, barcode, has["flow"], rng, planted, setting)
+    _write_rna(paths["rna_counts"], patients, barcode, has["rna"], n_genes, rng, planted, setting)
     _write_plink(out / "genotypes", genotypes, bim, barcode, has["genotypes"], rng)
-    truth = patients[["patient_id", "endotype", "risk_factor"]]
+    truth = patients[["patient_id", "endotype", "risk_factor", "inflammation"]]
     truth.to_csv(paths["endotypes"], sep="\t", index=False, float_format="%.6g")
     pd.DataFrame(planted).to_csv(paths["planted"], sep="\t", index=False, float_format="%.6g")
-    patients.drop(columns=["endotype", "risk_factor"]).to_csv(paths["samples"], index=False)
+    patients.drop(columns=["endotype", "risk_factor", "inflammation"]).to_csv(paths["samples"], index=False)
     samples.to_csv(paths["sample_map"], index=False)
-    params = {"n_patients": n_patients, "n_snps": n_snps, "n_genes": n_genes, "seed": seed}
+    params = {"n_patients": n_patients, "n_snps": n_snps, "n_genes": n_genes, "seed": seed, "scenario": scenario,
+              **asdict(setting)}
     paths["parameters"].write_text(json.dumps(params, indent=2) + "\n")
     return paths
 
@@ -131,7 +183,7 @@ DEMO_FILES = {
 }
 
 
-def _patients(n: int, rng: np.random.Generator) -> pd.DataFrame:
+def _patients(n: int, rng: np.random.Generator, setting: Scenario) -> pd.DataFrame:
     """Clinical sample sheet with the hidden endotype and risk factor."""
     site = rng.choice(list(SITES), size=n, p=SITE_WEIGHTS)
     disease = rng.choice(list(DISEASES), size=n, p=list(DISEASES.values()))
@@ -140,7 +192,8 @@ def _patients(n: int, rng: np.random.Generator) -> pd.DataFrame:
     female = rng.random(n) < np.select([disease == "IBD", disease == "RA"], [0.5, 0.72], 0.7)
     endotype = rng.choice(ENDOTYPES, size=n, p=ENDOTYPE_WEIGHTS)
     risk = rng.normal(size=n)
-    crp = np.exp(1.5 + 0.5 * risk + 0.4 * (endotype == "E1") + rng.normal(0, 0.7, n))
+    inflammation = rng.normal(size=n) if setting.inflammation else np.zeros(n)
+    crp = np.exp(1.5 + 0.5 * risk + 0.4 * (endotype == "E1") + 0.5 * inflammation + rng.normal(0, 0.7, n))
     frame = pd.DataFrame(
         {
             "patient_id": [f"IMID-{s}-{i:04d}" for i, s in enumerate(site, start=1)],
@@ -155,6 +208,7 @@ def _patients(n: int, rng: np.random.Generator) -> pd.DataFrame:
             "crp_mg_l": np.round(crp, 1),
             "endotype": endotype,
             "risk_factor": risk,
+            "inflammation": inflammation,
         }
     )
     for column, share in (("bmi", 0.05), ("smoking", 0.03), ("crp_mg_l", 0.02)):
@@ -213,13 +267,15 @@ def _assay_signal(
     n_markers: int,
     effect: float,
     n_risk: int,
+    setting: Scenario,
     risk_effect: float = 0.5,
-    site_effect: float = 0.25,
+    site_scale: float = 1.0,
 ) -> np.ndarray:
-    """Standardised patient x feature signal: endotype shifts, risk, site, disease, noise.
+    """Standardised patient x feature signal: endotype shifts, risk, nuisance, site, disease, noise.
 
-    Each endotype that the assay sees shifts ``n_markers`` features by ``effect`` SD (random sign);
-    ``n_risk`` features follow the latent risk factor. Planted features are appended to ``planted``.
+    Each endotype that the assay sees shifts ``n_markers`` features by ``effect`` SD (random sign),
+    scaled, and weakly shifts more features, as the ``setting`` says; ``n_risk`` features follow the
+    latent risk factor. Planted features are appended to ``planted``.
     """
     n = len(patients)
     n_markers = min(n_markers, n_features // 4)  # small test cohorts have few features
@@ -227,9 +283,15 @@ def _assay_signal(
     factors = rng.normal(size=(n, 3)) @ rng.normal(0, loading_sd, size=(3, n_features))
     signal = rng.normal(size=(n, n_features)) + factors
     order = rng.permutation(n_features)
-    for k, endotype in enumerate(ASSAY_ENDOTYPES[assay]):
+    n_weak = int(setting.weak_share * n_features)
+    for k, endotype in enumerate(ASSAY_ENDOTYPES[assay] if setting.endotypes else ()):
         markers = order[k * n_markers : (k + 1) * n_markers]
-        shift = effect * rng.choice([-1.0, 1.0], size=n_markers)
+        shift = effect * setting.effect_scale * rng.choice([-1.0, 1.0], size=n_markers)
+        if n_weak:
+            candidates = order[2 * n_markers : -n_risk]
+            weak = rng.choice(candidates, size=min(n_weak, len(candidates)), replace=False)
+            markers = np.concatenate([markers, weak])
+            shift = np.concatenate([shift, rng.uniform(*setting.weak_effect, len(weak)) * rng.choice([-1.0, 1.0], len(weak))])
         signal[np.ix_(patients["endotype"].to_numpy() == endotype, markers)] += shift
         planted += [
             {"assay": assay, "feature": names[j], "effect_on": f"endotype {endotype}", "effect": s}
@@ -241,20 +303,25 @@ def _assay_signal(
         {"assay": assay, "feature": names[j], "effect_on": "risk_factor", "effect": risk_effect}
         for j in risk_features
     ]
-    for column, size in (("site", site_effect), ("disease", 0.2)):
+    for strength, patient_factor in ((setting.inflammation, patients["inflammation"].to_numpy()),
+                                     (setting.assay_nuisance, rng.normal(size=n) if setting.assay_nuisance else None)):
+        if strength:
+            loaded = rng.random(n_features) < 0.4
+            signal[:, loaded] += strength * patient_factor[:, None] * rng.choice([-1.0, 1.0], loaded.sum())
+    for column, size in (("site", setting.site_effect * site_scale), ("disease", 0.2)):
         levels = patients[column].astype("category").cat.codes.to_numpy()
         offsets = rng.normal(0, size, size=(levels.max() + 1, n_features))
         signal += offsets[levels]
     return signal
 
 
-def _write_olink(path, patients, barcode, has, rng, planted) -> None:
+def _write_olink(path, patients, barcode, has, rng, planted, setting) -> None:
     """Olink long export: 3 panels x 92 assays on 88-sample plates, semicolons, decimal commas."""
     n_assays = 92 * len(OLINK_PANELS)
     olink_ids = [f"OID{20001 + j}" for j in range(n_assays)]
     signal = _assay_signal(
         patients, "proteomics", n_assays, rng, planted, olink_ids,
-        n_markers=25, effect=1.0, n_risk=6,
+        n_markers=25, effect=1.0, n_risk=6, setting=setting,
     )  # fmt: skip
     keep = np.flatnonzero(has)
     reruns = rng.choice(keep, size=min(4, len(keep)), replace=False)
@@ -310,12 +377,12 @@ def _protein_names(n: int) -> list[str]:
     return known[:n] + [f"PROT{j:03d}" for j in range(len(known), n)]
 
 
-def _write_cytokines(paths, patients, samples, has, rng, planted) -> None:
+def _write_cytokines(paths, patients, samples, has, rng, planted, setting) -> None:
     """Wide cytokine concentrations (pg/mL) with censoring strings, plus the limits file."""
     n_analytes = len(CYTOKINES)
     signal = _assay_signal(
         patients, "cytokines", n_analytes, rng, planted, list(CYTOKINES),
-        n_markers=6, effect=1.5, n_risk=2,
+        n_markers=6, effect=1.5, n_risk=2, setting=setting,
     )  # fmt: skip
     patient_row = pd.Series(np.arange(len(patients)), index=patients["patient_id"])
     measured = samples[samples["patient_id"].map(pd.Series(has, index=patients["patient_id"]))]
@@ -340,13 +407,13 @@ def _write_cytokines(paths, patients, samples, has, rng, planted) -> None:
     limits.to_csv(paths["cytokine_limits"], index=False, float_format="%.4g")
 
 
-def _write_flow(path, patients, barcode, has, rng, planted) -> None:
+def _write_flow(path, patients, barcode, has, rng, planted, setting) -> None:
     """FlowJo-style table of population frequencies (% of parent), tab-separated, summary rows."""
     children = [(parent, child) for parent, kids in FLOW_POPULATIONS.items() for child in kids]
     names = [f"{parent}/{child}" for parent, child in children]
     signal = _assay_signal(
         patients, "flow", len(names), rng, planted, names,
-        n_markers=5, effect=2.0, n_risk=2, site_effect=0.15,
+        n_markers=5, effect=2.0, n_risk=2, setting=setting, site_scale=0.6,
     )  # fmt: skip
     rows = np.flatnonzero(has)
     columns = {}
@@ -364,12 +431,12 @@ def _write_flow(path, patients, barcode, has, rng, planted) -> None:
     table.to_csv(path, sep="\t", index=False)
 
 
-def _write_rna(path, patients, barcode, has, n_genes, rng, planted) -> None:
+def _write_rna(path, patients, barcode, has, n_genes, rng, planted, setting) -> None:
     """RNA-seq counts, genes x samples (negative binomial, varying library sizes)."""
     gene_ids = [f"ENSG{j:011d}" for j in rng.choice(10**6, n_genes, replace=False)]
     signal = _assay_signal(
         patients, "rna", n_genes, rng, planted, gene_ids,
-        n_markers=100, effect=1.7, n_risk=8,
+        n_markers=100, effect=1.7, n_risk=8, setting=setting,
     )  # fmt: skip
     rows = np.flatnonzero(has)
     base = rng.normal(3.5, 2.0, n_genes)
