@@ -3,6 +3,7 @@
 import anndata as ad
 import mudata as md
 import numpy as np
+import pytest
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 
@@ -64,8 +65,33 @@ def test_the_rule_picks_the_planted_k_on_clear_data():
     forced, _ = stratify(embedding, k=5, k_values=[2, 3], n_resamples=10)
     assert forced.k == 5
     unstable = pd.DataFrame({"setting": [2, 3], "k": [2, 3], "pac": [0.3, 0.0], "silhouette": [0.9, 0.1],
-                             "smallest_subgroup": [50, 50]})  # fmt: skip
+                             "smallest_subgroup": [50, 50], "supported": [True, True]})  # fmt: skip
     assert select_k(unstable, min_size=10) == 3  # stability first, silhouette second
+    assert select_k(unstable.assign(supported=[True, False]), min_size=10) == 2  # only what beats the null
+    assert select_k(unstable.assign(supported=False), min_size=10) is None
+    assert table["null_p_value"].max() < 1e-6 and table["supported"].all()
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_gaussian_cloud_gives_one_group_with_a_warning(seed, caplog):
+    rng = np.random.default_rng(seed)
+    embedding = rng.normal(size=(341, 15)) * np.linspace(2, 0.5, 15)  # one cloud, unequal axes
+    result, table = stratify(embedding, k_values=range(2, 7), n_resamples=10, seed=seed)
+    assert result.k == 1 and (result.labels == 0).all() and (result.confidence == 1).all()
+    assert table.loc[table["chosen"], "k"].tolist() == [1] and len(table) == 6
+    assert "no subgroup structure" in caplog.text
+
+
+def test_null_p_values_follow_the_within_share_of_k_means():
+    from sklearn.cluster import KMeans
+
+    from stratomics.stratify import within_share
+
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(50, 2))
+    labels = KMeans(2, n_init=10, random_state=0).fit_predict(points)
+    within = sum(((points[labels == c] - points[labels == c].mean(0)) ** 2).sum() for c in (0, 1))
+    np.testing.assert_allclose(within_share(points, labels), within / ((points - points.mean(0)) ** 2).sum())
 
 
 def test_hdbscan_finds_the_groups_and_flags_noise_with_zero_confidence():

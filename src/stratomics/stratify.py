@@ -9,9 +9,18 @@ consensus within each cluster. Every resampled model also labels every patient; 
 labels to the final ones, a patient's confidence is the share of resamples that agree with its final
 label. The final labels come from the same algorithm fitted on all patients.
 
-The rule for k (stability first): keep the k whose PAC is within 0.05 of the lowest PAC and whose
-smallest subgroup has at least ``min_size`` patients; among them take the k with the highest mean
-silhouette. ``k`` in the config overrides it; the full table is written so users can see why.
+"No structure" is an answer: for each setting, the share of the variance left within its
+subgroups (W/T) is compared with that of k-means on ``n_null`` Gaussian clouds with the embedding's
+covariance (SigClust's null, Liu et al. JASA 2008; M3C's idea of a reference that keeps the
+covariance): ``null_p_value`` is the normal tail of the observed W/T under the null draws. A
+setting is supported when its p-value is below 0.05 divided by the number of settings (Bonferroni).
+When none is, the answer is one group (k = 1) and a warning says so: PAC falls with k even in a
+single Gaussian cloud, so stability alone cannot tell structure from none.
+
+The rule for k (stability first): among the supported settings whose smallest subgroup has at
+least ``min_size`` patients, keep those whose PAC is within 0.05 of the lowest PAC and take the one
+with the highest mean silhouette. ``k`` in the config overrides it; the full table is written so
+users can see why.
 """
 
 from __future__ import annotations
@@ -243,16 +252,70 @@ def _size_order(labels: np.ndarray, k: int) -> np.ndarray:
     return rank
 
 
-def select_k(table: pd.DataFrame, *, min_size: int, pac_margin: float = 0.05):
-    """The stability-first choice from a model-selection table (see the module docstring).
+#: Family-wise level of the test against the Gaussian null, and its number of null draws.
+NULL_ALPHA = 0.05
+N_NULL = 20
+#: Largest number of patients in each null draw (the statistic W/T does not grow with n).
+MAX_NULL_PATIENTS = 2000
+
+
+def within_share(embedding: np.ndarray, labels: np.ndarray) -> float:
+    """Share of the total sum of squares left within the clusters (W/T)."""
+    centred = embedding - embedding.mean(axis=0)
+    within = sum(((embedding[labels == c] - embedding[labels == c].mean(axis=0)) ** 2).sum()
+                 for c in np.unique(labels))  # fmt: skip
+    return float(within / (centred**2).sum())
+
+
+def null_p_values(embedding: np.ndarray, results: list, *, n_null: int = N_NULL, seed: int = 0) -> np.ndarray:
+    """p-value of each result's W/T against k-means on Gaussian clouds with the embedding's covariance.
+
+    Parameters
+    ----------
+    embedding
+        Patients x factors that were clustered.
+    results
+        Stratifications of the embedding (their ``labels`` and ``k``).
+    n_null, seed
+        Null draws and their seed.
 
     Returns
     -------
-    The chosen row's ``setting`` (k for k-means and Gaussian mixtures).
+    One p-value per result (the normal upper tail of (null mean - observed) / null SD).
     """
-    eligible = table[(table["smallest_subgroup"] >= min_size) & (table["k"] >= 2)]
+    from scipy import stats
+
+    rng = np.random.default_rng([seed, 7])
+    size = min(len(embedding), MAX_NULL_PATIENTS)
+    covariance = np.atleast_2d(np.cov(embedding, rowvar=False))
+    draws = [rng.multivariate_normal(np.zeros(len(covariance)), covariance, size=size, method="eigh")
+             for _ in range(n_null)]  # fmt: skip
+    p_values = []
+    for result in results:
+        if result.k < 2:
+            p_values.append(np.nan)
+            continue
+        null = [within_share(draw, KMeans(result.k, n_init=10, random_state=seed).fit_predict(draw)) for draw in draws]
+        observed = within_share(embedding, result.labels)
+        spread = max(np.std(null, ddof=1), 1e-12)
+        p_values.append(float(stats.norm.sf((np.mean(null) - observed) / spread)))
+    return np.array(p_values)
+
+
+def select_k(table: pd.DataFrame, *, min_size: int, pac_margin: float = 0.05):
+    """The choice from a model-selection table with ``supported`` settings (see the module docstring).
+
+    Returns
+    -------
+    The chosen row's ``setting`` (k for k-means and Gaussian mixtures), or None when no setting
+    is supported (one group).
+    """
+    supported = table[table["supported"] & (table["k"] >= 2)]
+    if supported.empty:
+        return None
+    eligible = supported[supported["smallest_subgroup"] >= min_size]
     if eligible.empty:
-        eligible = table
+        eligible = supported
     stable = eligible[eligible["pac"] <= eligible["pac"].min() + pac_margin]
     return stable.sort_values(["silhouette", "k"], ascending=[False, True])["setting"].iloc[0].item()
 
@@ -280,23 +343,24 @@ def candidate_settings(n: int, *, algorithm: str = "kmeans", k_values=range(2, 9
     return sorted(set(k_values) | ({k} if k else set()))
 
 
-def choose(results: list[Stratification], n: int, *, algorithm: str = "kmeans", k: int | None = None,
-           min_size: int | None = None) -> tuple[Stratification, pd.DataFrame]:  # fmt: skip
+def choose(results: list[Stratification], embedding: np.ndarray, *, algorithm: str = "kmeans",
+           k: int | None = None, min_size: int | None = None, seed: int = 0) -> tuple[Stratification, pd.DataFrame]:  # fmt: skip
     """The model-selection table of consensus results and the chosen one (see the module docstring).
 
     Parameters
     ----------
     results
         One consensus result per setting.
-    n
-        Number of patients clustered.
-    algorithm, k, min_size
+    embedding
+        The patients x factors that were clustered.
+    algorithm, k, min_size, seed
         See :func:`stratify`.
 
     Returns
     -------
-    The chosen stratification and the table.
+    The chosen stratification (k = 1 when no setting beats the Gaussian null) and the table.
     """
+    n = len(embedding)
     table = pd.DataFrame([
         {"setting": r.setting, "k": r.k, "pac": r.pac, "mean_cluster_consensus": r.mean_cluster_consensus,
          "min_cluster_consensus": r.min_cluster_consensus, "silhouette": r.silhouette,
@@ -304,12 +368,23 @@ def choose(results: list[Stratification], n: int, *, algorithm: str = "kmeans", 
          "mean_confidence": float(r.confidence.mean()), "noise": int(r.noise.sum())}
         for r in results
     ])  # fmt: skip
+    table["null_p_value"] = null_p_values(embedding, results, seed=seed)
+    table["supported"] = table["null_p_value"] < NULL_ALPHA / len(table)
     min_size = min_size if min_size is not None else max(10, int(0.02 * n))
     forced = k is not None and algorithm in ("kmeans", "gmm")
     chosen = k if forced else select_k(table, min_size=min_size)
     table["chosen"] = table["setting"] == chosen
     table["rule"] = "config" if forced else (
-        f"PAC within 0.05 of the lowest, smallest subgroup >= {min_size}, best silhouette")  # fmt: skip
+        f"beats the Gaussian null (p < {NULL_ALPHA:g}/{len(table)}), PAC within 0.05 of the lowest, "
+        f"smallest subgroup >= {min_size}, best silhouette")  # fmt: skip
+    if chosen is None:
+        log.warning("stratify: no setting beats a Gaussian cloud with the embedding's covariance (smallest null "
+                    "p-value %.3g over %d settings): no subgroup structure, every patient in one group (k = 1)",
+                    table["null_p_value"].min(), len(table))  # fmt: skip
+        single = consensus_for_k(embedding, 1, algorithm="kmeans", n_resamples=10, seed=seed)
+        row = {"setting": 1, "k": 1, "pac": single.pac, "smallest_subgroup": n, "mean_confidence": 1.0, "noise": 0,
+               "supported": True, "chosen": True, "rule": table["rule"].iloc[0] + "; none did: one group"}
+        return single, pd.concat([pd.DataFrame([row]), table.assign(chosen=False)], ignore_index=True)[table.columns]
     return results[int(np.flatnonzero(table["chosen"])[0])], table
 
 
@@ -358,7 +433,7 @@ def stratify(
     results = [consensus_for_k(embedding, setting, algorithm=algorithm, n_resamples=n_resamples, fraction=fraction,
                                max_consensus_patients=max_consensus_patients, seed=seed)
                for setting in settings]  # fmt: skip
-    return choose(results, n, algorithm=algorithm, k=k, min_size=min_size)
+    return choose(results, embedding, algorithm=algorithm, k=k, min_size=min_size, seed=seed)
 
 
 def fit_patients(coverage: np.ndarray, *, fit_on: str = "complete", minimum: int = 50) -> np.ndarray:

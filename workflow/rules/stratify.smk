@@ -74,6 +74,7 @@ rule stratify:
         model="results/stratify/model.joblib",
     params:
         stratify=config["stratify"],
+        seed=config["seed"],
     log:
         "results/logs/stratify.log",
     benchmark:

@@ -13,7 +13,8 @@ def main():
     mdata = md.read_h5mu(snakemake.input.mdata)
     results = [result for path in snakemake.input.consensus if (result := joblib.load(path)) is not None]
     options = snakemake.params.stratify
-    result, table = choose(results, len(fitted_scores(mdata)), algorithm=options["algorithm"], k=options.get("k"))
+    result, table = choose(results, fitted_scores(mdata), algorithm=options["algorithm"], k=options.get("k"),
+                           seed=snakemake.params.seed)  # fmt: skip
     model = store_subgroups(mdata, joblib.load(snakemake.input.integration), result, table)
     write_cohort(mdata, snakemake.output.mdata)
     write = {"sep": "\t", "index": False, "float_format": "%.6g"}
