@@ -6,7 +6,7 @@
 suite: for each scenario of :data:`stratomics.simulate.SCENARIOS` (strong: the original demo;
 realistic: 4 strong markers per endotype and assay at 0.6-1.0 SD plus 15% of features at 0.33-0.5 SD,
 a CRP-linked inflammation axis and assay-specific nuisance factors on 40% of features, site
-offsets, 10% more missing assays; weak, nuisance, missing: harder variants; null: no endotype) and
+offsets, 10% more missing assays; weak, nuisance, missing: harder variants; no_structure: no endotype) and
 each seed, the cohort is simulated, ingested and preprocessed with the default config (ComBat on
 site), then every method runs through stratomics' integration and consensus clustering with its
 automatic choice of k. Baselines on the same preprocessed assays, at the true k (an advantage the
@@ -23,7 +23,6 @@ size in its own process.
 from __future__ import annotations
 
 import argparse
-import copy
 import logging
 import resource
 import subprocess
@@ -68,7 +67,7 @@ def stratomics_subgroups(mdata, config, method: str, seed: int) -> pd.DataFrame:
     """Subgroups found by stratomics with one integration method and the automatic k."""
     from stratomics.subgroups import integrate_and_stratify, stratify_options, subgroup_table
 
-    mdata = copy.deepcopy(mdata)
+    mdata = mdata.copy()
     integrate = {key: value for key, value in config["integrate"].items() if key != "assays"}
     options = {**stratify_options(config["stratify"]), "n_resamples": 50}
     integrate_and_stratify(mdata, ASSAYS, integrate_options={**integrate, "method": method},
@@ -124,7 +123,7 @@ def suite(seeds: int, n_patients: int, methods: list[str], scenarios: list[str])
     for scenario in scenarios:
         for seed in range(seeds):
             mdata, truth, config = prepared_cohort(scenario, seed, n_patients)
-            if scenario == "null":  # no endotype: the right answer is one group
+            if scenario == "no_structure":  # no endotype: the right answer is one group
                 truth = pd.Series("E0", index=truth.index)
             for method in methods:
                 start = time.perf_counter()
@@ -132,7 +131,7 @@ def suite(seeds: int, n_patients: int, methods: list[str], scenarios: list[str])
                 rows.append({"scenario": scenario, "seed": seed, "method": f"stratomics {method}", **found,
                              "seconds": time.perf_counter() - start})  # fmt: skip
                 print(rows[-1], flush=True)
-            if scenario != "null":
+            if scenario != "no_structure":
                 for name, ari in baselines(mdata, truth, seed).items():
                     rows.append({"scenario": scenario, "seed": seed, "method": name, "ari_complete": ari,
                                  "k": truth.nunique()})  # fmt: skip

@@ -286,3 +286,24 @@ def test_combat_names_a_confounded_batch_and_a_missing_covariate():
     adata.obs["disease"] = ["IBD", "RA", "IBD", "RA", None, "RA"]
     with pytest.raises(StratomicsInputError, match="covariate 'disease' is missing for 1 sample.*s4"):
         combat(adata, "site", ["disease"])
+
+
+def test_table_kind_transforms_scales_and_keeps_binary_features():
+    from stratomics.preprocess import preprocess_table
+
+    values = np.array([[1.0, 0, 0, 7], [3, 1, 0, 7], [7, 0, 0, 7], [15, 1, 0, 7]])
+    adata = ad.AnnData(values, obs=pd.DataFrame(index=[f"s{i}" for i in range(4)]),
+                       var=pd.DataFrame(index=["expr", "mutated", "never_mutated", "constant"]))  # fmt: skip
+    rec = record()
+    result = preprocess_table(adata, rec, transform="log2p1", scale="none")
+    np.testing.assert_allclose(result.X[:, 0], [1, 2, 3, 4])
+    np.testing.assert_array_equal(result.X[:, 1:3], values[:, 1:3])  # binary: kept 0/1
+    zscored = preprocess_table(adata, record()).X
+    np.testing.assert_allclose(zscored[:, 0], (values[:, 0] - 6.5) / np.std(values[:, 0], ddof=1))
+    assert (zscored[:, 3] == 7).all()  # constant: left for drop_uninformative to report as constant
+    removed = record()
+    drop_uninformative(ad.AnnData(zscored, var=adata.var), removed)
+    assert {r["id"]: r["reason"] for r in removed.removed} == {"never_mutated": "constant across samples",
+                                                                "constant": "constant across samples"}  # fmt: skip
+    with pytest.raises(StratomicsInputError, match="log2 is not defined for feature 'expr', sample 's0', value -1"):
+        preprocess_table(ad.AnnData(values - 2, var=adata.var, obs=adata.obs), record(), transform="log2")

@@ -22,7 +22,7 @@ KIND_OPTIONS = {
     "cell_frequency": _WIDE_TABLE,
     "rna_counts": _WIDE_TABLE | {"min_count", "min_samples"},
     "genotypes": {"min_call_rate", "min_sample_call_rate", "min_maf", "min_hwe_p"},
-    "table": _WIDE_TABLE,
+    "table": _WIDE_TABLE | {"transform", "scale"},
 }  # fmt: skip
 
 

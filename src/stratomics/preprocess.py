@@ -433,11 +433,44 @@ def preprocess_genotypes(
 # --- Generic table ------------------------------------------------------------------------------
 
 
-def preprocess_table(adata: ad.AnnData, record: Record) -> ad.AnnData:
-    """z-score every feature (missing values ignored)."""
+#: Transforms of the ``table`` kind (``log2p1``: log2(x + 1), for counts or intensities with zeros).
+TABLE_TRANSFORMS = {"none": None, "log2": np.log2, "log2p1": lambda x: np.log2(x + 1), "log10": np.log10}
+
+
+def preprocess_table(adata: ad.AnnData, record: Record, *, transform: str = "none", scale: str = "zscore") -> ad.AnnData:
+    """Optionally log-transform, then z-score every feature (missing values ignored), or leave the scale.
+
+    Binary features (two observed values 0 and 1, e.g. mutations) stay 0/1 and are neither
+    transformed nor scaled; a constant feature stays as it is (and is then removed as constant).
+    Give ``scale: none`` for values that are already normalised (e.g. log-expression), so that the
+    moderated tests see the data's own variances as limma would.
+
+    Raises
+    ------
+    StratomicsInputError
+        When a log transform meets a value it is not defined for, naming the feature and the value.
+    """
     result = adata.copy()
-    result.X = _zscore(adata.X)
-    record.params.update(transform="z-score")
+    values = np.array(adata.X, dtype=float)
+    binary = np.array([set(np.unique(column[np.isfinite(column)])) == {0.0, 1.0} for column in values.T], bool)
+    continuous = values[:, ~binary]
+    if TABLE_TRANSFORMS[transform] is not None:
+        bad = np.isfinite(continuous) & (continuous <= (-1 if transform == "log2p1" else 0))
+        if bad.any():
+            row, column = np.argwhere(bad)[0]
+            raise StratomicsInputError(
+                f"assay '{record.assay}': transform {transform} is not defined for feature "
+                f"'{adata.var_names[~binary][column]}', sample '{adata.obs_names[row]}', value {continuous[row, column]:g}. "
+                "Use transform: none for values already on a log scale, or log2p1 for counts with zeros."
+            )
+        continuous = TABLE_TRANSFORMS[transform](continuous)
+    if scale == "zscore":
+        spread = np.nanstd(continuous, axis=0, ddof=1)
+        varying = np.isfinite(spread) & (spread > 0)
+        continuous[:, varying] = _zscore(continuous[:, varying])
+    values[:, ~binary] = continuous
+    result.X = values
+    record.params.update(transform=transform, scale=scale, binary_features=int(binary.sum()))
     return result
 
 
@@ -453,7 +486,7 @@ KIND_STEPS = {
     "rna_counts": (preprocess_rna, ("min_count", "min_samples")),
     "genotypes": (preprocess_genotypes,
                   ("min_call_rate", "min_sample_call_rate", "min_maf", "min_hwe_p")),
-    "table": (preprocess_table, ()),
+    "table": (preprocess_table, ("transform", "scale")),
 }  # fmt: skip
 
 

@@ -101,7 +101,7 @@ SCENARIOS = {
     "weak": replace(REALISTIC, effect_scale=0.6),
     "nuisance": replace(REALISTIC, effect_scale=1.0, inflammation=0.5, assay_nuisance=0.4),
     "missing": replace(REALISTIC, missing=0.35),
-    "null": replace(REALISTIC, endotypes=False),
+    "no_structure": replace(REALISTIC, endotypes=False),
 }
 
 
