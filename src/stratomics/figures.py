@@ -18,6 +18,16 @@ from stratomics.plot import PAGE_WIDTH_IN, PALETTE, figure_style
 COLUMN_WIDTH_IN = 3.5
 
 
+def message_figure(message: str, *, title: str):
+    """A figure that says why there is nothing to draw (e.g. one subgroup: nothing to compare)."""
+    with figure_style():
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 1.2))
+        ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, fontsize=8)
+        ax.set(title=title)
+        ax.axis("off")
+    return fig
+
+
 def subgroup_palette(subgroups) -> dict:
     """One colour per subgroup (S1, S2, ...), the same in every figure."""
     names = sorted(subgroups, key=lambda name: int(str(name)[1:]))
@@ -154,8 +164,8 @@ def kaplan_meier(curves: pd.DataFrame, log_rank_p: float, *, outcome: str, time_
                 ax_risk.text(t, row, f"{count}", ha="center", va="center", fontsize=6, color=palette[name])
         n_groups = curves["subgroup"].nunique()
         ax.set(ylabel="proportion without event", ylim=(0, 1.02), title=outcome.replace("_", " "))
-        ax.legend(frameon=False, fontsize=6, loc="lower left", title=f"log-rank p = {log_rank_p:.2g}",
-                  title_fontsize=6)  # fmt: skip
+        test = f"log-rank p = {log_rank_p:.2g}" if np.isfinite(log_rank_p) else "one group: no test"
+        ax.legend(frameon=False, fontsize=6, loc="lower left", title=test, title_fontsize=6)
         ax_risk.set(ylim=(n_groups - 0.5, -0.5), yticks=range(n_groups), xticks=ticks, xlabel=f"time ({time_unit})")
         ax_risk.set_yticklabels(sorted(curves["subgroup"].unique(), key=_natural), fontsize=6)
         ax_risk.set_title("number at risk", fontsize=6, loc="left", fontweight="normal")
@@ -176,6 +186,9 @@ def forest(outcomes: pd.DataFrame):
     -------
     The figure.
     """
+    if outcomes.empty:
+        return message_figure("No subgroups to compare (one group, or no binary or survival outcome).",
+                              title="Subgroups and outcomes")  # fmt: skip
     names = list(dict.fromkeys(outcomes["outcome"]))
     with figure_style():
         fig, axes = plt.subplots(1, len(names), figsize=(PAGE_WIDTH_IN, 0.45 * outcomes.groupby("outcome").size().max() + 1.0),
@@ -307,7 +320,10 @@ def marker_heatmap(markers: pd.DataFrame, *, group: str = "subgroup", top: int =
     -------
     The figure.
     """
-    rows = markers[markers["outcome_or_contrast"].str.startswith(f"{group}: ") & markers["p_value"].notna()].copy()
+    contrasts = markers["outcome_or_contrast"].astype(str)
+    rows = markers[contrasts.str.startswith(f"{group}: ") & markers["p_value"].notna()].copy()
+    if rows.empty:
+        return message_figure(f"No {group} markers: fewer than two groups were compared.", title="Markers")
     rows["level"] = rows["outcome_or_contrast"].str.removeprefix(f"{group}: ").str.removesuffix(" vs rest")
     rows["label"] = rows["assay"] + ": " + rows["feature"].astype(str)
     levels = sorted(rows["level"].unique(), key=_natural)

@@ -117,6 +117,9 @@ def subgroup_outcomes(obs: pd.DataFrame, outcomes: dict, covariates: list[str], 
     One row per outcome and non-reference subgroup (:data:`OUTCOME_COLUMNS`).
     """
     groups = obs[group]
+    if groups.nunique() < 2:
+        log.warning("subgroup outcomes: %d subgroup(s), nothing to compare", groups.nunique())
+        return pd.DataFrame(columns=OUTCOME_COLUMNS)
     tables = []
     for name, spec in outcomes.items():
         if spec["type"] == "survival":
@@ -128,7 +131,7 @@ def subgroup_outcomes(obs: pd.DataFrame, outcomes: dict, covariates: list[str], 
         else:
             continue
         tables.append(table.assign(outcome=name))
-    return pd.concat(tables, ignore_index=True)[OUTCOME_COLUMNS]
+    return pd.concat(tables, ignore_index=True)[OUTCOME_COLUMNS] if tables else pd.DataFrame(columns=OUTCOME_COLUMNS)
 
 
 def kaplan_meier_table(obs: pd.DataFrame, time: str, event: str, *, group: str = "subgroup") -> pd.DataFrame:

@@ -611,7 +611,7 @@ def fit_signatures(mdata, outcomes: dict, *, clinical: list[str], assays: list[s
     versions = {name: version(name) for name in ("stratomics", "scikit-learn", "scikit-survival", "numpy")}
     signatures = Signatures(fitted, clinical, assays, predictors.categories, uses_subgroup, versions)
     columns = ["outcome", "term", "block", "coefficient", "ratio", "ratio_type", "selection_frequency"]
-    table = pd.concat([pd.DataFrame(columns=columns), *tables], ignore_index=True).assign(
+    table = (pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)).assign(
         feature_set=feature_set, model="elastic_net")  # fmt: skip
     return signatures, table[["outcome", "feature_set", "model", "term", "block", "coefficient", "ratio", "ratio_type",
                               "selection_frequency"]]  # fmt: skip

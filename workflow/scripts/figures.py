@@ -31,7 +31,8 @@ def main():
     outcomes, curves = read(inputs.outcomes), read(inputs.kaplan_meier)
     for index, name in enumerate(params.survival):
         log_rank = outcomes.loc[(outcomes["outcome"] == name) & (outcomes["test"] == "log-rank"), "test_p_value"]
-        save(figures.kaplan_meier(curves[curves["outcome"] == name], log_rank.iloc[0], outcome=name),
+        p_value = log_rank.iloc[0] if len(log_rank) else float("nan")  # one subgroup: no test
+        save(figures.kaplan_meier(curves[curves["outcome"] == name], p_value, outcome=name),
              outputs.kaplan_meier[2 * index])  # fmt: skip
     save(figures.forest(outcomes), outputs.forest[0])
     biomarkers = read(inputs.biomarkers)

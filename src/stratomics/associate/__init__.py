@@ -195,6 +195,28 @@ def cluster_markers(
     return pd.concat(tables, ignore_index=True)
 
 
+def markers_of_groups(adata: ad.AnnData, obs: pd.DataFrame, groups: list[str], covariates: list[str], *, assay: str,
+                      **options) -> pd.DataFrame:  # fmt: skip
+    """:func:`cluster_markers` for each group column (adjusted for the covariates other than itself).
+
+    A column with fewer than two groups among the assay's patients (one subgroup: no structure
+    found) has nothing to compare: it is skipped with a warning.
+
+    Returns
+    -------
+    One row per feature, group column and contrast with :data:`RESULT_COLUMNS`.
+    """
+    tables = []
+    for group in groups:
+        levels = obs.loc[adata.obs_names, group].dropna().unique()
+        if len(levels) < 2:
+            log.warning("markers of %s in %s: %d group(s), nothing to compare", group, assay, len(levels))
+            continue
+        tables.append(cluster_markers(adata, obs, group, [c for c in covariates if c != group], assay=assay,
+                                      **options))  # fmt: skip
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=RESULT_COLUMNS)
+
+
 def linear_association(
     adata: ad.AnnData,
     obs: pd.DataFrame,

@@ -1,0 +1,91 @@
+"""The workflow end to end on cohorts shaped unlike the demo (issue: any cohort, not just the demo's shape).
+
+Each case is a small simulated cohort written as a user would bring it, with its own config; the
+run must finish and write the outputs its config implies, and only those.
+"""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from workflow_helpers import ROOT
+
+FAST = {
+    "integrate": {"method": "mfa"},
+    "stratify": {"k_max": 4, "n_resamples": 10, "n_permutations": 20},
+    "predict": {"models": ["elastic_net"], "n_repeats": 1, "n_bootstrap": 50, "n_features": 10},
+}
+
+
+def run_cohort(folder, config: dict, *targets: str) -> subprocess.CompletedProcess:
+    """Run the workflow on ``config`` (written to folder/config.yaml) in ``folder``."""
+    (folder / "config.yaml").write_text(yaml.safe_dump({**FAST, **config}))
+    command = [sys.executable, "-m", "snakemake", *targets, "--snakefile", str(ROOT / "Snakefile"), "--directory",
+               str(folder), "--cores", "2", "--configfile", str(folder / "config.yaml")]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, timeout=900)
+
+
+def other_disease_area(folder, n: int = 60, seed: int = 0) -> dict:
+    """A cancer-like cohort: no site, no genotypes, no demo column; survival only; expression next to
+    gene-level copy number (shared gene names) and binary mutations."""
+    rng = np.random.default_rng(seed)
+    patients = [f"TCGA-{i:03d}" for i in range(n)]
+    group = rng.integers(0, 2, n)
+    sheet = pd.DataFrame({"patient_id": patients, "age": rng.normal(60, 10, n).round(),
+                          "stage": rng.choice(["I", "II", "III"], n),
+                          "os_days": rng.exponential(900 / (1 + group), n).round() + 1,
+                          "dead": rng.integers(0, 2, n)})  # fmt: skip
+    sheet.to_csv(folder / "clinical.csv", index=False)
+    genes = [f"GENE{j}" for j in range(40)]
+    expression = rng.normal(8, 1, (n, 40)) + 1.5 * group[:, None] * (np.arange(40) < 8)
+    pd.DataFrame(expression, index=pd.Index(patients, name="patient_id"), columns=genes).to_csv(folder / "expr.csv")
+    copy_number = pd.DataFrame(rng.normal(0, 0.3, (n, 30)), index=pd.Index(patients, name="patient_id"),
+                               columns=genes[:30])  # fmt: skip
+    copy_number.iloc[:50].to_csv(folder / "cnv.csv")  # not every patient has every assay
+    mutations = pd.DataFrame((rng.random((n, 6)) < 0.2).astype(int), index=pd.Index(patients, name="patient_id"),
+                             columns=[f"MUT{j}" for j in range(5)] + ["NEVER"])  # fmt: skip
+    mutations["NEVER"] = 0
+    mutations.to_csv(folder / "mutations.csv")
+    return {
+        "cohort": {"samples": str(folder / "clinical.csv"), "covariates": ["age"],
+                   "outcomes": {"os": {"type": "survival", "time": "os_days", "event": "dead"}}},
+        "assays": {"expr": {"kind": "table", "path": str(folder / "expr.csv"), "scale": "none"},
+                   "cnv": {"kind": "table", "path": str(folder / "cnv.csv")},
+                   "mutations": {"kind": "table", "path": str(folder / "mutations.csv")}},
+        "associate": {"marker_groups": ["stage"]},
+        "table1": {"columns": ["age", "stage"]},
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def other_area_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("other_area")
+    result = run_cohort(folder, other_disease_area(folder))
+    assert result.returncode == 0, result.stderr[-4000:]
+    return folder / "results"
+
+
+def test_a_cohort_without_site_genotypes_or_demo_columns_runs_end_to_end(other_area_run):
+    results = other_area_run
+    clusters = pd.read_csv(results / "stratify/clusters.tsv", sep="\t")
+    assert len(clusters) == 60 and clusters["subgroup"].notna().all()
+    assert not (results / "associate/genotypes.tsv").exists()  # nothing to scan
+    assert not (results / "stratify/site_stability.tsv").exists()  # no site to leave out
+    assert (results / "figures/km_os.png").read_bytes()[:4] == b"\x89PNG"
+    performance = pd.read_csv(results / "predict/performance.tsv", sep="\t")
+    assert set(performance["outcome"]) == {"os"}
+    table1 = pd.read_csv(results / "stratify/table1.tsv", sep="\t")
+    assert {"age", "stage", "os_days"} <= set(table1["characteristic"])
+
+
+def test_shared_feature_names_and_binary_features_are_kept_apart(other_area_run):
+    biomarkers = pd.read_csv(other_area_run / "associate/biomarkers.tsv", sep="\t")
+    features = set(biomarkers["feature"])
+    assert {"expr:GENE0", "cnv:GENE0", "GENE35", "MUT0"} <= features
+    removed = pd.read_csv(other_area_run / "qc/preprocess_removed.tsv", sep="\t")
+    assert removed.set_index("id").loc["NEVER", "reason"] == "constant across samples"
+    markers = pd.read_csv(other_area_run / "associate/markers.tsv", sep="\t")
+    assert markers["outcome_or_contrast"].str.startswith("stage: ").any()
