@@ -418,3 +418,19 @@ def test_association_tests_read_the_values_before_batch_correction():
     tested = outcome_biomarkers(corrected, obs, "failure_12m", spec, ["age", "site"], assay="x")
     expected = outcome_biomarkers(plain, obs, "failure_12m", spec, ["age", "site"], assay="x")
     pd.testing.assert_frame_equal(tested, expected)
+
+
+def test_subgroup_markers_of_an_integrated_assay_are_labelled_descriptive_and_one_group_is_skipped(caplog):
+    import anndata as ad
+
+    from stratomics.associate import DESCRIPTIVE, markers_of_groups
+
+    rng = np.random.default_rng(5)
+    patients = [f"p{i}" for i in range(40)]
+    obs = pd.DataFrame({"subgroup": np.repeat(["S1", "S2"], 20), "single": "A", "age": rng.normal(50, 9, 40)},
+                       index=patients)  # fmt: skip
+    adata = ad.AnnData(rng.normal(size=(40, 3)), obs=pd.DataFrame(index=patients))
+    table = markers_of_groups(adata, obs, ["subgroup", "single"], ["age"], assay="x", defined_on=("subgroup",))
+    assert set(table["outcome_or_contrast"].str.split(":").str[0]) == {"subgroup"}
+    assert (table["note"] == DESCRIPTIVE).all()
+    assert "markers of single in x: 1 group(s), nothing to compare" in caplog.text

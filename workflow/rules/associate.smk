@@ -41,6 +41,7 @@ rule markers_assay:
         kind=config["associate"]["marker_contrasts"],
         moderated=config["associate"]["moderated"],
         robust=config["associate"]["robust"],
+        integrated=lambda wildcards: wildcards.assay in RESOLVED["integrated_assays"],
     log:
         "results/logs/markers_{assay}.log",
     benchmark:

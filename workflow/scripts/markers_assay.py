@@ -12,7 +12,8 @@ def main():
     obs = read_cohort_obs(snakemake.input.cohort)
     params = snakemake.params
     table = markers_of_groups(adata, obs, params.groups, params.covariates, assay=snakemake.wildcards.assay,
-                              kind=params.kind, moderated=params.moderated, robust=params.robust)  # fmt: skip
+                              kind=params.kind, moderated=params.moderated, robust=params.robust,
+                              defined_on=("subgroup",) if params.integrated else ())  # fmt: skip
     table.to_csv(snakemake.output[0], sep="\t", index=False, float_format="%.6g")
 
 

@@ -195,12 +195,18 @@ def cluster_markers(
     return pd.concat(tables, ignore_index=True)
 
 
+#: Note on the markers of groups found from the same features: their p-values do not test anything.
+DESCRIPTIVE = "descriptive: the groups were defined on this assay, so the p-value is not a test"
+
+
 def markers_of_groups(adata: ad.AnnData, obs: pd.DataFrame, groups: list[str], covariates: list[str], *, assay: str,
-                      **options) -> pd.DataFrame:  # fmt: skip
+                      defined_on: tuple = (), **options) -> pd.DataFrame:  # fmt: skip
     """:func:`cluster_markers` for each group column (adjusted for the covariates other than itself).
 
     A column with fewer than two groups among the assay's patients (one subgroup: no structure
-    found) has nothing to compare: it is skipped with a warning.
+    found) has nothing to compare: it is skipped with a warning. Rows of the groups in
+    ``defined_on`` (the subgroups, when this assay was integrated) get the :data:`DESCRIPTIVE` note:
+    features that made the groups separate them by construction.
 
     Returns
     -------
@@ -212,8 +218,10 @@ def markers_of_groups(adata: ad.AnnData, obs: pd.DataFrame, groups: list[str], c
         if len(levels) < 2:
             log.warning("markers of %s in %s: %d group(s), nothing to compare", group, assay, len(levels))
             continue
-        tables.append(cluster_markers(adata, obs, group, [c for c in covariates if c != group], assay=assay,
-                                      **options))  # fmt: skip
+        table = cluster_markers(adata, obs, group, [c for c in covariates if c != group], assay=assay, **options)
+        if group in defined_on:
+            table["note"] = table["note"].where(table["note"] != "", DESCRIPTIVE)
+        tables.append(table)
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=RESULT_COLUMNS)
 
 
