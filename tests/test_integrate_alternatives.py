@@ -18,7 +18,7 @@ def snfpy(monkeypatch):
     snf = pytest.importorskip("snf")
     from sklearn.utils import validation
 
-    def check_array(array, force_all_finite=True, **options):
+    def check_array(array, force_all_finite=True, **options):  # noqa: FBT002 (scikit-learn's old signature)
         return validation.check_array(array, ensure_all_finite=force_all_finite, **options)
 
     monkeypatch.setattr(snf.compute, "check_array", check_array)

@@ -487,7 +487,10 @@ def read_olink_npx(path, *, source, known_ids, options) -> AssayTable:
     var_columns = ["Assay", "Panel"] + (["UniProt"] if "UniProt" in long.columns else [])
     var = long.drop_duplicates("OlinkID").set_index("OlinkID")[var_columns].sort_index()
     sample_index = pd.Index(runs["SampleID"], name="sample_id")
-    layer = lambda name: wide[name].reindex(columns=var.index).set_axis(sample_index, axis=0)
+
+    def layer(name):
+        return wide[name].reindex(columns=var.index).set_axis(sample_index, axis=0)
+
     warned_matrix = layer("warned").astype(float).fillna(0).astype(bool)
     panels_warned = _panels_fully_warned(warned_matrix, var["Panel"])
     n_panels = var["Panel"].nunique()

@@ -200,7 +200,7 @@ def min_samples_leaf(n_train: int) -> int:
     return int(max(5, min(MIN_SAMPLES_LEAF, n_train // 20)))
 
 
-def make_pipeline(survival: bool, model: str, screened: np.ndarray, *, n_features: int, n_train: int, seed: int):
+def make_pipeline(model: str, screened: np.ndarray, *, survival: bool, n_features: int, n_train: int, seed: int):
     """Imputation, scaling, then screening and the model, all fitted inside each training fold.
 
     Gradient boosting has fixed, deliberately slow settings (shallow trees, small learning rate):
@@ -311,7 +311,7 @@ def _stronger_penalties(search) -> dict | None:
 
 def _fit_predict(X, target, train, test, survival, model, screened, n_features, seed):
     """Risk of the test patients and the predictors used, or NaN risk and the error of a failed fit."""
-    pipeline = make_pipeline(survival, model, screened, n_features=n_features, n_train=len(train), seed=seed)
+    pipeline = make_pipeline(model, screened, survival=survival, n_features=n_features, n_train=len(train), seed=seed)
     try:
         fit_quietly(pipeline, X[train], target[train])
         return predicted_risk(pipeline, X[test]), chosen_predictors(pipeline), ""
@@ -596,8 +596,8 @@ def fit_signatures(mdata, outcomes: dict, *, clinical: list[str], assays: list[s
     for outcome, spec in outcomes.items():
         target, known = outcome_target(mdata.obs, outcome, spec)
         survival = _is_survival(target)
-        pipeline = make_pipeline(survival, "elastic_net", screened, n_features=n_features, n_train=int(known.sum()),
-                                 seed=seed)
+        pipeline = make_pipeline("elastic_net", screened, survival=survival, n_features=n_features,
+                                 n_train=int(known.sum()), seed=seed)
         try:
             fit_quietly(pipeline, predictors.table.loc[known, columns].to_numpy(float), target)
         except FIT_ERRORS as err:
@@ -606,7 +606,7 @@ def fit_signatures(mdata, outcomes: dict, *, clinical: list[str], assays: list[s
             continue
         fitted[outcome] = Signature(outcome, spec, feature_set, columns, pipeline, horizon)
         frequency = selection.query("outcome == @outcome and model == 'elastic_net' and feature_set == @feature_set")
-        tables.append(_signature_table(pipeline, columns, predictors.block, survival).assign(outcome=outcome).merge(
+        tables.append(_signature_table(pipeline, columns, predictors.block, survival=survival).assign(outcome=outcome).merge(
             frequency[["predictor", "selection_frequency"]].rename(columns={"predictor": "term"}), on="term", how="left"))
     versions = {name: version(name) for name in ("stratomics", "scikit-learn", "scikit-survival", "numpy")}
     signatures = Signatures(fitted, clinical, assays, predictors.categories, uses_subgroup, versions)
@@ -617,7 +617,7 @@ def fit_signatures(mdata, outcomes: dict, *, clinical: list[str], assays: list[s
                               "selection_frequency"]]  # fmt: skip
 
 
-def _signature_table(pipeline, columns: list[str], block: pd.Series, survival: bool) -> pd.DataFrame:
+def _signature_table(pipeline, columns: list[str], block: pd.Series, *, survival: bool) -> pd.DataFrame:
     """Non-zero coefficients of a fitted elastic-net pipeline, largest first, after the intercept."""
     screen, model = screened_model(pipeline)
     table = pd.DataFrame({"term": np.asarray(columns)[screen.support_], "coefficient": np.ravel(model.coef_)})

@@ -97,8 +97,8 @@ def fuse(affinities: list[np.ndarray], *, k: int = 20, iterations: int = 20, alp
         identity = np.eye(len(status[0]))
         for _ in range(iterations):
             total = sum(status)
-            status = [_symmetric(l @ (total - s) @ l.T / (len(status) - 1) + alpha * identity)
-                      for l, s in zip(local, status)]  # fmt: skip
+            status = [_symmetric(near @ (total - s) @ near.T / (len(status) - 1) + alpha * identity)
+                      for near, s in zip(local, status)]  # fmt: skip
     fused = _row_normalised(sum(status) / len(status))
     return (fused + fused.T + np.eye(len(fused))) / 2
 

@@ -240,15 +240,15 @@ def _newton_step(score, information, tolerance, step, inverse, lower, inverse_lo
         return False
     squares = 0.0
     for k in range(p):
-        for l in range(p):
-            squares += inverse[k, l] ** 2
+        for m in range(p):
+            squares += inverse[k, m] ** 2
     if not 1.0 / (p * np.sqrt(squares)) > tolerance:
         return False
     for k in range(p):
         step[k] = 0.0
-        for l in range(p):
-            inverse[k, l] *= scale[k] * scale[l]
-            step[k] += inverse[k, l] * score[l]
+        for m in range(p):
+            inverse[k, m] *= scale[k] * scale[m]
+            step[k] += inverse[k, m] * score[m]
     return True
 
 
@@ -261,16 +261,16 @@ def _equilibrate(information, matrix, scale) -> bool:
     p = matrix.shape[0]
     entry = 0
     for k in range(p):
-        for l in range(k, p):
-            matrix[k, l] = matrix[l, k] = information[entry]
+        for m in range(k, p):
+            matrix[k, m] = matrix[m, k] = information[entry]
             entry += 1
     for k in range(p):
         scale[k] = 1.0 / np.sqrt(matrix[k, k]) if matrix[k, k] > 0 else np.nan
     finite = True
     for k in range(p):
-        for l in range(p):
-            matrix[k, l] *= scale[k] * scale[l]
-            finite &= np.abs(matrix[k, l]) < np.inf
+        for m in range(p):
+            matrix[k, m] *= scale[k] * scale[m]
+            finite &= np.abs(matrix[k, m]) < np.inf
     return finite
 
 
@@ -300,9 +300,9 @@ def _invert_cholesky(matrix: np.ndarray, lower: np.ndarray, inverse_lower: np.nd
                 total -= lower[r, t] * inverse_lower[t, k]
             inverse_lower[r, k] = total / lower[r, r]
     for k in range(p):
-        for l in range(k, p):
+        for m in range(k, p):
             total = 0.0
-            for t in range(l, p):
-                total += inverse_lower[t, k] * inverse_lower[t, l]
-            matrix[k, l] = matrix[l, k] = total
+            for t in range(m, p):
+                total += inverse_lower[t, k] * inverse_lower[t, m]
+            matrix[k, m] = matrix[m, k] = total
     return True
