@@ -10,7 +10,7 @@ labels to the final ones, a patient's confidence is the share of resamples that 
 label. The final labels come from the same algorithm fitted on all patients.
 
 "No structure" is an answer: for each setting, the share of the variance left within its
-subgroups (W/T) is compared with that of k-means on ``n_null`` Gaussian clouds with the embedding's
+subgroups (W/T) is compared with that of k-means on ``N_NULL`` Gaussian clouds with the embedding's
 covariance (SigClust's null, Liu et al. JASA 2008; M3C's idea of a reference that keeps the
 covariance): ``null_p_value`` is the normal tail of the observed W/T under the null draws. A
 setting is supported when its p-value is below 0.05 divided by the number of settings (Bonferroni).
@@ -38,6 +38,7 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from sklearn.mixture import GaussianMixture
+from threadpoolctl import threadpool_limits
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +259,7 @@ def _size_order(labels: np.ndarray, k: int) -> np.ndarray:
 
 #: Family-wise level of the test against the Gaussian null, and its number of null draws.
 NULL_ALPHA = 0.05
-N_NULL = 20
+N_NULL = 10
 #: Largest number of patients in each null draw (the statistic W/T does not grow with n).
 MAX_NULL_PATIENTS = 2000
 
@@ -301,8 +302,9 @@ def null_reference(embedding: np.ndarray, results: list, *, n_null: int = N_NULL
         if result.k < 2:
             rows.append({"null_p_value": np.nan, "gap": 0.0, "gap_sd": 0.0})
             continue
-        null = np.array([within_share(draw, KMeans(result.k, n_init=10, random_state=seed).fit_predict(draw))
-                         for draw in draws])  # fmt: skip
+        with threadpool_limits(1):  # small problems: threads cost more than they bring
+            null = np.array([within_share(draw, KMeans(result.k, n_init=10, random_state=seed).fit_predict(draw))
+                             for draw in draws])  # fmt: skip
         observed = within_share(embedding, result.labels)
         spread = max(np.std(null, ddof=1), 1e-12)
         rows.append({"null_p_value": float(stats.norm.sf((null.mean() - observed) / spread)),
