@@ -3,7 +3,6 @@
 import anndata as ad
 import mudata as md
 import numpy as np
-import pytest
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 
