@@ -102,6 +102,16 @@ def test_concentration_limits_come_from_cells_then_the_limits_file(tmp_path):
     assert assay.var.loc["TNF", "lloq"] == 4 and assay.var.loc["IL6", "uloq"] == 50
 
 
+def test_limits_file_columns_are_mapped_from_the_config_and_a_missing_one_is_named(tmp_path):
+    data = write(tmp_path / "c.csv", "id,IL6,TNF\nP1,<LLOQ,3\nP2,5,8\n")
+    limits = write(tmp_path / "l.csv", "Analyte,LLOQ_pg_ml,ULOQ_pg_ml\nIL6,1.5,50\nTNF,4,60\n")
+    options = {"limits": str(limits), "limits_columns": {"lloq": "lloq_pg_ml", "uloq": "uloq_pg_ml"}}
+    assay = read_concentration(data, source="t", known_ids=KNOWN, options=options)
+    assert assay.var.loc["IL6", "lloq"] == 1.5 and assay.var.loc["TNF", "uloq"] == 60
+    with pytest.raises(StratomicsInputError, match="no column for lloq \\('lloq'\\), uloq.*limits_columns"):
+        read_concentration(data, source="t", known_ids=KNOWN, options={"limits": str(limits)})
+
+
 def test_flow_paths_give_parents_and_summary_rows_are_excluded(tmp_path):
     text = ("Sample:\tLymphocytes/T cells | Freq. of Parent (%)\tLymphocytes/T cells/CD4+ | Freq. "
             "of Parent (%)\nP1\t60\t55\nP2\t70\t65.5\nMean\t65\t60.25\nSD\t7\t7\n")

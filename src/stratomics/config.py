@@ -18,7 +18,7 @@ _WIDE_TABLE = {"orientation", "annotation_columns", "sep", "na_values", "batch_c
 KIND_OPTIONS = {
     "olink_npx": {"sep", "na_values", "batch_correction", "control_pattern", "below_lod",
                   "plate_normalisation", "max_below_lod_fraction"},
-    "concentration": _WIDE_TABLE | {"limits", "below_lloq", "max_censored_fraction"},
+    "concentration": _WIDE_TABLE | {"limits", "limits_columns", "below_lloq", "max_censored_fraction"},
     "cell_frequency": _WIDE_TABLE,
     "rna_counts": _WIDE_TABLE | {"min_count", "min_samples"},
     "genotypes": {"min_call_rate", "min_sample_call_rate", "min_maf", "min_hwe_p"},

@@ -402,7 +402,8 @@ def read_concentration(path, *, source, known_ids, options) -> AssayTable:
     lloq = limit.where(censored < 0).min()
     uloq = limit.where(censored > 0).max()
     if options.get("limits"):
-        lloq, uloq = _read_limits(options["limits"], assay.values.columns, source, lloq, uloq)
+        lloq, uloq = _read_limits(options["limits"], assay.values.columns, source, lloq, uloq,
+                                  columns=options.get("limits_columns"))  # fmt: skip
     for name, bound, side, fallback in (
         ("lloq", lloq, censored < 0, assay.values.min()),
         ("uloq", uloq, censored > 0, assay.values.max()),
@@ -421,15 +422,23 @@ def read_concentration(path, *, source, known_ids, options) -> AssayTable:
     return assay
 
 
-def _read_limits(path, analytes, source, lloq, uloq):
-    """Read per-analyte limits of quantification (analyte, lloq, uloq); cells take precedence."""
+def _read_limits(path, analytes, source, lloq, uloq, columns=None):
+    """Read per-analyte limits of quantification (analyte, lloq, uloq); cells take precedence.
+
+    ``columns`` maps the roles analyte, lloq and uloq to the file's own column names (e.g.
+    ``{lloq: lloq_pg_ml}``); names are matched ignoring case.
+    """
     table, sep = read_text_table(path)
-    required = {"analyte", "lloq", "uloq"}
-    if not required <= set(table.columns):
+    names = {role: (columns or {}).get(role, role) for role in ("analyte", "lloq", "uloq")}
+    by_lower = {str(column).lower(): column for column in table.columns}
+    missing = [f"{role} ('{name}')" for role, name in names.items() if name.lower() not in by_lower]
+    if missing:
         raise StratomicsInputError(
-            f"{path}: the limits file for {source} needs columns {sorted(required)}, "
-            f"found {list(table.columns)}."
+            f"{path}: the limits file for {source} has no column for {', '.join(missing)}; found "
+            f"{list(table.columns)}. Name the columns under limits_columns for this assay in config.yaml "
+            "(e.g. limits_columns: {lloq: lloq_pg_ml, uloq: uloq_pg_ml})."
         )
+    table = table.rename(columns={by_lower[name.lower()]: role for role, name in names.items()})
     table = table.set_index("analyte")
     numbers = parse_numeric(
         table[["lloq", "uloq"]],
