@@ -78,7 +78,7 @@ def test_a_cohort_without_site_genotypes_or_demo_columns_runs_end_to_end(other_a
     performance = pd.read_csv(results / "predict/performance.tsv", sep="\t")
     assert set(performance["outcome"]) == {"os"}
     table1 = pd.read_csv(results / "stratify/table1.tsv", sep="\t")
-    assert {"age", "stage", "os_days"} <= set(table1["characteristic"])
+    assert {"age", "stage", "os"} <= set(table1["characteristic"])
 
 
 def test_shared_feature_names_and_binary_features_are_kept_apart(other_area_run):

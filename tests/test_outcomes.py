@@ -83,3 +83,18 @@ def test_table_one_counts_zero_one_outcomes_instead_of_taking_their_median(cohor
     assert list(rows["level"]) == ["0", "1"] and (rows["test"] == "chi-square").all()
     expected = stats.chi2_contingency(pd.crosstab(cohort["failure"], cohort["subgroup"]))[1]
     assert rows["p_value"].iloc[0] == pytest.approx(expected)
+
+
+def test_table_one_summarises_a_survival_outcome_by_events_person_time_and_reverse_km(cohort):
+    from lifelines import KaplanMeierFitter
+    from lifelines.statistics import multivariate_logrank_test
+
+    table = table_one(cohort, ["age"], survival={"switch": ("days", "event")})
+    rows = table[table["characteristic"] == "switch"].set_index("level")
+    s2 = cohort[cohort["subgroup"] == "S2"]
+    assert rows.loc["events / person-time (days)", "S2"] == f"{s2['event'].sum()} / {s2['days'].sum():.4g}"
+    reverse = KaplanMeierFitter().fit(s2["days"], 1 - s2["event"]).median_survival_time_
+    assert rows.loc["median follow-up (reverse Kaplan-Meier)", "S2"] == f"{reverse:.4g}"
+    expected = multivariate_logrank_test(cohort["days"], cohort["subgroup"].astype(str), cohort["event"]).p_value
+    assert (rows["test"] == "log-rank").all() and rows["p_value"].iloc[0] == pytest.approx(expected)
+    assert "days" not in set(table["characteristic"])  # no median of censored times

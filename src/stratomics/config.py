@@ -165,14 +165,15 @@ def resolve(config: dict) -> dict:
     tests and the site exports, so pooled and federated effects are adjusted alike; it holds the
     batch whenever an assay is batch-corrected), the outcomes by
     use (``outcomes``, ``survival_outcomes``, ``predict_outcomes``), ``predict_clinical``,
-    ``table1_columns``, ``colour_by`` (embedding colours) and ``n_stratify_settings``.
+    ``table1_columns`` (survival outcomes get their own rows, see
+    :func:`stratomics.outcomes.table_one`), ``colour_by`` (embedding colours) and ``n_stratify_settings``.
     """
     cohort, outcomes = config["cohort"], config["cohort"]["outcomes"]
     batch = cohort.get("batch")
     genotype_assays = [name for name, spec in config["assays"].items() if spec["kind"] == "genotypes"]
     feature_assays = [name for name in config["assays"] if name not in genotype_assays]
     integrated = config["integrate"].get("assays", feature_assays)
-    outcome_columns = [column for name, spec in outcomes.items() for column in _outcome_columns(name, spec)]
+    outcome_columns = [spec.get("column", name) for name, spec in outcomes.items() if spec["type"] != "survival"]
     colour_by = config.get("figures", {}).get(
         "colour_by", [batch, *config["associate"]["marker_groups"]]
     )
@@ -208,13 +209,6 @@ def _associate_covariates(config: dict) -> list[str]:
     if batch and corrected and batch not in covariates and config.get("mode", "full") != "site":
         covariates.append(batch)
     return covariates
-
-
-def _outcome_columns(name: str, spec: dict) -> list[str]:
-    """Sample-sheet columns of one outcome."""
-    if spec["type"] == "survival":
-        return [spec["time"], spec["event"]]
-    return [spec.get("column", name)]
 
 
 def n_stratify_settings(options: dict) -> int:

@@ -148,11 +148,13 @@ def kaplan_meier_table(obs: pd.DataFrame, time: str, event: str, *, group: str =
     return pd.concat(rows, ignore_index=True)[["subgroup", "time", "at_risk", "survival", "ci_low", "ci_high"]]
 
 
-def table_one(obs: pd.DataFrame, columns: list[str], *, group: str = "subgroup") -> pd.DataFrame:
+def table_one(obs: pd.DataFrame, columns: list[str], *, group: str = "subgroup", survival: dict | None = None) -> pd.DataFrame:
     """Clinical characteristics per subgroup with a test across subgroups.
 
     Numbers: median [IQR], Kruskal-Wallis test; categories and 0/1 numbers: n (%) per level,
-    chi-square test.
+    chi-square test. Survival outcomes (``survival``: name -> (time column, event column)): events /
+    person-time and the median follow-up by the reverse Kaplan-Meier method (censoring as the
+    event), with the log-rank test; a censored time is never summarised as a plain median.
 
     Returns
     -------
@@ -179,7 +181,29 @@ def table_one(obs: pd.DataFrame, columns: list[str], *, group: str = "subgroup")
                      for lv in table.columns}  # fmt: skip
             rows.append({"characteristic": column, "level": str(level_value), **cells, "test": "chi-square",
                          "p_value": p_value})  # fmt: skip
+    for name, (time, event) in (survival or {}).items():
+        rows += _survival_rows(data, parts, name, time, event, group)
     return pd.DataFrame(rows)
+
+
+def _survival_rows(data: pd.DataFrame, parts: dict, name: str, time: str, event: str, group: str) -> list[dict]:
+    """Table 1 rows of a survival outcome: events / person-time, reverse-KM median follow-up, log-rank."""
+    from lifelines import KaplanMeierFitter
+    from lifelines.statistics import multivariate_logrank_test
+
+    known = data.dropna(subset=[time, event])
+    p_value = (multivariate_logrank_test(known[time], known[group].astype(str), known[event]).p_value
+               if known[group].nunique() > 1 else np.nan)  # fmt: skip
+    events, follow_up = {}, {}
+    for level, part in parts.items():
+        part = part.dropna(subset=[time, event])
+        events[str(level)] = f"{int(part[event].sum())} / {part[time].sum():.4g}"
+        reverse = KaplanMeierFitter().fit(part[time], 1 - part[event]) if len(part) else None
+        follow_up[str(level)] = f"{reverse.median_survival_time_:.4g}" if reverse is not None else ""
+    return [{"characteristic": name, "level": f"events / person-time ({time})", **events, "test": "log-rank",
+             "p_value": p_value},
+            {"characteristic": name, "level": "median follow-up (reverse Kaplan-Meier)", **follow_up,
+             "test": "log-rank", "p_value": p_value}]  # fmt: skip
 
 
 def _median_iqr(values: pd.Series) -> str:

@@ -17,7 +17,9 @@ def main():
     curves = [kaplan_meier_table(obs, spec["time"], spec["event"]).assign(outcome=name)
               for name, spec in params.outcomes.items() if spec["type"] == "survival"]  # fmt: skip
     (pd.concat(curves) if curves else pd.DataFrame()).to_csv(snakemake.output.kaplan_meier, **write)
-    table_one(obs, params.characteristics).to_csv(snakemake.output.table_one, **write)
+    survival = {name: (spec["time"], spec["event"]) for name, spec in params.outcomes.items()
+                if spec["type"] == "survival"}  # fmt: skip
+    table_one(obs, params.characteristics, survival=survival).to_csv(snakemake.output.table_one, **write)
 
 
 run_step(snakemake.log[0], main)
