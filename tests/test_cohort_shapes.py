@@ -89,3 +89,45 @@ def test_shared_feature_names_and_binary_features_are_kept_apart(other_area_run)
     assert removed.set_index("id").loc["NEVER", "reason"] == "constant across samples"
     markers = pd.read_csv(other_area_run / "associate/markers.tsv", sep="\t")
     assert markers["outcome_or_contrast"].str.startswith("stage: ").any()
+
+
+def one_site_with_genotypes(folder, n: int = 60, seed: int = 1) -> dict:
+    """One site (the batch has a single level), a binary and a continuous outcome, lab values and
+    PLINK genotypes whose IIDs are the patient IDs."""
+    from bed_reader import to_bed
+
+    rng = np.random.default_rng(seed)
+    patients = [f"P{i:03d}" for i in range(n)]
+    sheet = pd.DataFrame({"patient_id": patients, "centre": "ONLY", "age": rng.normal(45, 12, n).round(),
+                          "response": rng.integers(0, 2, n), "crp": rng.lognormal(1, 0.6, n).round(2)})  # fmt: skip
+    sheet.to_csv(folder / "sheet.csv", index=False)
+    labs = pd.DataFrame(rng.normal(size=(n, 15)), index=pd.Index(patients, name="patient_id"),
+                        columns=[f"LAB{j}" for j in range(15)])  # fmt: skip
+    labs.to_csv(folder / "labs.csv")
+    genotypes = rng.binomial(2, rng.uniform(0.1, 0.5, 120), size=(n, 120)).astype(np.float32)
+    to_bed(str(folder / "geno.bed"), genotypes, properties={"fid": patients, "iid": patients,
+           "chromosome": ["1"] * 120, "sid": [f"rs{j}" for j in range(120)], "bp_position": np.arange(120) * 1000 + 1,
+           "allele_1": ["A"] * 120, "allele_2": ["G"] * 120}, count_A1=True)  # fmt: skip
+    return {
+        "cohort": {"samples": str(folder / "sheet.csv"), "covariates": ["age"], "batch": "centre",
+                   "outcomes": {"response": {"type": "binary"}, "crp": {"type": "continuous"}}},
+        "assays": {"labs": {"kind": "table", "path": str(folder / "labs.csv")},
+                   "geno": {"kind": "genotypes", "path": str(folder / "geno")}},
+        "preprocess": {"batch_correction": "combat"},
+        "associate": {"genotype_chunks": 2},
+    }  # fmt: skip
+
+
+def test_one_site_binary_and_continuous_outcomes_with_genotypes_runs_end_to_end(tmp_path):
+    result = run_cohort(tmp_path, one_site_with_genotypes(tmp_path))
+    assert result.returncode == 0, result.stderr[-4000:]
+    results = tmp_path / "results"
+    scan = pd.read_csv(results / "associate/genotypes.tsv", sep="\t")
+    assert set(scan["outcome_or_contrast"]) == {"response", "crp"} and scan["p_value"].between(0, 1).all()
+    biomarkers = pd.read_csv(results / "associate/biomarkers.tsv", sep="\t")
+    assert set(biomarkers["model"]) == {"logistic", "linear"}
+    performance = pd.read_csv(results / "predict/performance.tsv", sep="\t")
+    assert set(performance["outcome"]) == {"response"}  # a continuous outcome is not predicted
+    assert not performance["validation"].str.startswith("loso").any()  # one site: nothing to leave out
+    stability = pd.read_csv(results / "stratify/site_stability.tsv", sep="\t")
+    assert stability["ari"].isna().all() and stability["note"].str.startswith("one ").all()

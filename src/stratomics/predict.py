@@ -483,6 +483,9 @@ def evaluate_outcome(predictors: Predictors, obs: pd.DataFrame, outcome: str, sp
         log.info("predict %s: %d patients without a known outcome are not used", outcome, dropped)
     patients = obs.index[known]
     table = predictors.table.loc[patients]
+    if site and obs.loc[patients, site].nunique() < 2:
+        log.warning("predict %s: one site (%s), no leave-one-site-out validation", outcome, site)
+        site = None
     sites = obs.loc[patients, site].astype(str).to_numpy() if site else None
     performance, curves, predictions, selection = [], [], [], []
     for model in models:

@@ -18,13 +18,15 @@ When none is, the answer is one group (k = 1) and a warning says so: PAC falls w
 single Gaussian cloud, so stability alone cannot tell structure from none.
 
 The rule for k, among the supported settings whose smallest subgroup has at least ``min_size``
-patients: for k-means and Gaussian mixtures, the gap statistic against the same Gaussian reference
-(Tibshirani, Walther & Hastie 2001: the smallest k whose gap is at least the next k's gap minus its
-simulation error), since PAC keeps falling as k grows (on the benchmark suite the PAC-first rule
-chose k = 8 where 4 endotypes were planted); for HDBSCAN and Leiden settings, stability first (PAC
-within 0.05 of the lowest, then the best mean silhouette). PAC, consensus and silhouette are
-reported for every setting. ``k`` in the config overrides the rule; the full table is written so
-users can see why.
+patients: for k-means and Gaussian mixtures, the largest k with a crisp consensus (PAC <= 0.01,
+the finest split every resample reproduces), else the gap statistic against the same Gaussian
+reference (Tibshirani, Walther & Hastie 2001: the smallest k whose gap is at least the next k's
+gap minus its simulation error). PAC alone keeps falling as k grows (on the benchmark suite the
+PAC-first rule chose k = 8 where 4 endotypes were planted), and on well-separated groups the gap
+keeps growing as they are split, hence the crisp k first. For HDBSCAN and Leiden settings,
+stability first (PAC within 0.05 of the lowest, then the best mean silhouette). PAC, consensus and
+silhouette are reported for every setting. ``k`` in the config overrides the rule; the full table
+is written so users can see why.
 """
 
 from __future__ import annotations
@@ -260,6 +262,8 @@ def _size_order(labels: np.ndarray, k: int) -> np.ndarray:
 #: Family-wise level of the test against the Gaussian null, and its number of null draws.
 NULL_ALPHA = 0.05
 N_NULL = 10
+#: A k whose consensus is this unambiguous (PAC) is crisp; the largest crisp k is taken before the gap rule.
+CRISP_PAC = 0.01
 #: Largest number of patients in each null draw (the statistic W/T does not grow with n).
 MAX_NULL_PATIENTS = 2000
 
@@ -316,9 +320,10 @@ def null_reference(embedding: np.ndarray, results: list, *, n_null: int = N_NULL
 def select_k(table: pd.DataFrame, *, min_size: int, pac_margin: float = 0.05, by_gap: bool = True):
     """The choice from a model-selection table with ``supported`` settings (see the module docstring).
 
-    With ``by_gap`` (k-means, Gaussian mixtures), Tibshirani's rule on the gap against the Gaussian
-    null: the smallest eligible k whose gap is at least the next eligible k's gap minus its error;
-    otherwise (HDBSCAN, Leiden settings) the stability rule.
+    With ``by_gap`` (k-means, Gaussian mixtures): the largest eligible k whose consensus is crisp
+    (PAC <= CRISP_PAC: the finest split that every resample reproduces), else Tibshirani's rule on the gap against the Gaussian null: the smallest
+    eligible k whose gap is at least the next eligible k's gap minus its error. Otherwise (HDBSCAN,
+    Leiden settings) the stability rule.
 
     Returns
     -------
@@ -333,6 +338,9 @@ def select_k(table: pd.DataFrame, *, min_size: int, pac_margin: float = 0.05, by
         eligible = supported
     if by_gap:
         ordered = eligible.sort_values("k")
+        crisp = ordered[ordered["pac"] <= CRISP_PAC]
+        if not crisp.empty:  # well-separated groups: the gap keeps growing as they are split further
+            return crisp["setting"].iloc[-1].item()
         gap, gap_sd = ordered["gap"].to_numpy(), ordered["gap_sd"].to_numpy()
         first = [i for i in range(len(ordered) - 1) if gap[i] >= gap[i + 1] - gap_sd[i + 1]]
         return ordered["setting"].iloc[first[0] if first else len(ordered) - 1].item()

@@ -272,14 +272,21 @@ def leave_one_site_out(mdata, assays: list[str], site: str, *, k: int, integrate
 
     Returns
     -------
-    One row per site: site, patients_left_out, patients_compared, ari.
+    One row per site: site, patients_left_out, patients_compared, ari, note. With a single site or
+    a single subgroup there is nothing to compare: ari is empty and the note says why.
     """
     import mudata as md
     from sklearn.metrics import adjusted_rand_score
 
     reference = mdata.obs["subgroup"]
+    sites = sorted(mdata.obs[site].dropna().unique())
+    if len(sites) < 2 or k < 2:
+        note = "one site: nothing to leave out" if len(sites) < 2 else "one subgroup: nothing to compare"
+        log.warning("site stability: %s", note)
+        return pd.DataFrame({"site": sites, "patients_left_out": np.nan, "patients_compared": np.nan, "ari": np.nan,
+                             "note": note})  # fmt: skip
     rows = []
-    for level in sorted(mdata.obs[site].dropna().unique()):
+    for level in sites:
         kept = mdata.obs_names[mdata.obs[site] != level]
         modalities = {name: mdata[name][mdata[name].obs_names.isin(kept)].copy() for name in assays}
         subset = md.MuData({"clinical": mdata["clinical"][kept].copy(), **modalities})
@@ -290,5 +297,5 @@ def leave_one_site_out(mdata, assays: list[str], site: str, *, k: int, integrate
         both = labels.notna() & reference.reindex(kept).notna()
         rows.append({"site": level, "patients_left_out": int(len(mdata.obs_names) - len(kept)),
                      "patients_compared": int(both.sum()),
-                     "ari": adjusted_rand_score(reference.reindex(kept)[both], labels[both])})  # fmt: skip
+                     "ari": adjusted_rand_score(reference.reindex(kept)[both], labels[both]), "note": ""})  # fmt: skip
     return pd.DataFrame(rows)
