@@ -321,9 +321,9 @@ def select_k(table: pd.DataFrame, *, min_size: int, pac_margin: float = 0.05, by
     """The choice from a model-selection table with ``supported`` settings (see the module docstring).
 
     With ``by_gap`` (k-means, Gaussian mixtures): the largest eligible k whose consensus is crisp
-    (PAC <= CRISP_PAC: the finest split that every resample reproduces), else Tibshirani's rule on the gap against the Gaussian null: the smallest
-    eligible k whose gap is at least the next eligible k's gap minus its error. Otherwise (HDBSCAN,
-    Leiden settings) the stability rule.
+    (PAC <= CRISP_PAC: the finest split that every resample reproduces), else Tibshirani's rule on
+    the gap against the Gaussian null: the smallest eligible k whose gap is at least the next
+    eligible k's gap minus its error. Otherwise (HDBSCAN, Leiden settings) the stability rule.
 
     Returns
     -------
