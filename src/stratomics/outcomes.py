@@ -134,6 +134,10 @@ def subgroup_outcomes(obs: pd.DataFrame, outcomes: dict, covariates: list[str], 
     return pd.concat(tables, ignore_index=True)[OUTCOME_COLUMNS] if tables else pd.DataFrame(columns=OUTCOME_COLUMNS)
 
 
+#: Columns of a Kaplan-Meier table (one row per subgroup and event time).
+KM_COLUMNS = ["subgroup", "time", "at_risk", "survival", "ci_low", "ci_high"]
+
+
 def kaplan_meier_table(obs: pd.DataFrame, time: str, event: str, *, group: str = "subgroup") -> pd.DataFrame:
     """Kaplan-Meier estimates per subgroup at every event time, with 95% CI and numbers at risk."""
     from lifelines import KaplanMeierFitter
@@ -145,7 +149,7 @@ def kaplan_meier_table(obs: pd.DataFrame, time: str, event: str, *, group: str =
         curve = km.survival_function_.join(km.confidence_interval_).join(km.event_table["at_risk"])
         curve.columns = ["survival", "ci_low", "ci_high", "at_risk"]
         rows.append(curve.rename_axis("time").reset_index().assign(subgroup=str(level)))
-    return pd.concat(rows, ignore_index=True)[["subgroup", "time", "at_risk", "survival", "ci_low", "ci_high"]]
+    return pd.concat(rows, ignore_index=True)[KM_COLUMNS]
 
 
 def table_one(obs: pd.DataFrame, columns: list[str], *, group: str = "subgroup", survival: dict | None = None) -> pd.DataFrame:

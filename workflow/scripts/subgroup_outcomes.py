@@ -1,7 +1,7 @@
 import pandas as pd
 
 from stratomics.cohort import read_cohort_obs
-from stratomics.outcomes import kaplan_meier_table, subgroup_outcomes, table_one
+from stratomics.outcomes import KM_COLUMNS, kaplan_meier_table, subgroup_outcomes, table_one
 from stratomics.runner import run_step
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
@@ -16,7 +16,8 @@ def main():
     table.to_csv(snakemake.output.outcomes, **write)
     curves = [kaplan_meier_table(obs, spec["time"], spec["event"]).assign(outcome=name)
               for name, spec in params.outcomes.items() if spec["type"] == "survival"]  # fmt: skip
-    (pd.concat(curves) if curves else pd.DataFrame()).to_csv(snakemake.output.kaplan_meier, **write)
+    empty = pd.DataFrame(columns=[*KM_COLUMNS, "outcome"])  # no survival outcome: the header alone
+    (pd.concat(curves) if curves else empty).to_csv(snakemake.output.kaplan_meier, **write)
     survival = {name: (spec["time"], spec["event"]) for name, spec in params.outcomes.items()
                 if spec["type"] == "survival"}  # fmt: skip
     table_one(obs, params.characteristics, survival=survival).to_csv(snakemake.output.table_one, **write)
