@@ -103,6 +103,14 @@ def test_missing_covariate_column_suggests_the_near_name(tmp_path):
         build_cohort(config)
 
 
+def test_settings_naming_sample_sheet_columns_are_checked_at_ingest(tmp_path):
+    config = write_cohort(tmp_path, SHEET, ASSAY)
+    for section, key in (("stratify", "adjust_for"), ("table1", "columns"), ("figures", "colour_by")):
+        bad = {**config, section: {**config.get(section, {}), key: ["age", "plate"]}}
+        with pytest.raises(StratomicsInputError, match=f"{section}.{key} 'plate' needs column 'plate'"):
+            build_cohort(bad)
+
+
 def test_missing_outcome_column_is_named(tmp_path):
     outcomes = {"relapse": {"type": "binary"}}
     with pytest.raises(StratomicsInputError, match="outcome 'relapse' \\(column\\) needs column 'relapse'"):

@@ -113,6 +113,7 @@ def test_resolve_derives_each_setting_once_from_the_config(config):
     assert resolved["table1_columns"] == ["age", "sex", "site", "disease", "failure_12m"]
     assert resolved["colour_by"] == ["subgroup", "site", "disease", "subgroup_confidence"]
     assert resolved["n_stratify_settings"] == 7  # k = 2..8
+    assert resolved["subgroup_space"] == {"adjust_for": ["age", "sex", "site", "disease"], "select_factors": True}
 
 
 def test_resolve_of_a_cohort_without_batch_genotypes_or_demo_columns(config):
@@ -128,6 +129,9 @@ def test_resolve_of_a_cohort_without_batch_genotypes_or_demo_columns(config):
     assert resolved["colour_by"] == ["subgroup", "subgroup_confidence"]
     assert resolved["table1_columns"] == ["age", "bmi"]  # the survival outcome has rows of its own
     assert resolved["predict_outcomes"] == ["os"] and resolved["n_stratify_settings"] == 2
+    assert resolved["subgroup_space"] == {"adjust_for": ["age"], "select_factors": True}
+    config["stratify"].update(adjust_for=[], factors="all")
+    assert resolve(validate_config(config))["subgroup_space"] == {"adjust_for": [], "select_factors": False}
 
 
 def test_tests_model_the_batch_when_assays_are_batch_corrected(config):

@@ -103,6 +103,7 @@ def _check_columns(sheet: pd.DataFrame, config: dict, source: str) -> None:
     needed.update({f"associate.marker_groups '{c}'": c for c in associate.get("marker_groups", [])})
     needed.update({f"table1.columns '{c}'": c for c in config.get("table1", {}).get("columns", [])})
     needed.update({f"figures.colour_by '{c}'": c for c in config.get("figures", {}).get("colour_by", [])})
+    needed.update({f"stratify.adjust_for '{c}'": c for c in config.get("stratify", {}).get("adjust_for", [])})
     if cohort.get("batch"):
         needed[f"batch '{cohort['batch']}'"] = cohort["batch"]
     for name, outcome in cohort["outcomes"].items():

@@ -166,7 +166,10 @@ def resolve(config: dict) -> dict:
     batch whenever an assay is batch-corrected), the outcomes by
     use (``outcomes``, ``survival_outcomes``, ``predict_outcomes``), ``predict_clinical``,
     ``table1_columns`` (survival outcomes get their own rows, see
-    :func:`stratomics.outcomes.table_one`), ``colour_by`` (embedding colours) and ``n_stratify_settings``.
+    :func:`stratomics.outcomes.table_one`), ``colour_by`` (embedding colours), ``n_stratify_settings`` and
+    ``subgroup_space`` (keyword arguments of :func:`stratomics.subgroups.integrate_cohort`: the
+    covariates the factors are adjusted for, default the cohort covariates and the batch, and
+    whether only factors with cluster structure are kept).
     """
     cohort, outcomes = config["cohort"], config["cohort"]["outcomes"]
     batch = cohort.get("batch")
@@ -193,6 +196,11 @@ def resolve(config: dict) -> dict:
         )),
         "colour_by": list(dict.fromkeys(["subgroup", *(c for c in colour_by if c), "subgroup_confidence"])),
         "n_stratify_settings": n_stratify_settings(config["stratify"]),
+        "subgroup_space": {
+            "adjust_for": config["stratify"].get("adjust_for", list(dict.fromkeys([*cohort["covariates"], batch] if batch
+                                                                                  else cohort["covariates"]))),
+            "select_factors": config["stratify"]["factors"] == "structured",
+        },
     }  # fmt: skip
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 from stratomics.errors import StratomicsInputError
 from stratomics.integrate import IntegrationModel, fit_integration
 from stratomics.stratify import Stratification, fit_patients, stratify
+from stratomics.subgroup_space import SubgroupSpace, fit_subgroup_space
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,11 @@ class SubgroupModel:
     assays: list[str]
     versions: dict
     scales: dict = field(default_factory=dict)  # assay -> feature SDs of the discovery cohort (shipped models)
+    space: SubgroupSpace | None = None  # covariate adjustment and kept factors (None: the factors as they are)
+
+    def coordinates(self, scores: np.ndarray, obs: pd.DataFrame) -> np.ndarray:
+        """The coordinates subgroups are assigned in, from integrated factor scores."""
+        return scores if self.space is None else self.space.transform(scores, obs)
 
 
 def assay_frames(mdata, assays: list[str]) -> dict[str, pd.DataFrame]:
@@ -50,11 +56,13 @@ def coverage_matrix(frames: dict[str, pd.DataFrame], patients: pd.Index) -> np.n
 
 
 def integrate_cohort(mdata, assays: list[str], *, integrate_options: dict, fit_on: str = "complete",
-                     seed: int = 0):  # fmt: skip
-    """Integrate the assays and mark the patients that will define the subgroups.
+                     adjust_for: list[str] = (), select_factors: bool = True, seed: int = 0):  # fmt: skip
+    """Integrate the assays, mark the patients that will define the subgroups and fit the subgroup space.
 
-    Stores ``obsm["X_integrated"]``, ``obs["n_integrated_assays"]``, ``obs["subgroup_fitted"]`` and
-    ``uns["integrate"]`` in the MuData (modified in place).
+    Stores ``obsm["X_integrated"]`` (factors), ``obsm["X_subgroup_space"]`` (the factors adjusted
+    for ``adjust_for`` and reduced to those with cluster structure, see
+    :mod:`stratomics.subgroup_space`), ``obs["n_integrated_assays"]``, ``obs["subgroup_fitted"]`` and
+    ``uns["integrate"]`` (with the per-factor table under ``"factors"``) in the MuData (modified in place).
 
     Parameters
     ----------
@@ -66,12 +74,15 @@ def integrate_cohort(mdata, assays: list[str], *, integrate_options: dict, fit_o
         Keyword arguments of :func:`stratomics.integrate.fit_integration`.
     fit_on
         See :func:`stratomics.stratify.fit_patients`.
+    adjust_for, select_factors
+        Sample-sheet columns the factors are adjusted for, and whether only factors with cluster
+        structure are kept (:func:`stratomics.subgroup_space.fit_subgroup_space`).
     seed
         Seed of every random step.
 
     Returns
     -------
-    The integration model.
+    The integration model and the subgroup space.
     """
     frames = assay_frames(mdata, assays)
     patients = mdata.obs_names
@@ -80,20 +91,23 @@ def integrate_cohort(mdata, assays: list[str], *, integrate_options: dict, fit_o
     fitted = fit_patients(coverage, fit_on=fit_on)
     log.info("subgroups fitted on %d patients (%s), assigned to %d more", fitted.sum(), fit_on,
              (coverage.any(axis=1) & ~fitted).sum())  # fmt: skip
+    space, factors = fit_subgroup_space(scores[fitted], mdata.obs[fitted], list(adjust_for), select=select_factors)
     mdata.obsm["X_integrated"] = scores
+    mdata.obsm["X_subgroup_space"] = space.transform(scores, mdata.obs)
     mdata.obs["subgroup_fitted"] = fitted
     mdata.obs["n_integrated_assays"] = coverage.sum(axis=1)
     mdata.uns["integrate"] = {"assays": assays, "n_factors": int(scores.shape[1]), "seed": seed, "fit_on": fit_on,
-                              "variance_explained": integration.variance}  # fmt: skip
-    return integration
+                              "variance_explained": integration.variance, "factors": factors}  # fmt: skip
+    return integration, space
 
 
 def fitted_scores(mdata) -> np.ndarray:
-    """Factor scores of the patients that define the subgroups (after :func:`integrate_cohort`)."""
-    return mdata.obsm["X_integrated"][mdata.obs["subgroup_fitted"].to_numpy(dtype=bool)]
+    """Subgroup-space coordinates of the patients that define the subgroups (after :func:`integrate_cohort`)."""
+    return mdata.obsm["X_subgroup_space"][mdata.obs["subgroup_fitted"].to_numpy(dtype=bool)]
 
 
-def store_subgroups(mdata, integration, result: Stratification, table: pd.DataFrame) -> SubgroupModel:
+def store_subgroups(mdata, integration, space: SubgroupSpace, result: Stratification,
+                    table: pd.DataFrame) -> SubgroupModel:  # fmt: skip
     """Assign every integrated patient to the chosen subgroups and store them in the MuData.
 
     Stores ``obs["subgroup"]``, ``obs["subgroup_confidence"]``, ``obs["subgroup_noise"]`` and
@@ -103,7 +117,7 @@ def store_subgroups(mdata, integration, result: Stratification, table: pd.DataFr
     -------
     The subgroup model for new patients.
     """
-    patients, scores = mdata.obs_names, mdata.obsm["X_integrated"]
+    patients, scores = mdata.obs_names, mdata.obsm["X_subgroup_space"]
     fitted = mdata.obs["subgroup_fitted"].to_numpy(dtype=bool)
     has_scores = ~np.isnan(scores).any(axis=1)
     labels, confidence = np.full(len(patients), -1), np.full(len(patients), np.nan)
@@ -121,11 +135,11 @@ def store_subgroups(mdata, integration, result: Stratification, table: pd.DataFr
                              "consensus": result.consensus,
                              "consensus_patients": np.asarray(patients[fitted][result.reference])}  # fmt: skip
     versions = {name: version(name) for name in ("stratomics", "numpy", "scikit-learn", "scipy", "mofapy2")}
-    return SubgroupModel(integration, result, list(mdata.uns["integrate"]["assays"]), versions)
+    return SubgroupModel(integration, result, list(mdata.uns["integrate"]["assays"]), versions, space=space)
 
 
 def integrate_and_stratify(mdata, assays: list[str], *, integrate_options: dict, stratify_options: dict,
-                           fit_on: str = "complete", seed: int = 0):  # fmt: skip
+                           fit_on: str = "complete", seed: int = 0, **space_options):  # fmt: skip
     """Integrate the assays, find subgroups and store the results in the MuData.
 
     Parameters
@@ -141,19 +155,26 @@ def integrate_and_stratify(mdata, assays: list[str], *, integrate_options: dict,
         See :func:`stratomics.stratify.fit_patients`.
     seed
         Seed of every random step.
+    space_options
+        ``adjust_for`` and ``select_factors`` of :func:`integrate_cohort`.
 
     Returns
     -------
     The subgroup model and the model-selection table.
     """
-    integration = integrate_cohort(mdata, assays, integrate_options=integrate_options, fit_on=fit_on, seed=seed)
+    integration, space = integrate_cohort(mdata, assays, integrate_options=integrate_options, fit_on=fit_on,
+                                          seed=seed, **space_options)  # fmt: skip
     result, table = stratify(fitted_scores(mdata), seed=seed, **stratify_options)
-    return store_subgroups(mdata, integration, result, table), table
+    return store_subgroups(mdata, integration, space, result, table), table
+
+
+#: Keys of the config's ``stratify`` section that are not options of :func:`stratomics.stratify.stratify`.
+SPACE_AND_STUDY_KEYS = ("k_min", "k_max", "fit_on", "n_permutations", "adjust_for", "factors")
 
 
 def stratify_options(section: dict) -> dict:
     """Keyword arguments of :func:`stratomics.stratify.stratify` from the config's ``stratify`` section."""
-    options = {key: value for key, value in section.items() if key not in ("k_min", "k_max", "fit_on", "n_permutations")}
+    options = {key: value for key, value in section.items() if key not in SPACE_AND_STUDY_KEYS}
     return {"k_values": range(section["k_min"], section["k_max"] + 1), **options}
 
 
@@ -173,15 +194,15 @@ def embedding_table(mdata) -> pd.DataFrame:
 
 
 def umap_table(mdata, *, seed: int = 0, n_neighbors: int = 15) -> pd.DataFrame:
-    """Two-dimensional UMAP of the integrated factors (seeded, hence single-threaded), for figures.
+    """Two-dimensional UMAP of the subgroup space (seeded, hence single-threaded), for figures.
 
     Returns
     -------
-    One row per patient with factor scores: patient_id, umap_1, umap_2.
+    One row per patient with coordinates: patient_id, umap_1, umap_2.
     """
     import umap
 
-    scores = mdata.obsm["X_integrated"]
+    scores = mdata.obsm["X_subgroup_space"]
     placed = ~np.isnan(scores).any(axis=1)
     reducer = umap.UMAP(n_neighbors=min(n_neighbors, placed.sum() - 1), random_state=seed, n_jobs=1)
     coordinates = reducer.fit_transform(scores[placed])
@@ -250,7 +271,7 @@ def assign_patients(model: SubgroupModel, mdata) -> pd.DataFrame:
             f"assign: the cohort has none of the assays the subgroups were made from ({', '.join(model.assays)})."
         )
     patients = mdata.obs_names
-    scores = model.integration.transform(frames, patients)
+    scores = model.coordinates(model.integration.transform(frames, patients), mdata.obs)
     usable = ~np.isnan(scores).any(axis=1)
     labels, confidence = np.full(len(patients), -1), np.full(len(patients), np.nan)
     if usable.any():
@@ -264,7 +285,8 @@ def assign_patients(model: SubgroupModel, mdata) -> pd.DataFrame:
 
 
 def leave_one_site_out(mdata, assays: list[str], site: str, *, k: int, integrate_options: dict,
-                       fit_on: str = "complete", n_resamples: int = 20, seed: int = 0) -> pd.DataFrame:  # fmt: skip
+                       fit_on: str = "complete", n_resamples: int = 20, seed: int = 0,
+                       **space_options) -> pd.DataFrame:  # fmt: skip
     """Stability of the subgroups when each site is left out of integration and clustering.
 
     For each site, the subgroups (with the same k) are found again without that site's patients and
@@ -292,7 +314,7 @@ def leave_one_site_out(mdata, assays: list[str], site: str, *, k: int, integrate
         subset = md.MuData({"clinical": mdata["clinical"][kept].copy(), **modalities})
         integrate_and_stratify(subset, assays, integrate_options=integrate_options,
                                stratify_options={"k": k, "k_values": [k], "n_resamples": n_resamples},
-                               fit_on=fit_on, seed=seed)  # fmt: skip
+                               fit_on=fit_on, seed=seed, **space_options)  # fmt: skip
         labels = subset.obs["subgroup"].reindex(kept)
         both = labels.notna() & reference.reindex(kept).notna()
         rows.append({"site": level, "patients_left_out": int(len(mdata.obs_names) - len(kept)),

@@ -13,10 +13,16 @@ rule integrate:
             caption="../report/variance_explained.rst",
             category="Subgroups",
         ),
+        factors=report(
+            "results/integrate/factor_selection.tsv",
+            caption="../report/factor_selection.rst",
+            category="Subgroups",
+        ),
     params:
         assays=INTEGRATED_ASSAYS,
         integrate={k: v for k, v in config["integrate"].items() if k != "assays"},
         fit_on=config["stratify"]["fit_on"],
+        space=RESOLVED["subgroup_space"],
         seed=config["seed"],
     log:
         "results/logs/integrate.log",
@@ -136,6 +142,7 @@ rule site_stability:
         site=config["cohort"].get("batch"),
         integrate={k: v for k, v in config["integrate"].items() if k != "assays"},
         fit_on=config["stratify"]["fit_on"],
+        space=RESOLVED["subgroup_space"],
         seed=config["seed"],
     log:
         "results/logs/site_stability.log",

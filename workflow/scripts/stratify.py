@@ -15,7 +15,8 @@ def main():
     options = snakemake.params.stratify
     result, table = choose(results, fitted_scores(mdata), algorithm=options["algorithm"], k=options.get("k"),
                            seed=snakemake.params.seed)  # fmt: skip
-    model = store_subgroups(mdata, joblib.load(snakemake.input.integration), result, table)
+    integration, space = joblib.load(snakemake.input.integration)
+    model = store_subgroups(mdata, integration, space, result, table)
     write_cohort(mdata, snakemake.output.mdata)
     write = {"sep": "\t", "index": False, "float_format": "%.6g"}
     subgroup_table(mdata).to_csv(snakemake.output.clusters, **write)
