@@ -18,6 +18,7 @@ import pandas as pd
 
 from stratomics.errors import StratomicsInputError
 from stratomics.integrate import IntegrationModel, fit_integration
+from stratomics.membership import Membership, assay_patterns, fit_membership
 from stratomics.stratify import Stratification, fit_patients, stratify
 from stratomics.subgroup_space import SubgroupSpace, fit_subgroup_space
 
@@ -34,10 +35,48 @@ class SubgroupModel:
     versions: dict
     scales: dict = field(default_factory=dict)  # assay -> feature SDs of the discovery cohort (shipped models)
     space: SubgroupSpace | None = None  # covariate adjustment and kept factors (None: the factors as they are)
+    membership: Membership | None = None  # per assay pattern discriminants (None: resampled models vote)
 
     def coordinates(self, scores: np.ndarray, obs: pd.DataFrame) -> np.ndarray:
         """The coordinates subgroups are assigned in, from integrated factor scores."""
         return scores if self.space is None else self.space.transform(scores, obs)
+
+    def place(self, coordinates: np.ndarray, patterns: list[frozenset]) -> tuple[np.ndarray, np.ndarray]:
+        """Subgroup (0..k-1) and confidence of patients from their coordinates and assay patterns.
+
+        The most probable subgroup under the discriminant of each patient's pattern of assays
+        (:mod:`stratomics.membership`), and its probability; patients whose pattern has no
+        discriminant are placed by the vote of the resampled clusterings.
+        """
+        labels, confidence = self.stratification.assign(coordinates)
+        if self.membership is not None:
+            probabilities = self.membership.probabilities(coordinates, patterns)
+            known = ~np.isnan(probabilities).any(axis=1)
+            labels[known] = probabilities[known].argmax(axis=1)
+            confidence[known] = probabilities[known].max(axis=1)
+        return labels, confidence
+
+
+def assay_pattern_of_patients(frames: dict[str, pd.DataFrame], patients: pd.Index) -> list[frozenset]:
+    """The set of assays each patient has."""
+    coverage = coverage_matrix(frames, patients)
+    names = list(frames)
+    return [frozenset(name for name, present in zip(names, row) if present) for row in coverage]
+
+
+def _membership(mdata, model: SubgroupModel, fitted_labels: np.ndarray) -> Membership:
+    """Discriminants per pattern of assays, trained on the fitted patients' subgroups."""
+    frames = assay_frames(mdata, model.assays)
+    fitted = mdata.obs_names[mdata.obs["subgroup_fitted"].to_numpy(dtype=bool)]
+    has = {name: fitted.isin(frame.index) for name, frame in frames.items()}
+
+    def coordinates_from(pattern: frozenset) -> np.ndarray:
+        scores = model.integration.transform({name: frames[name] for name in pattern}, fitted)
+        scores[~np.all([has[name] for name in pattern], axis=0)] = np.nan  # only patients with the whole pattern
+        return model.coordinates(scores, mdata.obs.loc[fitted])
+
+    patterns = assay_patterns(model.assays, assay_pattern_of_patients(frames, mdata.obs_names))
+    return fit_membership(fitted_labels, model.stratification.k, patterns, coordinates_from)
 
 
 def assay_frames(mdata, assays: list[str]) -> dict[str, pd.DataFrame]:
@@ -110,6 +149,10 @@ def store_subgroups(mdata, integration, space: SubgroupSpace, result: Stratifica
                     table: pd.DataFrame) -> SubgroupModel:  # fmt: skip
     """Assign every integrated patient to the chosen subgroups and store them in the MuData.
 
+    Fitted patients keep the clustering's subgroup; the others get the most probable subgroup
+    given the assays they have (:mod:`stratomics.membership`). Every patient's confidence is the
+    probability of its subgroup under the discriminant of its pattern of assays.
+
     Stores ``obs["subgroup"]``, ``obs["subgroup_confidence"]``, ``obs["subgroup_noise"]`` and
     ``uns["stratify"]`` (k, model selection, consensus matrix and its patients).
 
@@ -119,9 +162,18 @@ def store_subgroups(mdata, integration, space: SubgroupSpace, result: Stratifica
     """
     patients, scores = mdata.obs_names, mdata.obsm["X_subgroup_space"]
     fitted = mdata.obs["subgroup_fitted"].to_numpy(dtype=bool)
+    versions = {name: version(name) for name in ("stratomics", "numpy", "scikit-learn", "scipy", "mofapy2")}
+    model = SubgroupModel(integration, result, list(mdata.uns["integrate"]["assays"]), versions, space=space)
+    fitted_labels = result.final_labels(scores[fitted])
+    model.membership = _membership(mdata, model, fitted_labels)
     has_scores = ~np.isnan(scores).any(axis=1)
+    patterns = assay_pattern_of_patients(assay_frames(mdata, model.assays), patients)
     labels, confidence = np.full(len(patients), -1), np.full(len(patients), np.nan)
-    labels[has_scores], confidence[has_scores] = result.assign(scores[has_scores])
+    labels[has_scores], confidence[has_scores] = model.place(scores[has_scores],
+                                                             [patterns[i] for i in np.flatnonzero(has_scores)])  # fmt: skip
+    labels[fitted] = fitted_labels
+    confidence[fitted] = _probability_of(model, scores[fitted], [patterns[i] for i in np.flatnonzero(fitted)],
+                                         fitted_labels, confidence[fitted])  # fmt: skip
     mdata.obs["subgroup"] = pd.Categorical(
         [f"S{label + 1}" if label >= 0 else np.nan for label in labels],
         categories=[f"S{i + 1}" for i in range(result.k)],
@@ -134,8 +186,17 @@ def store_subgroups(mdata, integration, space: SubgroupSpace, result: Stratifica
     mdata.uns["stratify"] = {"k": result.k, "fit_on": mdata.uns["integrate"]["fit_on"], "model_selection": table,
                              "consensus": result.consensus,
                              "consensus_patients": np.asarray(patients[fitted][result.reference])}  # fmt: skip
-    versions = {name: version(name) for name in ("stratomics", "numpy", "scikit-learn", "scipy", "mofapy2")}
-    return SubgroupModel(integration, result, list(mdata.uns["integrate"]["assays"]), versions, space=space)
+    return model
+
+
+def _probability_of(model: SubgroupModel, coordinates: np.ndarray, patterns: list[frozenset], labels: np.ndarray,
+                    fallback: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Membership probability of the given subgroups (``fallback`` where there is no discriminant)."""
+    if model.membership is None:
+        return fallback
+    probabilities = model.membership.probabilities(coordinates, patterns)
+    chosen = probabilities[np.arange(len(labels)), labels]
+    return np.where(np.isnan(chosen), fallback, chosen)
 
 
 def integrate_and_stratify(mdata, assays: list[str], *, integrate_options: dict, stratify_options: dict,
@@ -273,9 +334,10 @@ def assign_patients(model: SubgroupModel, mdata) -> pd.DataFrame:
     patients = mdata.obs_names
     scores = model.coordinates(model.integration.transform(frames, patients), mdata.obs)
     usable = ~np.isnan(scores).any(axis=1)
+    patterns = assay_pattern_of_patients(frames, patients)
     labels, confidence = np.full(len(patients), -1), np.full(len(patients), np.nan)
     if usable.any():
-        labels[usable], confidence[usable] = model.stratification.assign(scores[usable])
+        labels[usable], confidence[usable] = model.place(scores[usable], [patterns[i] for i in np.flatnonzero(usable)])
     return pd.DataFrame({
         "patient_id": patients,
         "subgroup": [f"S{label + 1}" if label >= 0 else "" for label in labels],
