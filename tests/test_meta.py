@@ -55,3 +55,12 @@ def test_suppressed_rows_are_left_out_and_one_site_gives_its_own_estimate(site_e
     assert alone["estimate_random"] == pytest.approx(0.4) and alone["std_error_random"] == pytest.approx(0.3)
     assert alone["i2"] == 0 and alone["tau2"] == 0 and np.isnan(alone["q_p_value"])
     assert table["q_value"].between(0, 1).all()
+
+
+def test_no_estimate_at_any_site_gives_an_empty_table_with_its_columns(caplog):
+    # one subgroup everywhere: the site exports hold no subgroup effect, read back as empty objects
+    empty = pd.DataFrame({c: pd.Series(dtype=object) for c in ["outcome_or_contrast", "model", "term", "site",
+                                                               "estimate", "std_error", "n"]})  # fmt: skip
+    table = meta_analyse(empty, ["outcome_or_contrast", "model", "term"])
+    assert table.empty and {"estimate_random", "q_value", "term"} <= set(table.columns)
+    assert "no site has an estimate" in caplog.text

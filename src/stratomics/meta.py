@@ -11,11 +11,15 @@ compare them), except that statsmodels lets tau^2 go negative when Q < k - 1.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from stratomics.associate.multiple import adjust_p
+
+log = logging.getLogger(__name__)
 
 META_COLUMNS = ["n_sites", "n", "estimate_fixed", "std_error_fixed", "p_value_fixed", "estimate_random",
                 "std_error_random", "ci_low_random", "ci_high_random", "p_value_random", "q_statistic",
@@ -41,7 +45,10 @@ def meta_analyse(estimates: pd.DataFrame, keys: list[str], *, fdr_method: str = 
     The keys, :data:`META_COLUMNS` and ``q_value``.
     """
     usable = estimates.dropna(subset=["estimate", "std_error"])
-    usable = usable[usable["std_error"] > 0]
+    usable = usable[usable["std_error"] > 0].astype({"estimate": float, "std_error": float, "n": float})
+    if usable.empty:  # e.g. one subgroup: no subgroup effect anywhere
+        log.warning("meta: no site has an estimate for %s; the meta-analysis table is empty", ", ".join(keys))
+        return pd.DataFrame(columns=[*keys, *META_COLUMNS, "q_value"])
     weight = 1 / usable["std_error"] ** 2
     frame = usable.assign(w=weight, wb=weight * usable["estimate"], wbb=weight * usable["estimate"] ** 2,
                           ww=weight**2, s2=usable["std_error"] ** 2)  # fmt: skip
