@@ -7,8 +7,9 @@ from sklearn.metrics import adjusted_rand_score
 from test_stratify import planted_cohort
 
 from stratomics.errors import StratomicsInputError
-from stratomics.mofa import fit_mofa
-from stratomics.snf import fuse, kernel, mean_nearest
+from stratomics.integrate import METHODS, VARIANCE_COLUMNS, fit_integration
+from stratomics.integrate.mofa import fit_mofa
+from stratomics.integrate.snf import fuse, kernel, mean_nearest
 from stratomics.subgroups import assign_patients, integrate_and_stratify, subgroup_table
 
 
@@ -71,7 +72,22 @@ def test_mofa_scoring_reproduces_the_trained_factors_and_is_seeded():
 def test_snf_without_enough_complete_patients_says_what_to_do():
     mdata, _ = planted_cohort(n=60, missing=0.7)
     frames = {name: mdata[name].to_df() for name in ("big", "mid", "small")}
-    from stratomics.snf import fit_snf
+    from stratomics.integrate.snf import fit_snf
 
     with pytest.raises(StratomicsInputError, match="every assay.*use method mfa"):
         fit_snf(frames, pd.Index(mdata.obs_names))
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_registered_method_keeps_the_declared_interface(method):
+    mdata, _ = planted_cohort(n=120, missing=0.2)
+    frames = {name: mdata[name].to_df() for name in ("big", "mid", "small")}
+    model, scores = fit_integration(frames, mdata.obs_names, method=method, n_factors=4, seed=1,
+                                    snf={"k": 10}, block_components=10)  # fmt: skip
+    assert scores.shape == (120, 4) and not np.isnan(scores).any()  # every patient has the small assay
+    assert list(model.variance.columns) == VARIANCE_COLUMNS
+    assert set(model.variance["assay"]) == set(frames)
+    assert sorted(model.variance["factor"].unique()) == [1, 2, 3, 4]
+    assert model.variance["variance_explained"].between(-1e-9, 1 + 1e-9).all()
+    placed = model.transform({"small": frames["small"]}, mdata.obs_names[:10])  # any subset of the assays
+    assert placed.shape == (10, 4) and not np.isnan(placed).any()

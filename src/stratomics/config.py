@@ -27,8 +27,12 @@ KIND_OPTIONS = {
 
 
 def load_schema() -> dict:
-    """The JSON schema of config.yaml."""
-    return yaml.safe_load(SCHEMA_PATH.read_text())
+    """The JSON schema of config.yaml, with the integration methods of the registry."""
+    from stratomics.integrate import METHODS
+
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    schema["properties"]["integrate"]["properties"]["method"]["enum"] = list(METHODS)
+    return schema
 
 
 def read_config(path: str | Path) -> dict:

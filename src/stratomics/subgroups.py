@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from stratomics.errors import StratomicsInputError
-from stratomics.integrate import IntegrationModel, fit_integration
+from stratomics.integrate import DEFAULT_METHOD, IntegrationModel, fit_integration
 from stratomics.membership import Membership, assay_patterns, fit_membership
 from stratomics.stratify import Stratification, fit_patients, stratify
 from stratomics.subgroup_space import SubgroupSpace, fit_subgroup_space
@@ -135,7 +135,8 @@ def integrate_cohort(mdata, assays: list[str], *, integrate_options: dict, fit_o
     mdata.obsm["X_subgroup_space"] = space.transform(scores, mdata.obs)
     mdata.obs["subgroup_fitted"] = fitted
     mdata.obs["n_integrated_assays"] = coverage.sum(axis=1)
-    mdata.uns["integrate"] = {"assays": assays, "n_factors": int(scores.shape[1]), "seed": seed, "fit_on": fit_on,
+    mdata.uns["integrate"] = {"method": integrate_options.get("method", DEFAULT_METHOD), "assays": assays,
+                              "n_factors": int(scores.shape[1]), "seed": seed, "fit_on": fit_on,
                               "variance_explained": integration.variance, "factors": factors}  # fmt: skip
     return integration, space
 
@@ -285,7 +286,7 @@ def strip_patient_data(model: SubgroupModel, scales: dict | None = None) -> Subg
     """
     import copy
 
-    from stratomics.snf import SnfModel
+    from stratomics.integrate.snf import SnfModel
 
     if isinstance(model.integration, SnfModel):
         raise StratomicsInputError("an snf subgroup model holds patient profiles and cannot be shipped; "

@@ -218,11 +218,24 @@ def fit_snf(assays: dict[str, pd.DataFrame], patients: pd.Index, *, n_factors: i
     eigenvalues, vectors = eigenvalues[order], vectors[:, order]
     walk_vectors = vectors[:, 1 : n_factors + 1] / np.sqrt(degree)[:, None] * np.sqrt(len(fitted))
     walk_vectors *= np.sign(walk_vectors[np.argmax(np.abs(walk_vectors), axis=0), range(n_factors)])
-    variance = pd.DataFrame({"factor": np.arange(1, n_factors + 1), "assay": "fused network",
-                             "eigenvalue": eigenvalues[1 : n_factors + 1]})  # fmt: skip
-    model = SnfModel(views, walk_vectors, eigenvalues[1 : n_factors + 1], k, mu, variance)
+    model = SnfModel(views, walk_vectors, eigenvalues[1 : n_factors + 1], k, mu, _variance_explained(views, walk_vectors))
     scores = model.transform(assays, patients)
     scores[patients.isin(fitted)] = walk_vectors * model.eigenvalues
     log.info("snf: network of %d patients with every assay, %d eigenvectors; %d more patients placed",
              len(fitted), n_factors, (~np.isnan(scores).any(axis=1)).sum() - len(fitted))  # fmt: skip
     return model, scores
+
+
+def _variance_explained(views: dict[str, SnfView], vectors: np.ndarray) -> pd.DataFrame:
+    """Share of each assay's standardised variance (fitted patients) that each eigenvector explains:
+    the mean over features of their squared correlation with it."""
+    centred = vectors - vectors.mean(axis=0)
+    unit = centred / np.linalg.norm(centred, axis=0)
+    rows = []
+    for name, view in views.items():
+        profiles = view.profiles - view.profiles.mean(axis=0)
+        total = np.sum(profiles**2)
+        for factor in range(unit.shape[1]):
+            rows.append({"factor": factor + 1, "assay": name,
+                         "variance_explained": float(np.sum((unit[:, factor] @ profiles) ** 2) / total)})  # fmt: skip
+    return pd.DataFrame(rows)

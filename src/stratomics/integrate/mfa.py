@@ -1,6 +1,6 @@
-"""Multi-omics integration that keeps every patient with at least one assay.
+"""Multiple factor analysis with missing blocks (method ``mfa``) and concatenated PCA (``concat_pca``).
 
-The default method is a multiple factor analysis (MFA) with missing blocks:
+The MFA:
 
 1. each assay is reduced to its leading principal components (features standardised, missing values
    at the feature mean), so a 20,000-gene assay and a 20-cytokine assay enter as comparable blocks;
@@ -109,64 +109,46 @@ def _block(values: pd.DataFrame, n_components: int, seed: int, *, weighted: bool
     return BlockModel(list(values.columns[keep]), mean, scale, vt.T, 1.0 / singular[0])
 
 
-def fit_integration(
-    assays: dict[str, pd.DataFrame],
-    patients: pd.Index,
-    *,
-    method: str = "mfa",
-    n_factors: int | str = "auto",
-    max_factors: int = 15,
-    block_components: int = 20,
-    max_iter: int = 200,
-    tol: float = 1e-6,
-    snf: dict | None = None,
-    seed: int = 0,
-):
-    """Fit the integration (by default the MFA with missing blocks); return the model and the scores.
+def fit_mfa(assays: dict[str, pd.DataFrame], patients: pd.Index, *, n_factors: int | str = "auto",
+            max_factors: int = 15, seed: int = 0, block_components: int = 20, max_iter: int = 200,
+            tol: float = 1e-6):  # fmt: skip
+    """Multiple factor analysis with missing blocks (see the module docstring).
 
     Parameters
     ----------
-    assays
-        Preprocessed values per assay: patients (who have the assay) x features.
-    patients
-        All patients to integrate (those without any assay get NaN scores).
-    method
-        "mfa" (the default, see the module docstring) or "concat_pca": standardised features of
-        all assays side by side, missing assays at the feature means, one PCA (the naive baseline,
-        where a large assay dominates), "mofa" (:mod:`stratomics.mofa`) or "snf"
-        (:mod:`stratomics.snf`).
-    n_factors
-        Joint factors kept, or "auto": the factors whose singular value exceeds the largest one
-        of the same rank in 10 column-permuted copies of the joint matrix (parallel analysis),
-        between 2 and ``max_factors``.
-    max_factors
-        Upper bound for "auto".
+    assays, patients, n_factors, max_factors, seed
+        See :func:`stratomics.integrate.fit_integration`. "auto" factors: those whose singular
+        value exceeds the largest one of the same rank in 10 column-permuted copies of the joint
+        matrix (parallel analysis), between 2 and ``max_factors``.
     block_components
         Principal components kept per assay before joining.
     max_iter, tol
         Iterations of the SVD imputation and the relative change of the imputed values that stops it.
-    snf
-        Keyword arguments of :func:`stratomics.snf.fit_snf` (k, mu, iterations).
-    seed
-        Seed of the randomized SVDs and the permutations.
 
     Returns
     -------
-    The model (with ``n_factors`` and ``variance``) and the patients x factors scores.
+    The model and the patients x factors scores.
     """
-    if method == "snf":
-        from stratomics.snf import fit_snf
+    blocks = {name: _block(values, block_components, seed) for name, values in assays.items()}
+    return _fit_joint(blocks, assays, patients, n_factors=n_factors, max_factors=max_factors, max_iter=max_iter,
+                      tol=tol, seed=seed)  # fmt: skip
 
-        return fit_snf(assays, patients, n_factors=n_factors, max_factors=max_factors, **(snf or {}))
-    if method == "mofa":
-        from stratomics.mofa import fit_mofa
 
-        return fit_mofa(assays, patients, n_factors=n_factors, max_factors=max_factors, seed=seed)
-    if method not in ("mfa", "concat_pca"):
-        raise ValueError(f"unknown integration method {method!r}; use mfa, concat_pca, mofa or snf")
-    weighted = method == "mfa"
-    blocks = {name: _block(values, block_components, seed, weighted=weighted) for name, values in assays.items()}
-    max_iter = max_iter if weighted else 1  # concatenated PCA: missing values stay at the means
+def fit_concat_pca(assays: dict[str, pd.DataFrame], patients: pd.Index, *, n_factors: int | str = "auto",
+                   max_factors: int = 15, seed: int = 0):  # fmt: skip
+    """The naive baseline: standardised features of all assays side by side, one PCA.
+
+    Missing assays stay at the feature means, so a large assay dominates. Parameters and returns
+    as :func:`fit_mfa`.
+    """
+    blocks = {name: _block(values, 0, seed, weighted=False) for name, values in assays.items()}
+    return _fit_joint(blocks, assays, patients, n_factors=n_factors, max_factors=max_factors, max_iter=1, tol=0.0,
+                      seed=seed)  # fmt: skip
+
+
+def _fit_joint(blocks: dict[str, BlockModel], assays: dict[str, pd.DataFrame], patients: pd.Index, *,
+               n_factors: int | str, max_factors: int, max_iter: int, tol: float, seed: int):  # fmt: skip
+    """Joint factors of the joined blocks by SVD imputation; the model and the patients' scores."""
     model = IntegrationModel(blocks, np.zeros(0), np.zeros((0, 0)), np.zeros(0))
     start = 0
     for name, block in blocks.items():

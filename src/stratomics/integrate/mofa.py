@@ -138,7 +138,9 @@ def fit_mofa(assays: dict[str, pd.DataFrame], patients: pd.Index, *, n_factors: 
     largest = variance.groupby("factor")["variance_explained"].max().to_numpy()
     active = (largest >= MIN_FACTOR_R2) | (largest == largest.max())  # at least one factor
     factors, weights = factors[:, active], [w[:, active] for w in weights]
-    variance = _variance_explained(standardised, has_data, factors, weights)
+    kept = variance["factor"].isin(np.flatnonzero(active) + 1)  # each factor's R^2 is its own: filter, renumber
+    variance = variance[kept].assign(factor=variance.loc[kept, "factor"].rank(method="dense").astype(int))
+    variance = variance.reset_index(drop=True)
     views = {}
     for (name, (frame, mean, scale)), w, tau in zip(standardised.items(), weights, precisions):
         tau = np.asarray(tau)
