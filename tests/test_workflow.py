@@ -204,3 +204,19 @@ def test_cohort_files_read_back_with_mudata_pull_on_update_off(workflow_runs):
         with md.set_options(pull_on_update=False):  # what mudata advises to silence its update warnings
             mdata = md.read_h5mu(results / name)
         assert mdata.n_obs == n_patients, name
+
+
+def test_a_changed_setting_reruns_the_steps_that_read_it_and_only_those(workflow_runs):
+    def planned_rules(*config):
+        result = run_workflow(workflow_runs[0], "--dry-run", "--config", *config)
+        assert result.returncode == 0, result.stderr[-2000:]
+        if "Job stats:" not in result.stdout:
+            return set()
+        rows = result.stdout.split("Job stats:")[1].split("\ntotal")[0].splitlines()[3:]  # after the header
+        return {row.split()[0] for row in rows if row.strip()}
+
+    assert planned_rules("seed=0") == set()  # the same settings: nothing to do
+    rerun = planned_rules("preprocess={batch_correction: none}")
+    assert "preprocess_assay" in rerun and "ingest" not in rerun
+    rerun = planned_rules("table1={columns: [age, bmi]}")  # checked at ingest, used by subgroup_outcomes
+    assert {"ingest", "subgroup_outcomes"} <= rerun

@@ -7,6 +7,7 @@ import logging
 import sys
 
 from stratomics.errors import StratomicsInputError
+from stratomics.tables import write_table
 
 
 def _simulate(args: argparse.Namespace) -> None:
@@ -32,7 +33,7 @@ def _assign(args: argparse.Namespace) -> None:
     from stratomics.subgroups import assign_patients, load_model
 
     table = assign_patients(load_model(args.model), md.read_h5mu(args.cohort))
-    table.to_csv(args.out, sep="\t", index=False, float_format="%.6g")
+    write_table(table, args.out)
     assigned = (table["subgroup"] != "").sum()
     print(f"assigned {assigned} of {len(table)} patients to subgroups: {args.out}")
 
@@ -46,7 +47,7 @@ def _predict(args: argparse.Namespace) -> None:
     signatures = load_model(args.signature)
     subgroups = load_model(args.subgroups) if args.subgroups else None
     table = predict_patients(signatures, md.read_h5mu(args.cohort), subgroup_model=subgroups)
-    table.to_csv(args.out, sep="\t", index=False, float_format="%.6g")
+    write_table(table, args.out)
     print(f"risk of {', '.join(signatures.signatures)} for {len(table)} patients: {args.out}")
 
 

@@ -250,6 +250,21 @@ def assay_to_anndata(
     return adata
 
 
+#: Config sections (and keys) that ingest reads: the cohort, the assays and the settings that name
+#: sample-sheet columns, which are checked at ingest.
+INGEST_SETTINGS = {"associate": ("covariates", "marker_groups"), "table1": ("columns",), "figures": ("colour_by",),
+                   "stratify": ("adjust_for",)}  # fmt: skip
+
+
+def ingest_settings(config: dict) -> dict:
+    """The part of a validated config that :func:`build_cohort` reads (the ingest rule's params, so
+    that Snakemake reruns ingest when, and only when, one of them changes)."""
+    settings = {"cohort": config["cohort"], "assays": config["assays"]}
+    for section, keys in INGEST_SETTINGS.items():
+        settings[section] = {key: config[section][key] for key in keys if key in config.get(section, {})}
+    return settings
+
+
 def build_cohort(config: dict) -> Cohort:
     """Read every input of a validated config into a MuData with its ingest report.
 

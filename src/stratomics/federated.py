@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from stratomics.errors import StratomicsInputError
+from stratomics.tables import write_table
 
 logger = logging.getLogger(__name__)
 
@@ -243,10 +244,10 @@ def site_export(mdata, model, *, outcomes: dict, covariates: list[str], folder: 
     log = []
     for name, (table, count_map, key, total) in tables.items():
         safe, rows = suppress_small_cells(table, count_map, min_count=min_count, file=name, key=key, total_row=total)
-        safe.to_csv(folder / name, sep="\t", index=False, float_format="%.6g")
+        write_table(safe, folder / name)
         log += rows
     log = pd.DataFrame(log, columns=LOG_COLUMNS)
-    log.to_csv(folder / "disclosure_log.tsv", sep="\t", index=False)
+    write_table(log, folder / "disclosure_log.tsv")
     identifiers = list(mdata.obs_names) + [i for name in mdata.mod for i in mdata[name].obs_names]
     scan_export(folder, identifiers, min_count=min_count,
                 count_columns=COUNT_COLUMNS | {c for c in counts.columns if c.endswith(("_events", "_event"))})  # fmt: skip

@@ -3,7 +3,9 @@ import sys
 
 from snakemake.utils import min_version, validate
 
+from stratomics.cohort import ingest_settings
 from stratomics.config import input_files, resolve, validate_config
+from stratomics.preprocess import clinical_columns, preprocess_options
 from stratomics.errors import StratomicsInputError
 from stratomics.simulate import DEMO_FILES
 

@@ -9,6 +9,8 @@ rule ingest:
             category="Quality control",
         ),
         coverage="results/qc/modality_coverage.tsv",
+    params:
+        settings=ingest_settings(config),
     log:
         "results/logs/ingest.log",
     benchmark:

@@ -8,6 +8,8 @@ rule preprocess_assay:
         "results/cohort/preprocessed/{assay}.h5ad",
     params:
         spec=lambda wildcards: config["assays"][wildcards.assay],
+        options=preprocess_options(config),
+        clinical=clinical_columns(config),
     log:
         "results/logs/preprocess_{assay}.log",
     benchmark:

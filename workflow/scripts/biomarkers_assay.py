@@ -4,6 +4,7 @@ import pandas as pd
 from stratomics.associate import outcome_biomarkers
 from stratomics.cohort import read_cohort_obs
 from stratomics.runner import run_step
+from stratomics.tables import write_table
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 
@@ -15,7 +16,7 @@ def main():
         outcome_biomarkers(adata, obs, name, spec, snakemake.params.covariates, assay=snakemake.wildcards.assay)
         for name, spec in snakemake.params.outcomes.items()
     ]
-    pd.concat(tables).to_csv(snakemake.output[0], sep="\t", index=False, float_format="%.6g")
+    write_table(pd.concat(tables), snakemake.output[0])
 
 
 run_step(snakemake.log[0], main)

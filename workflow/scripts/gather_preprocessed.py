@@ -3,6 +3,7 @@ import anndata as ad
 from stratomics.cohort import assemble, read_cohort_obs, write_cohort
 from stratomics.preprocess import feature_qc_table, removed_table
 from stratomics.runner import run_step
+from stratomics.tables import write_table
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 
@@ -11,8 +12,8 @@ def main():
     assays = {name: ad.read_h5ad(path) for name, path in zip(snakemake.params.assays, snakemake.input.assays)}
     mdata = assemble(read_cohort_obs(snakemake.input.raw), assays)
     write_cohort(mdata, snakemake.output.mdata)
-    removed_table(mdata).to_csv(snakemake.output.removed, sep="\t", index=False)
-    feature_qc_table(mdata).to_csv(snakemake.output.feature_qc, sep="\t", index=False, float_format="%.6g")
+    write_table(removed_table(mdata), snakemake.output.removed)
+    write_table(feature_qc_table(mdata), snakemake.output.feature_qc)
 
 
 run_step(snakemake.log[0], main)

@@ -5,6 +5,7 @@ import pandas as pd
 from stratomics.associate import genotype_scan
 from stratomics.cohort import read_cohort_obs
 from stratomics.runner import run_step
+from stratomics.tables import write_table
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 
@@ -21,7 +22,7 @@ def main():
         for name, spec in snakemake.params.outcomes.items()
     ]
     table = pd.concat(tables).assign(assay=snakemake.wildcards.genotypes)
-    table.to_csv(snakemake.output[0], sep="\t", index=False, float_format="%.6g")
+    write_table(table, snakemake.output[0])
 
 
 run_step(snakemake.log[0], main)

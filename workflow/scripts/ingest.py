@@ -1,14 +1,15 @@
 from stratomics.cohort import build_cohort, write_cohort
 from stratomics.runner import run_step
+from stratomics.tables import write_table
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 
 
 def main():
-    cohort = build_cohort(snakemake.config)
+    cohort = build_cohort(snakemake.params.settings)
     write_cohort(cohort.mdata, snakemake.output.raw)
-    cohort.report.to_csv(snakemake.output.report, sep="\t", index=False)
-    cohort.coverage.to_csv(snakemake.output.coverage, sep="\t", index=False)
+    write_table(cohort.report, snakemake.output.report)
+    write_table(cohort.coverage, snakemake.output.coverage)
 
 
 run_step(snakemake.log[0], main)

@@ -4,6 +4,7 @@ import mudata as md
 from stratomics.cohort import write_cohort
 from stratomics.runner import run_step
 from stratomics.subgroups import embedding_table, integrate_cohort
+from stratomics.tables import write_table
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 
@@ -15,10 +16,9 @@ def main():
                               **snakemake.params.space)  # fmt: skip
     write_cohort(mdata, snakemake.output.mdata)
     joblib.dump(models, snakemake.output.model)
-    write = {"sep": "\t", "index": False, "float_format": "%.6g"}
-    embedding_table(mdata).to_csv(snakemake.output.embedding, **write)
-    mdata.uns["integrate"]["variance_explained"].to_csv(snakemake.output.variance, **write)
-    mdata.uns["integrate"]["factors"].to_csv(snakemake.output.factors, **write)
+    write_table(embedding_table(mdata), snakemake.output.embedding)
+    write_table(mdata.uns["integrate"]["variance_explained"], snakemake.output.variance)
+    write_table(mdata.uns["integrate"]["factors"], snakemake.output.factors)
 
 
 run_step(snakemake.log[0], main)

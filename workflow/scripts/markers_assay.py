@@ -3,6 +3,7 @@ import anndata as ad
 from stratomics.associate import markers_of_groups
 from stratomics.cohort import read_cohort_obs
 from stratomics.runner import run_step
+from stratomics.tables import write_table
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 
@@ -14,7 +15,7 @@ def main():
     table = markers_of_groups(adata, obs, params.groups, params.covariates, assay=snakemake.wildcards.assay,
                               kind=params.kind, moderated=params.moderated, robust=params.robust,
                               defined_on=("subgroup",) if params.integrated else ())  # fmt: skip
-    table.to_csv(snakemake.output[0], sep="\t", index=False, float_format="%.6g")
+    write_table(table, snakemake.output[0])
 
 
 run_step(snakemake.log[0], main)

@@ -2,6 +2,7 @@ import mudata as md
 
 from stratomics.runner import run_step
 from stratomics.subgroups import leave_one_site_out
+from stratomics.tables import write_table
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 
@@ -12,7 +13,7 @@ def main():
     table = leave_one_site_out(mdata, params.assays, params.site, k=mdata.uns["stratify"]["k"],
                                integrate_options=params.integrate, fit_on=params.fit_on, seed=params.seed,
                                **params.space)  # fmt: skip
-    table.to_csv(snakemake.output[0], sep="\t", index=False, float_format="%.6g")
+    write_table(table, snakemake.output[0])
 
 
 run_step(snakemake.log[0], main)

@@ -5,6 +5,7 @@ from stratomics.cohort import write_cohort
 from stratomics.runner import run_step
 from stratomics.stratify import choose
 from stratomics.subgroups import fitted_scores, save_model, store_subgroups, subgroup_table
+from stratomics.tables import write_table
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 
@@ -18,9 +19,8 @@ def main():
     integration, space = joblib.load(snakemake.input.integration)
     model = store_subgroups(mdata, integration, space, result, table)
     write_cohort(mdata, snakemake.output.mdata)
-    write = {"sep": "\t", "index": False, "float_format": "%.6g"}
-    subgroup_table(mdata).to_csv(snakemake.output.clusters, **write)
-    table.to_csv(snakemake.output.selection, **write)
+    write_table(subgroup_table(mdata), snakemake.output.clusters)
+    write_table(table, snakemake.output.selection)
     save_model(model, snakemake.output.model)
 
 
