@@ -392,10 +392,10 @@ def test_linear_association_of_a_named_coefficient_equals_statsmodels_formula(de
 
 
 def test_a_hessian_with_non_finite_entries_is_flagged_not_fatal():
-    from stratomics.associate.linear import _invert
+    from stratomics.associate.linear import invert_stack
 
     gram = np.stack([np.eye(3) * 2.0, np.full((3, 3), np.nan), np.ones((3, 3))])
-    inverse, usable = _invert(gram)
+    inverse, usable = invert_stack(gram)
     assert usable.tolist() == [True, False, False]
     np.testing.assert_allclose(inverse[0], np.eye(3) / 2)
     assert np.isnan(inverse[1:]).all()

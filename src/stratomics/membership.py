@@ -70,7 +70,7 @@ def assay_patterns(assays: list[str], observed: list[frozenset]) -> list[frozens
     return sorted(set(observed) - {frozenset()}, key=lambda pattern: (len(pattern), sorted(pattern)))
 
 
-def fit_membership(labels: np.ndarray, k: int, patterns: list[frozenset],
+def fit_membership(labels: np.ndarray, k: int, *, patterns: list[frozenset],
                    coordinates_from: Callable[[frozenset], np.ndarray]) -> Membership:  # fmt: skip
     """Fit one discriminant per pattern of assays on the fitted patients.
 

@@ -76,7 +76,7 @@ def _membership(mdata, model: SubgroupModel, fitted_labels: np.ndarray) -> Membe
         return model.coordinates(scores, mdata.obs.loc[fitted])
 
     patterns = assay_patterns(model.assays, assay_pattern_of_patients(frames, mdata.obs_names))
-    return fit_membership(fitted_labels, model.stratification.k, patterns, coordinates_from)
+    return fit_membership(fitted_labels, model.stratification.k, patterns=patterns, coordinates_from=coordinates_from)
 
 
 def assay_frames(mdata, assays: list[str]) -> dict[str, pd.DataFrame]:
@@ -146,8 +146,8 @@ def fitted_scores(mdata) -> np.ndarray:
     return mdata.obsm["X_subgroup_space"][mdata.obs["subgroup_fitted"].to_numpy(dtype=bool)]
 
 
-def store_subgroups(mdata, integration, space: SubgroupSpace, result: Stratification,
-                    table: pd.DataFrame) -> SubgroupModel:  # fmt: skip
+def store_subgroups(mdata, result: Stratification, table: pd.DataFrame, *, integration,
+                    space: SubgroupSpace) -> SubgroupModel:  # fmt: skip
     """Assign every integrated patient to the chosen subgroups and store them in the MuData.
 
     Fitted patients keep the clustering's subgroup; the others get the most probable subgroup
@@ -227,7 +227,7 @@ def integrate_and_stratify(mdata, assays: list[str], *, integrate_options: dict,
     integration, space = integrate_cohort(mdata, assays, integrate_options=integrate_options, fit_on=fit_on,
                                           seed=seed, **space_options)  # fmt: skip
     result, table = stratify(fitted_scores(mdata), seed=seed, **stratify_options)
-    return store_subgroups(mdata, integration, space, result, table), table
+    return store_subgroups(mdata, result, table, integration=integration, space=space), table
 
 
 #: Keys of the config's ``stratify`` section that are not options of :func:`stratomics.stratify.stratify`.

@@ -17,7 +17,7 @@ def main():
     result, table = choose(results, fitted_scores(mdata), algorithm=options["algorithm"], k=options.get("k"),
                            seed=snakemake.params.seed)  # fmt: skip
     integration, space = joblib.load(snakemake.input.integration)
-    model = store_subgroups(mdata, integration, space, result, table)
+    model = store_subgroups(mdata, result, table, integration=integration, space=space)
     write_cohort(mdata, snakemake.output.mdata)
     write_table(subgroup_table(mdata), snakemake.output.clusters)
     write_table(table, snakemake.output.selection)

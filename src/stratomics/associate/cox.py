@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from stratomics.associate.linear import _invert
-from stratomics.associate.predictor import PredictorFit, _blocks, _result, in_chunks
+from stratomics.associate.linear import invert_stack
+from stratomics.associate.predictor import PredictorFit, weighted_gram, predictor_fit, in_chunks
 
 CHUNK_FEATURES = 128  # small chunks keep the working arrays in cache
 
@@ -82,7 +82,7 @@ def _efron_derivatives(order_data, beta, feature, covariates, present):
     first_group = np.searchsorted(ends, np.arange(len(event)))
     cumulative = np.vstack([np.cumsum(share[::-1], axis=0)[::-1], np.zeros((1, share.shape[1]))])
     weight = risk * cumulative[first_group] - dead_risk * tied_share[np.minimum(first_group, len(ends) - 1)]
-    return loglik, gradient, hessian + _blocks(weight, feature, covariates)
+    return loglik, gradient, hessian + weighted_gram(weight, feature, covariates)
 
 
 def _sort_by_time(time: np.ndarray, event: np.ndarray):
@@ -141,7 +141,7 @@ def _fit_cox_chunk(features, order_data, covariates, start, *, max_iter, tol) ->
     done = np.zeros(features.shape[1], dtype=bool)
     for _ in range(max_iter):
         _, gradient, hessian = _efron_derivatives(order_data, beta, feature, covariates, present)
-        inverse, usable = _invert(hessian)
+        inverse, usable = invert_stack(hessian)
         delta = np.einsum("jkl,jl->jk", np.nan_to_num(inverse), gradient)
         beta += np.where((usable & ~done)[:, None], delta, 0.0)
         # the information matrix of a step below tol serves as the final covariance
@@ -153,7 +153,8 @@ def _fit_cox_chunk(features, order_data, covariates, start, *, max_iter, tol) ->
     diverged = (np.abs(coef) > 20).any(axis=1)
     note = np.where(diverged, "monotone likelihood (separation): no finite estimate",
                     np.where(~converged, "did not converge", ""))  # fmt: skip
-    return _result(coef, covariance, converged & ~diverged, present.sum(axis=0), events, converged, note)
+    return predictor_fit(coef, covariance, converged & ~diverged, n=present.sum(axis=0), events=events,
+                         converged=converged, note=note)
 
 
 def _covariates_only_fit(order_data, covariates: np.ndarray, max_iter: int, tol: float) -> np.ndarray:

@@ -85,14 +85,14 @@ def fit_features(values: np.ndarray, design: pd.DataFrame, features=None) -> Fea
         y = values[:, chunk]
         complete = not np.isnan(y).any()
         if complete:  # one design for the whole chunk: invert it once
-            single, ok = _invert((x.T @ x)[None])
+            single, ok = invert_stack((x.T @ x)[None])
             inverse = np.broadcast_to(single, (y.shape[1], p, p))
             usable = np.repeat(ok, y.shape[1])
             n_used[chunk] = n
         else:
             observed = np.isfinite(y)
             y = np.where(observed, y, 0.0)
-            inverse, usable = _invert((observed.T.astype(float) @ outer).reshape(-1, p, p))
+            inverse, usable = invert_stack((observed.T.astype(float) @ outer).reshape(-1, p, p))
             n_used[chunk] = observed.sum(axis=0)
         xty = y.T @ x
         beta = xty @ single[0] if complete else np.einsum("jkl,jl->jk", inverse, xty)
@@ -127,7 +127,7 @@ def _residual_sum_of_squares(y, x, beta, xty, observed=None) -> np.ndarray:
 SINGULAR_TOLERANCE = 1e-10
 
 
-def _invert(gram: np.ndarray, tolerance: float = SINGULAR_TOLERANCE) -> tuple[np.ndarray, np.ndarray]:
+def invert_stack(gram: np.ndarray, tolerance: float = SINGULAR_TOLERANCE) -> tuple[np.ndarray, np.ndarray]:
     """Invert a stack of symmetric matrices; flag those that are numerically singular or not finite."""
     finite = np.isfinite(gram).all(axis=(1, 2))
     gram = np.where(finite[:, None, None], gram, np.eye(gram.shape[1]))

@@ -19,7 +19,7 @@ from scipy import special, stats
 from threadpoolctl import threadpool_limits
 
 from stratomics.associate import newton
-from stratomics.associate.linear import SINGULAR_TOLERANCE, _invert
+from stratomics.associate.linear import SINGULAR_TOLERANCE, invert_stack
 
 
 @dataclass
@@ -67,7 +67,7 @@ class PredictorFit:
         )  # fmt: skip
 
 
-def _blocks(weights: np.ndarray, features: np.ndarray, covariates: np.ndarray) -> np.ndarray:
+def weighted_gram(weights: np.ndarray, features: np.ndarray, covariates: np.ndarray) -> np.ndarray:
     """X'WX of every feature's design [feature, covariates]: features x p x p."""
     n, q = covariates.shape
     m = features.shape[1]
@@ -142,7 +142,7 @@ def _fit_linear_chunk(features, y, covariates) -> PredictorFit:
     observed = np.isfinite(features)
     weights = observed.astype(float)
     values = np.where(observed, features, 0.0)
-    inverse, usable = _invert(_blocks(weights, values, covariates))
+    inverse, usable = invert_stack(weighted_gram(weights, values, covariates))
     beta = np.einsum("jkl,jl->jk", inverse, _cross(weights * y[:, None], values, covariates))
     fitted = values * beta[:, 0] + covariates @ beta[:, 1:].T
     n = observed.sum(axis=0)
@@ -150,7 +150,8 @@ def _fit_linear_chunk(features, y, covariates) -> PredictorFit:
     rss = (weights * (y[:, None] - fitted) ** 2).sum(axis=0)
     usable &= df > 0
     sigma2 = np.where(usable, rss / np.maximum(df, 1), np.nan)
-    return _result(beta, inverse * sigma2[:, None, None], usable, n, np.zeros_like(n), np.ones_like(usable))
+    return predictor_fit(beta, inverse * sigma2[:, None, None], usable, n=n, events=np.zeros_like(n),
+                         converged=np.ones_like(usable))
 
 
 def fit_logistic_predictor(
@@ -206,7 +207,8 @@ def _fit_logistic_chunk(features, y, covariates_t, pairs, start, *, max_iter, to
     separated = near_bound | (np.abs(coef) > 30).any(axis=1)
     note = np.select([separated, singular, ~converged],
                      ["complete or quasi-complete separation", NOT_ESTIMABLE, "did not converge"], "")  # fmt: skip
-    return _result(coef, covariance, converged & ~separated, status[:, 0], status[:, 1], converged, note)
+    return predictor_fit(coef, covariance, converged & ~separated, n=status[:, 0], events=status[:, 1],
+                         converged=converged, note=note)
 
 
 def logistic_fit(y: np.ndarray, design: np.ndarray, *, offset: np.ndarray | None = None, max_iter: int = 50) -> np.ndarray:
@@ -223,7 +225,7 @@ def logistic_fit(y: np.ndarray, design: np.ndarray, *, offset: np.ndarray | None
     return beta
 
 
-def _result(beta, covariance, usable, n, events, converged, note=None) -> PredictorFit:
+def predictor_fit(beta, covariance, usable, *, n, events, converged, note=None) -> PredictorFit:
     """A PredictorFit with NaN estimates where a fit is unusable."""
     note = np.full(len(usable), "") if note is None else note
     note = np.where(usable | (note != ""), note, NOT_ESTIMABLE)
