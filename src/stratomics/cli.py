@@ -7,6 +7,7 @@ import logging
 import sys
 
 from stratomics.errors import StratomicsInputError
+from stratomics.simulate import SCENARIOS
 from stratomics.tables import write_table
 
 
@@ -14,8 +15,8 @@ def _simulate(args: argparse.Namespace) -> None:
     from stratomics.simulate import simulate_cohort
 
     paths = simulate_cohort(args.out, n_patients=args.n_patients, n_snps=args.n_snps,
-                            n_genes=args.n_genes, seed=args.seed)  # fmt: skip
-    print(f"wrote the demo cohort ({args.n_patients} patients) to {args.out}: "
+                            n_genes=args.n_genes, scenario=args.scenario, seed=args.seed)  # fmt: skip
+    print(f"wrote the demo cohort ({args.n_patients} patients, scenario {args.scenario}) to {args.out}: "
           f"{len(paths)} files")  # fmt: skip
 
 
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--n-snps", type=int, default=20_000)
     simulate.add_argument("--n-genes", type=int, default=2_000)
     simulate.add_argument("--seed", type=int, default=0)
+    simulate.add_argument("--scenario", default="realistic", choices=list(SCENARIOS), help="difficulty (stratomics.simulate.SCENARIOS)")  # fmt: skip
     simulate.set_defaults(run=_simulate)
     validate = commands.add_parser("validate-config", help="check a config.yaml and its input files")
     validate.add_argument("config", help="path to the config file")
