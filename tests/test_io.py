@@ -122,6 +122,19 @@ def test_flow_paths_give_parents_and_summary_rows_are_excluded(tmp_path):
     assert sorted(assay.excluded["sample_id"]) == ["Mean", "SD"]
 
 
+def test_flat_flow_names_take_parents_from_a_hierarchy_file_or_are_warned_about(tmp_path, caplog):
+    data = write(tmp_path / "f.csv", "id,CD4,CD8,Naive CD4,Memory CD4\nP1,60,30,40,55\nP2,55,35,45,50\n")
+    hierarchy = write(tmp_path / "h.csv", "Population,Parent\nCD4,\nCD8,\nNaive CD4,CD4\nMemory CD4,CD4\n")
+    assay = read_cell_frequency(data, source="t", known_ids=KNOWN, options={"hierarchy": str(hierarchy)})
+    assert assay.var["parent"].tolist() == ["", "", "CD4", "CD4"]
+    assert "one composition" not in caplog.text
+    read_cell_frequency(data, source="t", known_ids=KNOWN, options={})
+    assert "treated as one composition" in caplog.text and "hierarchy file" in caplog.text
+    partial = write(tmp_path / "p.csv", "population,parent\nCD4,\nCD8,\n")
+    with pytest.raises(StratomicsInputError, match="population 'Naive CD4' of t is not in the hierarchy file"):
+        read_cell_frequency(data, source="t", known_ids=KNOWN, options={"hierarchy": str(partial)})
+
+
 def test_flow_frequency_outside_0_100_is_an_error(tmp_path):
     path = write(tmp_path / "f.csv", "id,A/B\nP1,120\n")
     with pytest.raises(StratomicsInputError, match="outside 0-100"):

@@ -19,7 +19,7 @@ KIND_OPTIONS = {
     "olink_npx": {"sep", "na_values", "batch_correction", "control_pattern", "below_lod",
                   "plate_normalisation", "max_below_lod_fraction"},
     "concentration": _WIDE_TABLE | {"limits", "limits_columns", "below_lloq", "max_censored_fraction"},
-    "cell_frequency": _WIDE_TABLE,
+    "cell_frequency": _WIDE_TABLE | {"hierarchy"},
     "rna_counts": _WIDE_TABLE | {"min_count", "min_samples"},
     "genotypes": {"min_call_rate", "min_sample_call_rate", "min_maf", "min_hwe_p"},
     "table": _WIDE_TABLE | {"transform", "scale"},
@@ -115,8 +115,9 @@ def input_files(config: dict) -> dict[str, str]:
             files.update({f"assays.{name}.path ({ext})": prefix + ext for ext in (".bed", ".bim", ".fam")})
         else:
             files[f"assays.{name}.path"] = spec["path"]
-        if spec.get("limits"):
-            files[f"assays.{name}.limits"] = spec["limits"]
+        for option in ("limits", "hierarchy"):
+            if spec.get(option):
+                files[f"assays.{name}.{option}"] = spec[option]
     return files
 
 

@@ -302,8 +302,10 @@ def read_cell_frequency(path, *, source, known_ids, options) -> AssayTable:
     """Read flow-cytometry population frequencies (kind ``cell_frequency``).
 
     Column names are gating paths ("Lymphocytes/T cells/CD4+"); a FlowJo suffix such as
-    " | Freq. of Parent (%)" is removed. The parent of a population is its path without the last
-    element. Percentages must lie in [0, 100] (fractions in [0, 1] are recognised and rescaled).
+    " | Freq. of Parent (%)" is removed. The parent of a population is given by the ``hierarchy``
+    file (columns population, parent) when there is one, else by its path without the last
+    element; with flat names and no hierarchy, every population is one composition (warned).
+    Percentages must lie in [0, 100] (fractions in [0, 1] are recognised and rescaled).
     """
     assay = split_summary_rows(
         read_wide(path, source=source, known_ids=known_ids, **_wide_options(options))
@@ -321,12 +323,36 @@ def read_cell_frequency(path, *, source, known_ids, options) -> AssayTable:
     if high <= 1:
         log.warning("%s: all frequencies are <= 1, reading them as fractions", source)
         values = values * 100
-    var = pd.DataFrame(
-        {"parent": [name.rsplit("/", 1)[0] if "/" in name else "" for name in populations]},
-        index=pd.Index(populations, name="population"),
-    )
+    if options.get("hierarchy"):
+        parents = _read_hierarchy(options["hierarchy"], populations, source)
+    else:
+        parents = [name.rsplit("/", 1)[0] if "/" in name else "" for name in populations]
+        if not any(parents):
+            log.warning("%s: population names are not gating paths and no hierarchy file is given, so all %d "
+                        "populations are treated as one composition (one parent); give the assay a hierarchy "
+                        "file (columns population, parent) if they have different parents", source,
+                        len(populations))  # fmt: skip
+    var = pd.DataFrame({"parent": parents}, index=pd.Index(populations, name="population"))
     assay.values, assay.var = values, var
     return assay
+
+
+def _read_hierarchy(path, populations: list[str], source: str) -> list[str]:
+    """The parent of each population from a hierarchy file (columns population, parent; any case)."""
+    table, _ = read_text_table(path)
+    table = _rename_case_insensitive(table, ("population", "parent"))
+    if not {"population", "parent"} <= set(table.columns):
+        raise StratomicsInputError(
+            f"{path}: the hierarchy file for {source} needs columns population and parent; found {list(table.columns)}."
+        )
+    parents = table.assign(parent=table["parent"].fillna("").astype(str)).set_index("population")["parent"]
+    absent = [name for name in populations if name not in parents.index]
+    if absent:
+        raise StratomicsInputError(
+            f"{path}: population '{absent[0]}' of {source} is not in the hierarchy file ({len(absent)} missing); "
+            "add a row population,parent for each (an empty parent for top-level populations)."
+        )
+    return [parents[name] for name in populations]
 
 
 def read_rna_counts(path, *, source, known_ids, options) -> AssayTable:
