@@ -307,3 +307,28 @@ def test_table_kind_transforms_scales_and_keeps_binary_features():
                                                                 "constant": "constant across samples"}  # fmt: skip
     with pytest.raises(StratomicsInputError, match="log2 is not defined for feature 'expr', sample 's0', value -1"):
         preprocess_table(ad.AnnData(values - 2, var=adata.var, obs=adata.obs), record(), transform="log2")
+
+
+def test_combat_protecting_a_site_confounded_disease_keeps_the_null_tests_at_their_level():
+    """Nygaard et al. 2016: tests on ComBat-corrected values without the batch are anti-conservative
+    when the groups are unbalanced across batches; stratomics tests the values before correction
+    with the batch as a covariate."""
+    from stratomics.associate import outcome_biomarkers
+
+    rng = np.random.default_rng(0)
+    per_site, n_features = 100, 1000
+    sites = np.repeat(["A", "B", "C", "D"], per_site)
+    ibd = np.concatenate([rng.random(per_site) < share for share in (0.8, 0.6, 0.4, 0.2)]).astype(int)
+    patients = [f"p{i}" for i in range(len(sites))]
+    values = rng.normal(0, 0.8, size=(4, n_features))[np.repeat(np.arange(4), per_site)]
+    values += rng.normal(size=(len(sites), n_features))  # site offsets, no disease effect at all
+    obs = pd.DataFrame({"site": sites, "disease": np.where(ibd, "IBD", "RA"), "ibd": ibd}, index=patients)
+    adata = ad.AnnData(values, obs=obs[["site", "disease"]].copy(),
+                       var=pd.DataFrame(index=[f"f{j}" for j in range(n_features)]))  # fmt: skip
+    corrected = preprocess_assay(adata, "x", {"kind": "table", "transform": "none", "scale": "none"}, batch="site",
+                                 batch_correction="combat", combat_covariates=["disease"], seed=0)  # fmt: skip
+    ours = outcome_biomarkers(corrected, obs, "ibd", {"type": "binary"}, ["site"], assay="x")
+    naive = outcome_biomarkers(ad.AnnData(corrected.X, obs=pd.DataFrame(index=patients), var=corrected.var), obs,
+                               "ibd", {"type": "binary"}, [], assay="x")  # fmt: skip
+    assert (ours["p_value"] < 0.05).mean() <= 0.055
+    assert (naive["p_value"] < 0.05).mean() > 0.075  # what the corrected values alone would give
