@@ -170,9 +170,11 @@ def test_leave_one_site_out_agreement_is_high_for_site_free_subgroups():
 
     mdata, _ = planted_cohort(n=240)
     mdata.obs["site"] = np.repeat(["A", "B", "C"], 80)
+    mdata.obs["age"] = np.random.default_rng(0).normal(50, 10, 240)
     integrate_and_stratify(mdata, ["big", "mid", "small"], integrate_options={},
-                           stratify_options={"n_resamples": 10, "k": 4, "k_values": [4]})  # fmt: skip
-    table = leave_one_site_out(mdata, ["big", "mid", "small"], "site", k=4, integrate_options={}, n_resamples=5)
+                           stratify_options={"n_resamples": 10, "k": 4, "k_values": [4]}, adjust_for=["age", "site"])  # fmt: skip
+    table = leave_one_site_out(mdata, ["big", "mid", "small"], "site", k=4, integrate_options={}, n_resamples=5,
+                               adjust_for=["age", "site"])  # fmt: skip
     assert table["site"].tolist() == ["A", "B", "C"] and (table["patients_left_out"] == 80).all()
     assert (table["patients_compared"] == 160).all() and (table["ari"] > 0.85).all()
 

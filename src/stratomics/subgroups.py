@@ -375,6 +375,8 @@ def leave_one_site_out(mdata, assays: list[str], site: str, *, k: int, integrate
         kept = mdata.obs_names[mdata.obs[site] != level]
         modalities = {name: mdata[name][mdata[name].obs_names.isin(kept)].copy() for name in assays}
         subset = md.MuData({"clinical": mdata["clinical"][kept].copy(), **modalities})
+        for column in space_options.get("adjust_for", ()):  # the covariates the factors are adjusted for
+            subset.obs[column] = mdata.obs[column].reindex(subset.obs_names).to_numpy()
         integrate_and_stratify(subset, assays, integrate_options=integrate_options,
                                stratify_options={"k": k, "k_values": [k], "n_resamples": n_resamples},
                                fit_on=fit_on, seed=seed, **space_options)  # fmt: skip
