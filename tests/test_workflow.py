@@ -111,7 +111,7 @@ def test_a_killed_run_resumes_to_the_same_tables(workflow_runs, tmp_path):
 def test_consensus_scattered_per_k_equals_the_one_process_library_call(workflow_runs):
     import yaml
 
-    from stratomics.config import validate_config
+    from stratomics.config import resolve, validate_config
     from stratomics.subgroups import integrate_and_stratify, stratify_options, subgroup_table
 
     results = workflow_runs[0] / "results"
@@ -121,7 +121,8 @@ def test_consensus_scattered_per_k_equals_the_one_process_library_call(workflow_
     integrate = {key: value for key, value in config["integrate"].items() if key != "assays"}
     _, table = integrate_and_stratify(mdata, assays, integrate_options=integrate,
                                       stratify_options=stratify_options(config["stratify"]),
-                                      fit_on=config["stratify"]["fit_on"], seed=config["seed"])  # fmt: skip
+                                      fit_on=config["stratify"]["fit_on"], seed=config["seed"],
+                                      **resolve(config)["subgroup_space"])  # fmt: skip
     scattered = pd.read_csv(results / "stratify/clusters.tsv", sep="\t")
     in_process = subgroup_table(mdata)
     assert scattered["subgroup"].fillna("").tolist() == in_process["subgroup"].astype(str).replace("nan", "").tolist()
