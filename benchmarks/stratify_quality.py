@@ -66,18 +66,19 @@ def prepared_cohort(scenario: str, seed: int, n_patients: int):
     return mdata, truth, config
 
 
-def stratomics_subgroups(mdata, config, method: str, seed: int) -> pd.DataFrame:
-    """Subgroups found by stratomics with one integration method and the automatic k."""
+def stratomics_subgroups(mdata, config, method: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Subgroups found by stratomics with one integration method and the automatic k, and the
+    model-selection table (to compare rules for k offline)."""
     from stratomics.config import resolve
     from stratomics.subgroups import integrate_and_stratify, stratify_options, subgroup_table
 
     mdata = mdata.copy()
     integrate = {key: value for key, value in config["integrate"].items() if key != "assays"}
     options = {**stratify_options(config["stratify"]), "n_resamples": 50}
-    integrate_and_stratify(mdata, ASSAYS, integrate_options={**integrate, "method": method},
-                           stratify_options=options, fit_on=config["stratify"]["fit_on"], seed=seed,
-                           **resolve(config)["subgroup_space"])  # fmt: skip
-    return subgroup_table(mdata).set_index("patient_id")
+    _, table = integrate_and_stratify(mdata, ASSAYS, integrate_options={**integrate, "method": method},
+                                      stratify_options=options, fit_on=config["stratify"]["fit_on"], seed=seed,
+                                      **resolve(config)["subgroup_space"])  # fmt: skip
+    return subgroup_table(mdata).set_index("patient_id"), table
 
 
 def kmeans_on_pca(blocks: list[np.ndarray], k: int, seed: int, design: np.ndarray | None = None) -> np.ndarray:
@@ -135,10 +136,11 @@ def recovery(groups: pd.DataFrame, truth: pd.Series) -> dict:
     }
 
 
-def suite(seeds: int, n_patients: int, methods: list[str], scenarios: list[str]) -> pd.DataFrame:
+def suite(seeds: int, n_patients: int, methods: list[str], scenarios: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every run's recovery (one row per scenario, seed and method) and model-selection tables."""
     from stratomics.config import resolve
 
-    rows = []
+    rows, selections = [], []
     for scenario in scenarios:
         for seed in range(seeds):
             mdata, truth, config = prepared_cohort(scenario, seed, n_patients)
@@ -146,7 +148,9 @@ def suite(seeds: int, n_patients: int, methods: list[str], scenarios: list[str])
                 truth = pd.Series("E0", index=truth.index)
             for method in methods:
                 start = time.perf_counter()
-                found = recovery(stratomics_subgroups(mdata, config, method, seed), truth)
+                groups, selection = stratomics_subgroups(mdata, config, method, seed)
+                selections.append(selection.assign(scenario=scenario, seed=seed, method=method))
+                found = recovery(groups, truth)
                 rows.append({"scenario": scenario, "seed": seed, "method": f"stratomics {method}", **found,
                              "seconds": time.perf_counter() - start})  # fmt: skip
                 print(rows[-1], flush=True)
@@ -156,7 +160,7 @@ def suite(seeds: int, n_patients: int, methods: list[str], scenarios: list[str])
                     rows.append({"scenario": scenario, "seed": seed, "method": name, "ari_complete": ari,
                                  "k": truth.nunique()})  # fmt: skip
                     print(rows[-1], flush=True)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), pd.concat(selections, ignore_index=True)
 
 
 def summary(results: pd.DataFrame) -> str:
@@ -205,7 +209,8 @@ def main():
     parser.add_argument("--methods", default="mofa,mfa,concat_pca")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--size", type=int, default=1000)
-    parser.add_argument("--out", default=None, help="also write every run as a TSV")
+    parser.add_argument("--out", default=None, help="also write every run as a TSV (and the model-selection "
+                        "tables next to it, *_model_selection.tsv)")
     args = parser.parse_args()
     if args.mode == "size":
         scale_case(args.size)
@@ -213,9 +218,11 @@ def main():
         for n in (1_000, 10_000, 100_000):
             subprocess.run([sys.executable, __file__, "size", "--size", str(n)], check=True)
     else:
-        results = suite(args.seeds, args.patients, args.methods.split(","), args.scenarios.split(","))
+        results, selections = suite(args.seeds, args.patients, args.methods.split(","), args.scenarios.split(","))
         if args.out:
             results.to_csv(args.out, sep="\t", index=False, float_format="%.4g")
+            selections.to_csv(args.out.removesuffix(".tsv") + "_model_selection.tsv", sep="\t", index=False,
+                              float_format="%.4g")  # fmt: skip
         print(summary(results))
 
 

@@ -403,7 +403,8 @@ def choose(results: list[Stratification], embedding: np.ndarray, *, algorithm: s
     by_gap = algorithm in ("kmeans", "gmm")
     chosen = k if forced else select_k(table, min_size=min_size, by_gap=by_gap)
     table["chosen"] = table["setting"] == chosen
-    choice = "smallest k with gap >= next gap - SD" if by_gap else "PAC within 0.05 of the lowest, best silhouette"
+    choice = (f"largest k with PAC <= {CRISP_PAC:g}, else smallest k with gap >= next gap - SD" if by_gap
+              else "PAC within 0.05 of the lowest, best silhouette")
     table["rule"] = "config" if forced else (
         f"beats the Gaussian null (p < {NULL_ALPHA:g}/{len(table)}), smallest subgroup >= {min_size}, {choice}")
     if chosen is None:
