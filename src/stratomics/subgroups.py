@@ -41,19 +41,24 @@ class SubgroupModel:
         """The coordinates subgroups are assigned in, from integrated factor scores."""
         return scores if self.space is None else self.space.transform(scores, obs)
 
-    def place(self, coordinates: np.ndarray, patterns: list[frozenset]) -> tuple[np.ndarray, np.ndarray]:
+    def place(self, coordinates: np.ndarray, patterns: list[frozenset], *,
+              labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
         """Subgroup (0..k-1) and confidence of patients from their coordinates and assay patterns.
 
         The most probable subgroup under the discriminant of each patient's pattern of assays
         (:mod:`stratomics.membership`), and its probability; patients whose pattern has no
-        discriminant are placed by the vote of the resampled clusterings.
+        discriminant are placed by the vote of the resampled clusterings. Given ``labels`` (the
+        clustering's subgroups of the fitted patients), those are kept and the confidence is their
+        probability.
         """
-        labels, confidence = self.stratification.assign(coordinates)
+        voted, confidence = self.stratification.assign(coordinates)
+        labels = voted if labels is None else np.asarray(labels).copy()
         if self.membership is not None:
             probabilities = self.membership.probabilities(coordinates, patterns)
             known = ~np.isnan(probabilities).any(axis=1)
-            labels[known] = probabilities[known].argmax(axis=1)
-            confidence[known] = probabilities[known].max(axis=1)
+            if labels is voted:
+                labels[known] = probabilities[known].argmax(axis=1)
+            confidence[known] = probabilities[known, labels[known]]
         return labels, confidence
 
 
@@ -64,9 +69,9 @@ def assay_pattern_of_patients(frames: dict[str, pd.DataFrame], patients: pd.Inde
     return [frozenset(name for name, present in zip(names, row) if present) for row in coverage]
 
 
-def _membership(mdata, model: SubgroupModel, fitted_labels: np.ndarray) -> Membership:
-    """Discriminants per pattern of assays, trained on the fitted patients' subgroups."""
-    frames = assay_frames(mdata, model.assays)
+def _membership(mdata, model: SubgroupModel, fitted_labels: np.ndarray, frames: dict[str, pd.DataFrame],
+                patterns: list[frozenset]) -> Membership:  # fmt: skip
+    """Discriminants per pattern of assays (``patterns``: each patient's), trained on the fitted patients' subgroups."""
     fitted = mdata.obs_names[mdata.obs["subgroup_fitted"].to_numpy(dtype=bool)]
     has = {name: fitted.isin(frame.index) for name, frame in frames.items()}
 
@@ -75,8 +80,8 @@ def _membership(mdata, model: SubgroupModel, fitted_labels: np.ndarray) -> Membe
         scores[~np.all([has[name] for name in pattern], axis=0)] = np.nan  # only patients with the whole pattern
         return model.coordinates(scores, mdata.obs.loc[fitted])
 
-    patterns = assay_patterns(model.assays, assay_pattern_of_patients(frames, mdata.obs_names))
-    return fit_membership(fitted_labels, model.stratification.k, patterns=patterns, coordinates_from=coordinates_from)
+    return fit_membership(fitted_labels, model.stratification.k, patterns=assay_patterns(model.assays, patterns),
+                          coordinates_from=coordinates_from)  # fmt: skip
 
 
 def assay_frames(mdata, assays: list[str]) -> dict[str, pd.DataFrame]:
@@ -166,15 +171,16 @@ def store_subgroups(mdata, result: Stratification, table: pd.DataFrame, *, integ
     versions = {name: version(name) for name in ("stratomics", "numpy", "scikit-learn", "scipy", "mofapy2")}
     model = SubgroupModel(integration, result, list(mdata.uns["integrate"]["assays"]), versions, space=space)
     fitted_labels = result.final_labels(scores[fitted])
-    model.membership = _membership(mdata, model, fitted_labels)
-    has_scores = ~np.isnan(scores).any(axis=1)
-    patterns = assay_pattern_of_patients(assay_frames(mdata, model.assays), patients)
+    frames = assay_frames(mdata, model.assays)
+    patterns = assay_pattern_of_patients(frames, patients)
+    model.membership = _membership(mdata, model, fitted_labels, frames, patterns)
+    assigned = ~np.isnan(scores).any(axis=1) & ~fitted
     labels, confidence = np.full(len(patients), -1), np.full(len(patients), np.nan)
-    labels[has_scores], confidence[has_scores] = model.place(scores[has_scores],
-                                                             [patterns[i] for i in np.flatnonzero(has_scores)])  # fmt: skip
-    labels[fitted] = fitted_labels
-    confidence[fitted] = _probability_of(model, scores[fitted], [patterns[i] for i in np.flatnonzero(fitted)],
-                                         fitted_labels, confidence[fitted])  # fmt: skip
+    for rows, given in ((assigned, None), (fitted, fitted_labels)):
+        if not rows.any():  # fit_on all: nobody is assigned afterwards
+            continue
+        labels[rows], confidence[rows] = model.place(scores[rows], [patterns[i] for i in np.flatnonzero(rows)],
+                                                     labels=given)  # fmt: skip
     mdata.obs["subgroup"] = pd.Categorical(
         [f"S{label + 1}" if label >= 0 else np.nan for label in labels],
         categories=[f"S{i + 1}" for i in range(result.k)],
@@ -188,16 +194,6 @@ def store_subgroups(mdata, result: Stratification, table: pd.DataFrame, *, integ
                              "consensus": result.consensus,
                              "consensus_patients": np.asarray(patients[fitted][result.reference])}  # fmt: skip
     return model
-
-
-def _probability_of(model: SubgroupModel, coordinates: np.ndarray, patterns: list[frozenset], labels: np.ndarray,
-                    fallback: np.ndarray) -> np.ndarray:  # fmt: skip
-    """Membership probability of the given subgroups (``fallback`` where there is no discriminant)."""
-    if model.membership is None:
-        return fallback
-    probabilities = model.membership.probabilities(coordinates, patterns)
-    chosen = probabilities[np.arange(len(labels)), labels]
-    return np.where(np.isnan(chosen), fallback, chosen)
 
 
 def integrate_and_stratify(mdata, assays: list[str], *, integrate_options: dict, stratify_options: dict,
