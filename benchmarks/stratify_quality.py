@@ -66,18 +66,27 @@ def prepared_cohort(scenario: str, seed: int, n_patients: int):
     return mdata, truth, config
 
 
-def stratomics_subgroups(mdata, config, method: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def stratomics_subgroups(mdata, config, method: str, seed: int, truth: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Subgroups found by stratomics with one integration method and the automatic k, and the
-    model-selection table (to compare rules for k offline)."""
+    model-selection table with the ARI (fitted patients) of every k, to compare rules for k offline."""
     from stratomics.config import resolve
-    from stratomics.subgroups import integrate_and_stratify, stratify_options, subgroup_table
+    from stratomics.stratify import candidate_settings, choose, consensus_for_k
+    from stratomics.subgroups import fitted_scores, integrate_cohort, store_subgroups, stratify_options, subgroup_table
 
     mdata = mdata.copy()
     integrate = {key: value for key, value in config["integrate"].items() if key != "assays"}
     options = {**stratify_options(config["stratify"]), "n_resamples": 50}
-    _, table = integrate_and_stratify(mdata, ASSAYS, integrate_options={**integrate, "method": method},
-                                      stratify_options=options, fit_on=config["stratify"]["fit_on"], seed=seed,
-                                      **resolve(config)["subgroup_space"])  # fmt: skip
+    integration, space = integrate_cohort(mdata, ASSAYS, integrate_options={**integrate, "method": method},
+                                          fit_on=config["stratify"]["fit_on"], seed=seed,
+                                          **resolve(config)["subgroup_space"])  # fmt: skip
+    scores = fitted_scores(mdata)
+    results = [consensus_for_k(scores, k, n_resamples=options["n_resamples"], seed=seed)
+               for k in candidate_settings(len(scores), k_values=options["k_values"])]  # fmt: skip
+    result, table = choose(results, scores, seed=seed)
+    fitted = mdata.obs_names[mdata.obs["subgroup_fitted"].to_numpy(dtype=bool)]
+    aris = [adjusted_rand_score(truth[fitted], r.final_labels(scores)) for r in results]
+    table["ari_fitted"] = [0.0] * (len(table) - len(results)) + aris  # a k = 1 row comes first (no structure)
+    store_subgroups(mdata, result, table, integration=integration, space=space)
     return subgroup_table(mdata).set_index("patient_id"), table
 
 
@@ -148,7 +157,7 @@ def suite(seeds: int, n_patients: int, methods: list[str], scenarios: list[str])
                 truth = pd.Series("E0", index=truth.index)
             for method in methods:
                 start = time.perf_counter()
-                groups, selection = stratomics_subgroups(mdata, config, method, seed)
+                groups, selection = stratomics_subgroups(mdata, config, method, seed, truth)
                 selections.append(selection.assign(scenario=scenario, seed=seed, method=method))
                 found = recovery(groups, truth)
                 rows.append({"scenario": scenario, "seed": seed, "method": f"stratomics {method}", **found,

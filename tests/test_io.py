@@ -5,16 +5,13 @@ import pandas as pd
 import pytest
 
 from stratomics.errors import StratomicsInputError
-from stratomics.io import (
-    parse_concentrations,
-    read_assay,
-    read_cell_frequency,
-    read_concentration,
-    read_olink_npx,
-    read_plink,
-    read_rna_counts,
-    read_table_assay,
-)
+from stratomics.kinds import read_assay
+from stratomics.kinds.cell_frequency import read_cell_frequency
+from stratomics.kinds.concentration import parse_concentrations, read_concentration
+from stratomics.kinds.genotypes import read_plink
+from stratomics.kinds.olink_npx import read_olink_npx
+from stratomics.kinds.rna_counts import read_rna_counts
+from stratomics.kinds.table import read_table_assay
 
 KNOWN = {"P1", "P2", "P3"}
 

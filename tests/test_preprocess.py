@@ -14,22 +14,13 @@ from scipy.stats import gmean
 
 from stratomics.errors import StratomicsInputError
 
-from stratomics.preprocess import (
-    Record,
-    clr_by_parent,
-    centre_batches,
-    combat,
-    drop_uninformative,
-    fit_dispersion_trend,
-    hwe_exact_p,
-    median_of_ratios,
-    preprocess_assay,
-    preprocess_cohort,
-    preprocess_concentration,
-    preprocess_genotypes,
-    preprocess_olink,
-    variance_stabilise,
-)
+from stratomics.kinds.cell_frequency import clr_by_parent
+from stratomics.kinds.concentration import preprocess_concentration
+from stratomics.kinds.genotypes import hwe_exact_p, preprocess_genotypes
+from stratomics.kinds.olink_npx import preprocess_olink
+from stratomics.kinds.rna_counts import fit_dispersion_trend, median_of_ratios, variance_stabilise
+from stratomics.preprocess import centre_batches, combat, drop_uninformative, preprocess_assay, preprocess_cohort
+from stratomics.qc_record import Record
 
 
 def record():
@@ -289,7 +280,7 @@ def test_combat_names_a_confounded_batch_and_a_missing_covariate():
 
 
 def test_table_kind_transforms_scales_and_keeps_binary_features():
-    from stratomics.preprocess import preprocess_table
+    from stratomics.kinds.table import preprocess_table
 
     values = np.array([[1.0, 0, 0, 7], [3, 1, 0, 7], [7, 0, 0, 7], [15, 1, 0, 7]])
     adata = ad.AnnData(values, obs=pd.DataFrame(index=[f"s{i}" for i in range(4)]),

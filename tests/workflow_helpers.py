@@ -20,8 +20,9 @@ FIGURES = ["qc/assay_coverage", *(f"qc/{a}_qc" for a in ("proteomics", "cytokine
                                              "predict_curves"))]  # fmt: skip
 
 
-def tiny_config(folder: Path) -> Path:
-    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+def tiny_config(folder: Path, root: Path = ROOT) -> Path:
+    """The tiny demo's config (from ``root``'s config.yaml), written to ``folder``."""
+    config = yaml.safe_load((root / "config.yaml").read_text())
     # the easy scenario; one group is run in test_cohort_shapes.py
     config["demo"] = {"n_patients": 60, "n_snps": 300, "n_genes": 120, "scenario": "strong"}
     config["predict"] = {**config.get("predict", {}), "n_repeats": 2, "n_bootstrap": 50}
@@ -33,10 +34,10 @@ def tiny_config(folder: Path) -> Path:
     return path
 
 
-def workflow_command(folder: Path, *targets: str, cores: str = "2") -> list[str]:
-    """The snakemake command that runs the tiny demo in ``folder`` (options after the targets)."""
-    return [sys.executable, "-m", "snakemake", *targets, "--snakefile", str(ROOT / "Snakefile"),
-            "--directory", str(folder), "--cores", cores, "--configfile", str(tiny_config(folder))]  # fmt: skip
+def workflow_command(folder: Path, *targets: str, cores: str = "2", root: Path = ROOT) -> list[str]:
+    """The snakemake command that runs the tiny demo of the checkout ``root`` in ``folder`` (options after the targets)."""
+    return [sys.executable, "-m", "snakemake", *targets, "--snakefile", str(root / "Snakefile"),
+            "--directory", str(folder), "--cores", cores, "--configfile", str(tiny_config(folder, root))]  # fmt: skip
 
 
 def run_workflow(folder: Path, *targets: str, cores: str = "2") -> subprocess.CompletedProcess:

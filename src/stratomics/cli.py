@@ -1,4 +1,5 @@
-"""The ``stratomics`` command line: simulate the demo cohort, validate a config, assign subgroups, predict risk."""
+"""The ``stratomics`` command line: simulate the demo cohort, validate a config, list the assay kinds, assign
+subgroups, predict risk."""
 
 from __future__ import annotations
 
@@ -26,6 +27,17 @@ def _validate_config(args: argparse.Namespace) -> None:
     config = validate_config(read_config(args.config), check_files=not args.skip_files)
     assays = ", ".join(f"{name} ({spec['kind']})" for name, spec in config["assays"].items())
     print(f"{args.config}: valid; assays: {assays}")
+
+
+def _kinds(args: argparse.Namespace) -> None:
+    from stratomics.config import load_schema
+    from stratomics.kinds import KINDS
+
+    described = load_schema()["properties"]["assays"]["additionalProperties"]["properties"]
+    for kind in KINDS.values():
+        print(f"{kind.name}")
+        for option in sorted(kind.accepted_options):
+            print(f"  {option}: {described[option].get('description', '')}")
 
 
 def _assign(args: argparse.Namespace) -> None:
@@ -68,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("config", help="path to the config file")
     validate.add_argument("--skip-files", action="store_true", help="do not check that input files exist")
     validate.set_defaults(run=_validate_config)
+    kinds = commands.add_parser("kinds", help="list the assay kinds and the options each accepts")
+    kinds.set_defaults(run=_kinds)
     assign = commands.add_parser("assign", help="place the patients of a preprocessed cohort into saved subgroups")
     assign.add_argument("--model", default="results/stratify/model.joblib", help="saved subgroup model")
     assign.add_argument("--cohort", required=True, help="preprocessed cohort (.h5mu) of the new patients")

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from stratomics.errors import StratomicsInputError
-from stratomics.io import AssayTable, parse_numeric, read_assay, read_text_table
+from stratomics.io import AssayTable, parse_numeric, read_text_table
+from stratomics.kinds import read_assay
 
 log = logging.getLogger(__name__)
 md.set_options(pull_on_update=False)

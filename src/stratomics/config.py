@@ -10,28 +10,24 @@ import jsonschema
 import yaml
 
 from stratomics.errors import StratomicsInputError
+from stratomics.kinds import KINDS
 from stratomics.stratify import HDBSCAN_SHARES, LEIDEN_RESOLUTIONS
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
-_WIDE_TABLE = {"orientation", "annotation_columns", "sep", "na_values", "batch_correction"}
-#: Options each assay kind accepts besides kind and path.
-KIND_OPTIONS = {
-    "olink_npx": {"sep", "na_values", "batch_correction", "control_pattern", "below_lod",
-                  "plate_normalisation", "max_below_lod_fraction"},
-    "concentration": _WIDE_TABLE | {"limits", "limits_columns", "below_lloq", "max_censored_fraction"},
-    "cell_frequency": _WIDE_TABLE | {"hierarchy"},
-    "rna_counts": _WIDE_TABLE | {"min_count", "min_samples"},
-    "genotypes": {"min_call_rate", "min_sample_call_rate", "min_maf", "min_hwe_p"},
-    "table": _WIDE_TABLE | {"transform", "scale"},
-}  # fmt: skip
 
 
 def load_schema() -> dict:
-    """The JSON schema of config.yaml, with the integration methods of the registry."""
+    """The JSON schema of config.yaml, completed from the registries: the integration methods, and
+    the assay kinds with their own options (each described as "kind: ...")."""
     from stratomics.integrate import METHODS
 
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
     schema["properties"]["integrate"]["properties"]["method"]["enum"] = list(METHODS)
+    assay = schema["properties"]["assays"]["additionalProperties"]["properties"]
+    assay["kind"]["enum"] = list(KINDS)
+    for kind in KINDS.values():
+        for option, fragment in kind.options.items():
+            assay.setdefault(option, {**fragment, "description": f"{kind.name}: {fragment.get('description', '')}"})
     return schema
 
 
@@ -75,12 +71,13 @@ def validate_config(config: dict, *, check_files: bool = True, buildable=()) -> 
     if errors:
         raise StratomicsInputError(_describe_schema_error(errors[0], schema))
     for name, spec in config["assays"].items():
-        unknown = set(spec) - {"kind", "path"} - KIND_OPTIONS[spec["kind"]]
+        accepted = KINDS[spec["kind"]].accepted_options
+        unknown = set(spec) - {"kind", "path"} - accepted
         if unknown:
             option = sorted(unknown)[0]
             raise StratomicsInputError(
                 f"config: assays.{name}.{option} does not apply to kind '{spec['kind']}'. "
-                f"Options of this kind: {', '.join(sorted(KIND_OPTIONS[spec['kind']]))}."
+                f"Options of this kind: {', '.join(sorted(accepted))}."
             )
     for section in ("integrate", "predict"):
         for name in config[section].get("assays", []):
@@ -152,7 +149,6 @@ def _describe_schema_error(error: jsonschema.ValidationError, schema: dict) -> s
         choices = ", ".join(str(choice) for choice in error.validator_value)
         return f"config: {where} is '{error.instance}', which is not one of: {choices}."
     return f"config: {where}: {error.message}."
-
 
 
 def resolve(config: dict) -> dict:

@@ -1,7 +1,7 @@
 # Configuration: the default run is config.yaml (the demo cohort); --configfile replaces it.
 import sys
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 from stratomics.cohort import ingest_settings
 from stratomics.config import input_files, resolve, validate_config
@@ -32,7 +32,6 @@ try:
         )
 except StratomicsInputError as err:
     sys.exit(f"stratomics: {err}")
-validate(config, "../schemas/config.schema.yaml")
 
 ASSAYS = list(config["assays"])
 INPUT_FILES = list(input_files(config).values())

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import anndata as ad
 
-from stratomics import plot
+from stratomics import plot, qc_figures
 from stratomics.runner import run_step
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
@@ -10,7 +10,7 @@ snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 
 def main():
     adata = ad.read_h5ad(snakemake.input[0])
-    figure = plot.assay_qc(adata, snakemake.wildcards.assay, batch=snakemake.params.batch)
+    figure = qc_figures.assay_qc(adata, snakemake.wildcards.assay, batch=snakemake.params.batch)
     plot.save_figure(figure, Path(snakemake.output.pdf).with_suffix(""))
 
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from stratomics import plot
+from stratomics import plot, qc_figures
 from stratomics.runner import run_step
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
@@ -10,7 +10,7 @@ snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 
 def main():
     coverage = pd.read_csv(snakemake.input[0], sep="\t")
-    figure = plot.assay_coverage(coverage, snakemake.params.assays, batch=snakemake.params.batch)
+    figure = qc_figures.assay_coverage(coverage, snakemake.params.assays, batch=snakemake.params.batch)
     plot.save_figure(figure, Path(snakemake.output.pdf).with_suffix(""))
 
 

@@ -1,0 +1,45 @@
+"""The interface every assay kind declares (one module per kind in :mod:`stratomics.kinds`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+#: Options of every wide table reader (see :func:`stratomics.io.read_wide`).
+WIDE_TABLE_OPTIONS = ("orientation", "annotation_columns", "sep", "na_values")
+
+
+@dataclass(frozen=True)
+class AssayKind:
+    """One assay kind: how its files are read, preprocessed and shown in the QC figure.
+
+    Attributes
+    ----------
+    name
+        The ``kind`` of config.yaml.
+    read
+        ``read(path, *, source, known_ids, options) -> AssayTable``; ``options`` is the assay's config entry.
+    preprocess
+        ``preprocess(adata, record, **options) -> AnnData`` (:class:`stratomics.qc_record.Record`).
+    options
+        This kind's own config options: name -> JSON-schema fragment (merged into the config schema).
+    preprocess_options
+        The options passed on to ``preprocess``.
+    shared_options
+        Options common to several kinds that this kind accepts (wide-table options, ``batch_correction``).
+    qc_panels
+        ``panel(ax, *, adata, qc, batch)`` functions drawn in the assay's QC figure after missingness.
+    """
+
+    name: str
+    read: Callable
+    preprocess: Callable
+    options: dict = field(default_factory=dict)
+    preprocess_options: tuple[str, ...] = ()
+    shared_options: tuple[str, ...] = WIDE_TABLE_OPTIONS + ("batch_correction",)
+    qc_panels: tuple[Callable, ...] = ()
+
+    @property
+    def accepted_options(self) -> set[str]:
+        """Every option an assay of this kind may set besides kind and path."""
+        return set(self.shared_options) | set(self.options)

@@ -1,0 +1,204 @@
+"""PLINK 1 genotypes (kind ``genotypes``): .bed/.bim/.fam reader, SNP and sample call rates, MAF and Hardy-Weinberg filters."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+from scipy.special import gammaln
+
+from stratomics.errors import StratomicsInputError
+from stratomics.io import (AssayTable, check_unique_features)
+from stratomics.kinds.base import AssayKind
+from stratomics.plot import histogram
+from stratomics.qc_record import Record
+
+log = logging.getLogger(__name__)
+
+
+def read_plink(prefix, *, source, known_ids=None, options=None) -> AssayTable:
+    """Read PLINK 1 genotypes (.bed/.bim/.fam) as additive dosages of allele A1 (kind ``genotypes``).
+
+    Returns
+    -------
+    An assay table with samples (fam IID) x SNPs (bim ID), values 0/1/2 counts of A1 and NaN where
+    missing; var holds chrom, pos, a1, a2.
+    """
+    from bed_reader import open_bed
+
+    prefix = Path(str(prefix).removesuffix(".bed"))
+    paths = {ext: prefix.with_name(prefix.name + ext) for ext in (".bed", ".bim", ".fam")}
+    for file in paths.values():
+        if not file.is_file():
+            raise StratomicsInputError(
+                f"{source}: {file} not found; a PLINK 1 data set needs {prefix}.bed, .bim and "
+                ".fam. Give the path without extension (the prefix)."
+            )
+    fam = _read_plink_text(paths[".fam"], ["fid", "iid", "father", "mother", "sex", "phenotype"])
+    bim = _read_plink_text(paths[".bim"], ["chrom", "snp", "cm", "pos", "a1", "a2"])
+    _check_bed(paths[".bed"], n_samples=len(fam), n_snps=len(bim))
+    check_unique_features(pd.Index(bim["snp"]), f"{source} ({paths['.bim']})")
+    with open_bed(paths[".bed"], iid_count=len(fam), sid_count=len(bim), num_threads=1) as bed:
+        dosages = bed.read(dtype="float32", num_threads=1)
+    var = bim.set_index("snp")[["chrom", "pos", "a1", "a2"]]
+    var["pos"] = var["pos"].astype(int)
+    sample_index = pd.Index(fam["iid"], name="sample_id")
+    return AssayTable(
+        values=pd.DataFrame(dosages, index=sample_index, columns=var.index),
+        var=var,
+        sample_info=pd.DataFrame({"fid": fam["fid"].to_numpy()}, index=sample_index),
+    )
+
+
+def _read_plink_text(path: Path, columns: list[str]) -> pd.DataFrame:
+    """Read a whitespace-separated .fam or .bim file, checking its number of columns."""
+    table = pd.read_csv(path, sep=r"\s+", header=None, dtype=str)
+    if table.empty or table.shape[1] != len(columns):
+        raise StratomicsInputError(
+            f"{path}: expected {len(columns)} whitespace-separated columns "
+            f"({' '.join(columns)}), found {0 if table.empty else table.shape[1]}."
+        )
+    return table.set_axis(columns, axis=1)
+
+
+def _check_bed(path: Path, *, n_samples: int, n_snps: int) -> None:
+    """Check the .bed magic number and that its size matches the .fam and .bim."""
+    with open(path, "rb") as handle:
+        magic = handle.read(3)
+    if magic != b"\x6c\x1b\x01":
+        raise StratomicsInputError(
+            f"{path}: not a SNP-major PLINK 1 .bed file (magic bytes {magic.hex()}). "
+            "Convert it with plink --make-bed."
+        )
+    expected = 3 + n_snps * ((n_samples + 3) // 4)
+    actual = path.stat().st_size
+    if actual != expected:
+        raise StratomicsInputError(
+            f"{path}: the .bed has {actual} bytes, but {n_samples} samples in the .fam and "
+            f"{n_snps} SNPs in the .bim need {expected}. The three files disagree: "
+            "regenerate them together (plink --make-bed)."
+        )
+
+
+def hwe_exact_p(n_het: np.ndarray, n_hom1: np.ndarray, n_hom2: np.ndarray) -> np.ndarray:
+    """Hardy-Weinberg exact test p-values (Wigginton et al. 2005), vectorised over SNPs.
+
+    The p-value sums the probabilities of every heterozygote count no more likely than the observed
+    one, given the number of genotyped samples and of minor alleles (relative tolerance 1e-7, as in
+    PLINK).
+
+    Parameters
+    ----------
+    n_het, n_hom1, n_hom2
+        Genotype counts per SNP.
+
+    Returns
+    -------
+    One p-value per SNP (1 for a monomorphic SNP).
+    """
+    n_het, n_hom1, n_hom2 = (np.asarray(a, dtype=np.int64) for a in (n_het, n_hom1, n_hom2))
+    n = n_het + n_hom1 + n_hom2
+    n_minor = np.minimum(2 * n_hom1 + n_het, 2 * n_hom2 + n_het)
+    p_values = np.ones(len(n))
+    keys = pd.DataFrame({"n": n, "minor": n_minor, "het": n_het})
+    for (samples, minor), group in keys.groupby(["n", "minor"]):
+        if minor == 0:
+            continue
+        het = np.arange(minor % 2, minor + 1, 2)
+        hom_minor = (minor - het) // 2
+        hom_major = samples - het - hom_minor
+        valid = hom_major >= 0
+        het, hom_minor, hom_major = het[valid], hom_minor[valid], hom_major[valid]
+        log_prob = het * np.log(2) - gammaln(het + 1) - gammaln(hom_minor + 1) - gammaln(hom_major + 1)
+        prob = np.exp(log_prob - log_prob.max())
+        prob /= prob.sum()
+        observed = prob[np.searchsorted(het, group["het"].to_numpy())]
+        tail = prob[None, :] <= observed[:, None] * (1 + 1e-7)
+        p_values[group.index] = np.minimum((tail * prob[None, :]).sum(axis=1), 1.0)
+    return p_values
+
+
+def genotype_metrics(dosages: np.ndarray, index) -> pd.DataFrame:
+    """Per-SNP call rate, minor-allele frequency and HWE exact p from A1 dosages (NaN = missing)."""
+    called = np.isfinite(dosages)
+    counts = {g: (dosages == g).sum(axis=0) for g in (0, 1, 2)}
+    n_called = called.sum(axis=0)
+    a1_frequency = (counts[1] + 2 * counts[2]) / np.maximum(2 * n_called, 1)
+    return pd.DataFrame(
+        {
+            "call_rate": n_called / len(dosages),
+            "maf": np.minimum(a1_frequency, 1 - a1_frequency),
+            "a1_frequency": a1_frequency,
+            "hwe_p": hwe_exact_p(counts[1], counts[0], counts[2]),
+        },
+        index=index,
+    )
+
+
+def preprocess_genotypes(
+    adata: ad.AnnData,
+    record: Record,
+    *,
+    min_call_rate: float = 0.95,
+    min_sample_call_rate: float = 0.9,
+    min_maf: float = 0.01,
+    min_hwe_p: float = 1e-6,
+) -> ad.AnnData:
+    """SNP call rate, sample call rate, MAF and HWE filters (in this order); additive A1 dosage.
+
+    Returns
+    -------
+    Dosages of A1 (0/1/2, NaN missing) of the kept SNPs and samples, with QC metrics in var/obs.
+    """
+    metrics = genotype_metrics(adata.X, adata.var_names)
+    record.add_metrics(metrics)
+    adata = record.drop(adata, metrics["call_rate"].to_numpy() < min_call_rate,
+                        f"SNP call rate below {min_call_rate}")  # fmt: skip
+    sample_rate = np.isfinite(adata.X).mean(axis=1)
+    adata.obs["call_rate"] = sample_rate
+    adata = record.drop(adata, sample_rate < min_sample_call_rate,
+                        f"sample call rate below {min_sample_call_rate}", axis="sample")  # fmt: skip
+    metrics = genotype_metrics(adata.X, adata.var_names)
+    adata = record.drop(adata, metrics["maf"].to_numpy() < min_maf, f"MAF below {min_maf}")
+    metrics = genotype_metrics(adata.X, adata.var_names)
+    adata = record.drop(adata, metrics["hwe_p"].to_numpy() < min_hwe_p,
+                        f"HWE exact p below {min_hwe_p:g}")  # fmt: skip
+    adata.var = adata.var.join(genotype_metrics(adata.X, adata.var_names))
+    record.params.update(min_call_rate=min_call_rate, min_sample_call_rate=min_sample_call_rate,
+                         min_maf=min_maf, min_hwe_p=min_hwe_p, coding="additive dosage of A1")  # fmt: skip
+    return adata
+
+
+def _call_rate_panel(ax, *, adata, qc, **_):
+    histogram(ax, qc["call_rate"], title="SNP call rate", xlabel="call rate", log=True,
+              threshold=adata.uns["preprocess"]["min_call_rate"])  # fmt: skip
+
+
+def _maf_panel(ax, *, adata, qc, **_):
+    histogram(ax, qc["maf"], title="Minor-allele frequency", xlabel="MAF",
+              threshold=adata.uns["preprocess"]["min_maf"])  # fmt: skip
+
+
+def _hwe_panel(ax, *, adata, qc, **_):
+    histogram(ax, -np.log10(qc["hwe_p"].clip(lower=1e-300)), title="Hardy-Weinberg",
+              xlabel="-log10 exact p", log=True,
+               threshold=-np.log10(adata.uns["preprocess"]["min_hwe_p"]))  # fmt: skip
+
+
+KIND = AssayKind(
+    name="genotypes",
+    read=read_plink,
+    preprocess=preprocess_genotypes,
+    options={
+        "min_call_rate": {"type": "number", "minimum": 0, "maximum": 1, "description": "minimum SNP call rate."},
+        "min_sample_call_rate": {"type": "number", "minimum": 0, "maximum": 1, "description": "minimum sample call rate."},
+        "min_maf": {"type": "number", "minimum": 0, "maximum": 0.5, "description": "minimum minor-allele frequency."},
+        "min_hwe_p": {"type": "number", "minimum": 0, "maximum": 1, "description": "minimum Hardy-Weinberg exact-test p-value."},
+    },
+    preprocess_options=("min_call_rate", "min_sample_call_rate", "min_maf", "min_hwe_p"),
+    shared_options=(),
+    qc_panels=(_call_rate_panel, _maf_panel, _hwe_panel),
+)  # fmt: skip
