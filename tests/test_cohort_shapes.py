@@ -131,3 +131,43 @@ def test_one_site_binary_and_continuous_outcomes_with_genotypes_runs_end_to_end(
     assert not performance["validation"].str.startswith("loso").any()  # one site: nothing to leave out
     stability = pd.read_csv(results / "stratify/site_stability.tsv", sep="\t")
     assert stability["ari"].isna().all() and stability["note"].str.startswith("one ").all()
+
+
+def public_breast_cancer(folder) -> dict:
+    """A real public cohort of another disease area, as a user would bring it: the breast-cancer data
+    shipped with scikit-survival (198 node-negative patients of GSE7390, Desmedt et al., Clin Cancer
+    Res 2007: 76 genes on Affymetrix log2 scale, age, ER status, grade, tumour size, time to distant
+    metastasis). One assay, no site, no genotypes."""
+    from sksurv.datasets import load_breast_cancer
+
+    features, outcome = load_breast_cancer()
+    patients = pd.Index([f"GSE7390_{i:03d}" for i in range(len(features))], name="patient_id")
+    clinical = features[["age", "er", "grade", "size"]].set_axis(patients)
+    clinical = clinical.assign(metastasis=outcome["e.tdm"].astype(int), years_to_metastasis=outcome["t.tdm"] / 365.25)
+    clinical.to_csv(folder / "clinical.csv")
+    features.drop(columns=["age", "er", "grade", "size"]).set_axis(patients).to_csv(folder / "expression.csv")
+    return {
+        "cohort": {"samples": str(folder / "clinical.csv"), "covariates": ["age"],
+                   "outcomes": {"metastasis": {"type": "survival", "time": "years_to_metastasis",
+                                               "event": "metastasis"}}},
+        "assays": {"expression": {"kind": "table", "path": str(folder / "expression.csv"), "scale": "none"}},
+        "associate": {"marker_groups": ["er"]},
+        "table1": {"columns": ["age", "er", "grade", "size"]},
+        "figures": {"colour_by": ["er", "grade"]},
+    }  # fmt: skip
+
+
+def test_a_real_public_cohort_with_one_assay_runs_end_to_end(tmp_path):
+    result = run_cohort(tmp_path, public_breast_cancer(tmp_path))
+    assert result.returncode == 0, result.stderr[-4000:]
+    results = tmp_path / "results"
+    clusters = pd.read_csv(results / "stratify/clusters.tsv", sep="\t")
+    assert len(clusters) == 198 and clusters["subgroup"].notna().all()
+    biomarkers = pd.read_csv(results / "associate/biomarkers.tsv", sep="\t")
+    assert len(biomarkers) == 76 and set(biomarkers["model"]) == {"cox"}
+    markers = pd.read_csv(results / "associate/markers.tsv", sep="\t")
+    # ER status is the strongest axis of breast-cancer expression (21 of the 76 genes differ at t-test p < 0.001)
+    assert (markers["q_value"] < 0.05).sum() >= 10
+    table1 = pd.read_csv(results / "stratify/table1.tsv", sep="\t")
+    assert {"age", "er", "grade", "size", "metastasis"} <= set(table1["characteristic"])
+    assert (results / "figures/km_metastasis.png").read_bytes()[:4] == b"\x89PNG"
