@@ -65,14 +65,15 @@ def test_the_rule_picks_the_planted_k_on_clear_data():
     assert forced.k == 5
     unstable = pd.DataFrame({"setting": [2, 3], "k": [2, 3], "pac": [0.3, 0.0], "silhouette": [0.9, 0.1],
                              "smallest_subgroup": [50, 50], "supported": [True, True]})  # fmt: skip
-    assert select_k(unstable, min_size=10, by_gap=False) == 3  # stability first, silhouette second
-    assert select_k(unstable.assign(supported=[True, False]), min_size=10, by_gap=False) == 2  # beats the null
+    assert select_k(unstable, min_size=10, crisp_first=False) == 3  # stability first, silhouette second
+    assert select_k(unstable.assign(supported=[True, False]), min_size=10, crisp_first=False) == 2  # beats the null
     assert select_k(unstable.assign(supported=False), min_size=10) is None
     gaps = pd.DataFrame({"setting": [2, 3, 4, 5], "k": [2, 3, 4, 5], "gap": [0.2, 0.5, 0.55, 0.6],
                          "gap_sd": [0.1] * 4, "pac": [0.3, 0.2, 0.1, 0.1], "smallest_subgroup": 50,
                          "supported": True})  # fmt: skip
-    assert select_k(gaps, min_size=10) == 3  # 0.5 >= 0.55 - 0.1: Tibshirani's smallest k
+    assert select_k(gaps, min_size=10) == 4  # no crisp k: the lowest PAC, the smaller k on a tie
     assert select_k(gaps.assign(pac=[0.0, 0.0, 0.0, 0.2]), min_size=10) == 4  # the finest crisp k comes first
+    assert select_k(gaps.assign(smallest_subgroup=[50, 50, 5, 5]), min_size=10) == 3  # too small a subgroup
     assert table["null_p_value"].max() < 1e-6 and table["supported"].all()
 
 

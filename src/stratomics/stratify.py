@@ -19,14 +19,15 @@ single Gaussian cloud, so stability alone cannot tell structure from none.
 
 The rule for k, among the supported settings whose smallest subgroup has at least ``min_size``
 patients: for k-means and Gaussian mixtures, the largest k with a crisp consensus (PAC <= 0.01,
-the finest split every resample reproduces), else the gap statistic against the same Gaussian
-reference (Tibshirani, Walther & Hastie 2001: the smallest k whose gap is at least the next k's
-gap minus its simulation error). PAC alone keeps falling as k grows (on the benchmark suite the
-PAC-first rule chose k = 8 where 4 endotypes were planted), and on well-separated groups the gap
-keeps growing as they are split, hence the crisp k first. For HDBSCAN and Leiden settings,
-stability first (PAC within 0.05 of the lowest, then the best mean silhouette). PAC, consensus and
-silhouette are reported for every setting. ``k`` in the config overrides the rule; the full table
-is written so users can see why.
+the finest split every resample reproduces), else the most stable k (lowest PAC, the smaller k on
+a tie: ConsensusClusterPlus' PAC criterion, Senbabaoglu et al. Sci Rep 2014, restricted to the k
+that beat the Gaussian null). PAC alone keeps falling as k grows in a single cloud, hence the null
+first; on well-separated groups further splits stay crisp, hence the largest crisp k. On the
+benchmark suite (6 scenarios x 3 seeds) this rule chose the planted k more often than Tibshirani's
+gap rule against the same reference (mean ARI 0.87 against 0.85; the gap and its error are still
+reported). For HDBSCAN and Leiden settings, stability first (PAC within 0.05 of the lowest, then
+the best mean silhouette). PAC, consensus and silhouette are reported for every setting. ``k`` in
+the config overrides the rule; the full table is written so users can see why.
 """
 
 from __future__ import annotations
@@ -262,7 +263,7 @@ def _size_order(labels: np.ndarray, k: int) -> np.ndarray:
 #: Family-wise level of the test against the Gaussian null, and its number of null draws.
 NULL_ALPHA = 0.05
 N_NULL = 10
-#: A k whose consensus is this unambiguous (PAC) is crisp; the largest crisp k is taken before the gap rule.
+#: A k whose consensus is this unambiguous (PAC) is crisp; the largest crisp k is taken before the most stable one.
 CRISP_PAC = 0.01
 #: Largest number of patients in each null draw (the statistic W/T does not grow with n).
 MAX_NULL_PATIENTS = 2000
@@ -317,13 +318,13 @@ def null_reference(embedding: np.ndarray, results: list, *, n_null: int = N_NULL
     return pd.DataFrame(rows)
 
 
-def select_k(table: pd.DataFrame, *, min_size: int, pac_margin: float = 0.05, by_gap: bool = True):
+def select_k(table: pd.DataFrame, *, min_size: int, pac_margin: float = 0.05, crisp_first: bool = True):
     """The choice from a model-selection table with ``supported`` settings (see the module docstring).
 
-    With ``by_gap`` (k-means, Gaussian mixtures): the largest eligible k whose consensus is crisp
-    (PAC <= CRISP_PAC: the finest split that every resample reproduces), else Tibshirani's rule on
-    the gap against the Gaussian null: the smallest eligible k whose gap is at least the next
-    eligible k's gap minus its error. Otherwise (HDBSCAN, Leiden settings) the stability rule.
+    With ``crisp_first`` (k-means, Gaussian mixtures): the largest eligible k whose consensus is
+    crisp (PAC <= CRISP_PAC: the finest split that every resample reproduces), else the eligible k
+    with the lowest PAC (the smaller k on a tie). Otherwise (HDBSCAN, Leiden settings) the
+    stability rule: PAC within ``pac_margin`` of the lowest, then the best silhouette.
 
     Returns
     -------
@@ -336,14 +337,11 @@ def select_k(table: pd.DataFrame, *, min_size: int, pac_margin: float = 0.05, by
     eligible = supported[supported["smallest_subgroup"] >= min_size]
     if eligible.empty:
         eligible = supported
-    if by_gap:
-        ordered = eligible.sort_values("k")
-        crisp = ordered[ordered["pac"] <= CRISP_PAC]
-        if not crisp.empty:  # well-separated groups: the gap keeps growing as they are split further
+    if crisp_first:
+        crisp = eligible[eligible["pac"] <= CRISP_PAC].sort_values("k")
+        if not crisp.empty:  # well-separated groups: their further splits can stay crisp too
             return crisp["setting"].iloc[-1].item()
-        gap, gap_sd = ordered["gap"].to_numpy(), ordered["gap_sd"].to_numpy()
-        first = [i for i in range(len(ordered) - 1) if gap[i] >= gap[i + 1] - gap_sd[i + 1]]
-        return ordered["setting"].iloc[first[0] if first else len(ordered) - 1].item()
+        return eligible.sort_values(["pac", "k"])["setting"].iloc[0].item()
     stable = eligible[eligible["pac"] <= eligible["pac"].min() + pac_margin]
     return stable.sort_values(["silhouette", "k"], ascending=[False, True])["setting"].iloc[0].item()
 
@@ -400,10 +398,10 @@ def choose(results: list[Stratification], embedding: np.ndarray, *, algorithm: s
     table["supported"] = table["null_p_value"] < NULL_ALPHA / len(table)
     min_size = min_size if min_size is not None else max(10, int(0.02 * n))
     forced = k is not None and algorithm in ("kmeans", "gmm")
-    by_gap = algorithm in ("kmeans", "gmm")
-    chosen = k if forced else select_k(table, min_size=min_size, by_gap=by_gap)
+    crisp_first = algorithm in ("kmeans", "gmm")
+    chosen = k if forced else select_k(table, min_size=min_size, crisp_first=crisp_first)
     table["chosen"] = table["setting"] == chosen
-    choice = (f"largest k with PAC <= {CRISP_PAC:g}, else smallest k with gap >= next gap - SD" if by_gap
+    choice = (f"largest k with PAC <= {CRISP_PAC:g}, else lowest PAC" if crisp_first
               else "PAC within 0.05 of the lowest, best silhouette")
     table["rule"] = "config" if forced else (
         f"beats the Gaussian null (p < {NULL_ALPHA:g}/{len(table)}), smallest subgroup >= {min_size}, {choice}")
