@@ -15,22 +15,25 @@ include: "workflow/rules/federated.smk"
 include: "workflow/rules/predict.smk"
 
 
+SUBGROUP_TARGETS = [
+    "results/stratify/clusters.tsv",
+    "results/associate/cluster_outcomes.tsv",
+    *(["results/stratify/site_stability.tsv"] if RESOLVED["batch"] else []),
+    "results/associate/biomarkers.tsv",
+    "results/associate/markers.tsv",
+    *rules.figures.output,
+    *(["results/predict/performance.tsv"] if PREDICT_OUTCOMES else []),
+    *(rules.predict_figures.output if PREDICT_OUTCOMES else []),
+    "results/federated/model_for_sites.joblib",
+]
 FULL_TARGETS = [
     "results/cohort/preprocessed.h5mu",
     "results/qc/ingest_report.tsv",
     "results/qc/preprocess_removed.tsv",
     *expand("results/qc/{assay}_qc.{ext}", assay=ASSAYS, ext=["pdf", "png"]),
     *expand("results/qc/assay_coverage.{ext}", ext=["pdf", "png"]),
-    "results/stratify/clusters.tsv",
-    "results/associate/cluster_outcomes.tsv",
-    *(["results/stratify/site_stability.tsv"] if RESOLVED["batch"] else []),
-    "results/associate/biomarkers.tsv",
-    "results/associate/markers.tsv",
+    *(SUBGROUP_TARGETS if SUBGROUPS else []),
     *(["results/associate/genotypes.tsv"] if GENOTYPE_ASSAYS else []),
-    *rules.figures.output,
-    *(["results/predict/performance.tsv"] if PREDICT_OUTCOMES else []),
-    *(rules.predict_figures.output if PREDICT_OUTCOMES else []),
-    "results/federated/model_for_sites.joblib",
     "results/provenance.json",
 ]
 SITE_TARGETS = [f"results/export/{config.get('site')}", "results/qc/ingest_report.tsv"]

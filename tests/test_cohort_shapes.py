@@ -171,3 +171,39 @@ def test_a_real_public_cohort_with_one_assay_runs_end_to_end(tmp_path):
     table1 = pd.read_csv(results / "stratify/table1.tsv", sep="\t")
     assert {"age", "er", "grade", "size", "metastasis"} <= set(table1["characteristic"])
     assert (results / "figures/km_metastasis.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def small_sites_genotypes_only(folder, n: int = 40, seed: int = 2) -> dict:
+    """40 patients at 3 sites (11, 14, 15), PLINK genotypes as the only assay, a survival outcome
+    with few events and a continuous outcome: a small GWAS-like cohort."""
+    from bed_reader import to_bed
+
+    rng = np.random.default_rng(seed)
+    patients = [f"S{i:02d}" for i in range(n)]
+    genotypes = rng.binomial(2, rng.uniform(0.15, 0.5, 80), size=(n, 80)).astype(np.float32)
+    sheet = pd.DataFrame({"patient_id": patients, "site": ["A"] * 11 + ["B"] * 14 + ["C"] * 15,
+                          "age": rng.normal(50, 10, n).round(), "das28": rng.normal(4, 1, n).round(2) + genotypes[:, 0],
+                          "months": rng.uniform(1, 24, n).round(1), "switched": (rng.random(n) < 0.2).astype(int)})  # fmt: skip
+    sheet.to_csv(folder / "sheet.csv", index=False)
+    to_bed(str(folder / "geno.bed"), genotypes, properties={"fid": patients, "iid": patients,
+           "chromosome": ["2"] * 80, "sid": [f"rs{j}" for j in range(80)], "bp_position": np.arange(80) * 500 + 1,
+           "allele_1": ["T"] * 80, "allele_2": ["C"] * 80}, count_A1=True)  # fmt: skip
+    return {
+        "cohort": {"samples": str(folder / "sheet.csv"), "covariates": ["age"], "batch": "site",
+                   "outcomes": {"switch": {"type": "survival", "time": "months", "event": "switched"},
+                                "das28": {"type": "continuous"}}},
+        "assays": {"geno": {"kind": "genotypes", "path": str(folder / "geno"), "min_maf": 0.05}},
+    }  # fmt: skip
+
+
+def test_a_small_genotypes_only_cohort_at_three_sites_runs_end_to_end(tmp_path):
+    result = run_cohort(tmp_path, small_sites_genotypes_only(tmp_path))
+    assert result.returncode == 0, result.stderr[-4000:]
+    results = tmp_path / "results"
+    scan = pd.read_csv(results / "associate/genotypes.tsv", sep="\t")
+    assert set(scan["outcome_or_contrast"]) == {"switch", "das28"}
+    das28 = scan[scan["outcome_or_contrast"] == "das28"].set_index("feature")
+    assert das28.loc["rs0", "p_value"] == das28["p_value"].min()  # the planted SNP
+    assert "no assay to integrate" in result.stderr and "not applicable" in result.stderr
+    assert not (results / "stratify").exists() and not (results / "associate/biomarkers.tsv").exists()
+    assert (results / "provenance.json").exists() and (results / "qc/geno_qc.png").exists()

@@ -42,3 +42,9 @@ wildcard_constraints:
 
 # Every derived setting (assays per step, covariates, outcomes by use, ...) is computed once, in the package.
 RESOLVED = resolve(config)
+# Without an assay to integrate (e.g. genotypes only) there are no subgroups, and nothing that builds on them.
+SUBGROUPS = bool(RESOLVED["integrated_assays"])
+if MODE == "full" and not SUBGROUPS:
+    print("stratomics: no assay to integrate (genotypes are scanned, not integrated): subgroups, their outcome "
+          "tests and figures, biomarker and marker tests, prediction and the model for sites are not applicable; "
+          "running ingest, preprocessing, QC and the genotype scan.", file=sys.stderr)  # fmt: skip

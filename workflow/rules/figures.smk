@@ -71,7 +71,9 @@ rule figures:
 
 rule provenance:
     input:
-        rules.figures.input,
+        # what the provenance describes: the figures' inputs, or without subgroups the cohort and the scan
+        rules.figures.input if SUBGROUPS else [
+            "results/cohort/preprocessed.h5mu", *(["results/associate/genotypes.tsv"] if GENOTYPE_ASSAYS else [])],
     output:
         json="results/provenance.json",
         html=report("results/provenance.html", caption="../report/provenance.rst", category="Provenance"),
