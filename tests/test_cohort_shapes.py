@@ -91,11 +91,19 @@ def test_shared_feature_names_and_binary_features_are_kept_apart(other_area_run)
     assert markers["outcome_or_contrast"].str.startswith("stage: ").any()
 
 
+def write_plink(prefix, genotypes: np.ndarray, patients: list[str], *, chromosome: str, spacing: int, alleles) -> None:
+    """PLINK 1 files of patients x SNPs dosages (FID = IID = patient ID; SNPs rs0, rs1, ... ``spacing`` bp apart)."""
+    from bed_reader import to_bed
+
+    n_snps = genotypes.shape[1]
+    to_bed(f"{prefix}.bed", genotypes, properties={"fid": patients, "iid": patients, "chromosome": [chromosome] * n_snps,
+           "sid": [f"rs{j}" for j in range(n_snps)], "bp_position": np.arange(n_snps) * spacing + 1,
+           "allele_1": [alleles[0]] * n_snps, "allele_2": [alleles[1]] * n_snps}, count_A1=True)  # fmt: skip
+
+
 def one_site_with_genotypes(folder, n: int = 60, seed: int = 1) -> dict:
     """One site (the batch has a single level), a binary and a continuous outcome, lab values and
     PLINK genotypes whose IIDs are the patient IDs."""
-    from bed_reader import to_bed
-
     rng = np.random.default_rng(seed)
     patients = [f"P{i:03d}" for i in range(n)]
     sheet = pd.DataFrame({"patient_id": patients, "centre": "ONLY", "age": rng.normal(45, 12, n).round(),
@@ -105,9 +113,7 @@ def one_site_with_genotypes(folder, n: int = 60, seed: int = 1) -> dict:
                         columns=[f"LAB{j}" for j in range(15)])  # fmt: skip
     labs.to_csv(folder / "labs.csv")
     genotypes = rng.binomial(2, rng.uniform(0.1, 0.5, 120), size=(n, 120)).astype(np.float32)
-    to_bed(str(folder / "geno.bed"), genotypes, properties={"fid": patients, "iid": patients,
-           "chromosome": ["1"] * 120, "sid": [f"rs{j}" for j in range(120)], "bp_position": np.arange(120) * 1000 + 1,
-           "allele_1": ["A"] * 120, "allele_2": ["G"] * 120}, count_A1=True)  # fmt: skip
+    write_plink(folder / "geno", genotypes, patients, chromosome="1", spacing=1000, alleles=("A", "G"))
     return {
         "cohort": {"samples": str(folder / "sheet.csv"), "covariates": ["age"], "batch": "centre",
                    "outcomes": {"response": {"type": "binary"}, "crp": {"type": "continuous"}}},
@@ -176,8 +182,6 @@ def test_a_real_public_cohort_with_one_assay_runs_end_to_end(tmp_path):
 def small_sites_genotypes_only(folder, n: int = 40, seed: int = 2) -> dict:
     """40 patients at 3 sites (11, 14, 15), PLINK genotypes as the only assay, a survival outcome
     with few events and a continuous outcome: a small GWAS-like cohort."""
-    from bed_reader import to_bed
-
     rng = np.random.default_rng(seed)
     patients = [f"S{i:02d}" for i in range(n)]
     genotypes = rng.binomial(2, rng.uniform(0.15, 0.5, 80), size=(n, 80)).astype(np.float32)
@@ -185,9 +189,7 @@ def small_sites_genotypes_only(folder, n: int = 40, seed: int = 2) -> dict:
                           "age": rng.normal(50, 10, n).round(), "das28": rng.normal(4, 1, n).round(2) + genotypes[:, 0],
                           "months": rng.uniform(1, 24, n).round(1), "switched": (rng.random(n) < 0.2).astype(int)})  # fmt: skip
     sheet.to_csv(folder / "sheet.csv", index=False)
-    to_bed(str(folder / "geno.bed"), genotypes, properties={"fid": patients, "iid": patients,
-           "chromosome": ["2"] * 80, "sid": [f"rs{j}" for j in range(80)], "bp_position": np.arange(80) * 500 + 1,
-           "allele_1": ["T"] * 80, "allele_2": ["C"] * 80}, count_A1=True)  # fmt: skip
+    write_plink(folder / "geno", genotypes, patients, chromosome="2", spacing=500, alleles=("T", "C"))
     return {
         "cohort": {"samples": str(folder / "sheet.csv"), "covariates": ["age"], "batch": "site",
                    "outcomes": {"switch": {"type": "survival", "time": "months", "event": "switched"},
