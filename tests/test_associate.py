@@ -434,3 +434,25 @@ def test_subgroup_markers_of_an_integrated_assay_are_labelled_descriptive_and_on
     assert set(table["outcome_or_contrast"].str.split(":").str[0]) == {"subgroup"}
     assert (table["note"] == DESCRIPTIVE).all()
     assert "markers of single in x: 1 group(s), nothing to compare" in caplog.text
+
+
+def test_covariate_names_are_column_names_never_code_and_a_single_valued_one_is_named(tmp_path, caplog):
+    import anndata as ad
+
+    rng = np.random.default_rng(5)
+    patients = [f"p{i}" for i in range(90)]
+    marker = tmp_path / "ran"
+    code_name = f"__import__('pathlib').Path('{marker}').touch()"
+    plain = pd.DataFrame({"crp": rng.gamma(2, 3, 90), "dose": rng.normal(size=90), "sex": rng.choice(["F", "M"], 90),
+                          "score": rng.normal(size=90)}, index=patients)  # fmt: skip
+    awkward = plain.rename(columns={"crp": "crp (mg/L)", "dose": code_name, "sex": "sex at birth"})
+    awkward["site"] = "LUX"  # one site: cannot be adjusted for
+    adata = ad.AnnData(rng.normal(size=(90, 5)) + 0.1 * plain[["crp"]].to_numpy(), obs=pd.DataFrame(index=patients))
+    spec = {"type": "continuous"}
+    expected = outcome_biomarkers(adata, plain, "score", spec, ["crp", "dose", "sex"], assay="x")
+    with caplog.at_level("WARNING"):
+        tested = outcome_biomarkers(adata, awkward, "score", spec, ["crp (mg/L)", code_name, "sex at birth", "site"],
+                                    assay="x")  # fmt: skip
+    pd.testing.assert_frame_equal(tested, expected)
+    assert not marker.exists()
+    assert "covariate 'site' has a single value (LUX)" in caplog.text and "not adjusted for it" in caplog.text

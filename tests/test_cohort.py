@@ -142,8 +142,31 @@ def test_no_sample_mapping_is_an_error(tmp_path):
 def test_sample_listed_twice_in_the_sample_map_is_an_error(tmp_path):
     (tmp_path / "map.csv").write_text("sample_id,patient_id\nS1,P1\nS1,P2\n")
     config = write_cohort(tmp_path, SHEET, ASSAY, sample_map=str(tmp_path / "map.csv"))
-    with pytest.raises(StratomicsInputError, match="sample 'S1' is listed more than once \\(line 3\\)"):
+    with pytest.raises(StratomicsInputError, match="sample 'S1' is listed 2 times \\(line 2: patient P1; line 3: patient P2"):
         build_cohort(config)
+
+
+def test_a_text_follow_up_time_names_the_offending_values_and_patients(tmp_path):
+    sheet = "patient_id,days,event\nP1,100,1\nP2,about 90,0\nP3,30,1\nP4,n.d.,0\n"
+    outcomes = {"switch": {"type": "survival", "time": "days", "event": "event"}}
+    with pytest.raises(StratomicsInputError, match="not numeric: 'about 90' \\(patient P2\\), 'n.d.' \\(patient P4\\)\\."):
+        build_cohort(write_cohort(tmp_path, sheet, ASSAY, outcomes=outcomes))
+
+
+def test_visits_match_ignoring_case_and_the_spelling_is_reported(tmp_path, caplog):
+    (tmp_path / "map.csv").write_text("sample_id,patient_id,visit\nS1,P1,Baseline\nS2,P2,baseline \nS3,P3,Week14\n")
+    assay = "sample_id,CRP,ALB\nS1,1,40\nS2,2,38\nS3,3,41\n"
+    cohort = build_cohort(write_cohort(tmp_path, SHEET, assay, sample_map=str(tmp_path / "map.csv")))
+    assert cohort.report.set_index("sample_id")["status"].to_dict() == {"S1": "mapped", "S2": "mapped", "S3": "excluded"}
+    assert "visit 'Baseline' read as the configured visit 'baseline'" in caplog.text
+
+
+def test_unmapped_ids_and_patients_left_without_an_assay_are_named_with_the_likely_cause(tmp_path, caplog):
+    assay = "patient_id,CRP,ALB\np1,1,40\nP2 ,2,38\nP3,3,41\nX9,4,39\n"
+    cohort = build_cohort(write_cohort(tmp_path, SHEET, assay))
+    assert cohort.coverage.set_index("patient_id")["n_assays"].to_dict() == {"P1": 0, "P2": 1, "P3": 1, "P4": 0}
+    assert "assay 'labs': 2 unmapped sample IDs: p1, X9; 1 match a known ID but for case or spaces (e.g. 'p1' ~ 'P1')" in caplog.text
+    assert "2 of 4 patients of the sample sheet have no assay (P1, P4)" in caplog.text
 
 
 def test_assays_stay_aligned_with_the_clinical_columns(small_demo, cohort):

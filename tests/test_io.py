@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from stratomics.errors import StratomicsInputError
+from stratomics.io import read_text_table
 from stratomics.kinds import read_assay
 from stratomics.kinds.cell_frequency import read_cell_frequency
 from stratomics.kinds.concentration import parse_concentrations, read_concentration
@@ -68,6 +69,31 @@ def test_non_numeric_value_in_transposed_table_names_the_file_line(tmp_path):
 def test_empty_and_header_only_files(tmp_path, text, problem):
     with pytest.raises(StratomicsInputError, match=problem):
         read_table(write(tmp_path / "t.csv", text))
+
+
+@pytest.mark.parametrize("text,problem", [
+    ("patient_id,site,age\nP1,DE,40\nP2,FR,50,extra\n", "header has 3 fields but line 3 has 4"),
+    ("patient_id,site,age\nP1,DE\nP2,FR,50\n", "header has 3 fields but line 2 has 2"),
+])  # fmt: skip
+def test_rows_with_more_or_fewer_fields_than_the_header_name_the_line(tmp_path, text, problem):
+    with pytest.raises(StratomicsInputError, match=f"s.csv: the {problem}.*quote"):
+        read_text_table(write(tmp_path / "s.csv", text))
+
+
+def test_trailing_separators_blank_lines_and_quoted_separators_are_read(tmp_path):
+    text = 'patient_id,note,age,\n\nP1,"a, b",40,\r\nP2,c,50,\n'
+    table, sep = read_text_table(write(tmp_path / "s.csv", text))
+    assert sep == "," and table.columns.tolist() == ["patient_id", "note", "age"]
+    assert table.to_numpy().tolist() == [["P1", "a, b", "40"], ["P2", "c", "50"]]
+
+
+@pytest.mark.parametrize("content,kind", [(b"PK\x03\x04rest of a zip", "Excel workbook"),
+                                          (b"id,a\x00\x01\x02", "binary file")])  # fmt: skip
+def test_a_spreadsheet_saved_as_csv_is_named_with_what_to_do(tmp_path, content, kind):
+    path = tmp_path / "samples.csv"
+    path.write_bytes(content)
+    with pytest.raises(StratomicsInputError, match=f"samples.csv: this is an? {kind}.*save it as CSV"):
+        read_text_table(path)
 
 
 def test_unknown_orientation_asks_for_the_option(tmp_path):

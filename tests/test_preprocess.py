@@ -188,6 +188,20 @@ def test_uninformative_features_are_removed_and_recorded():
         "single": "observed in a single sample"}  # fmt: skip
 
 
+def test_a_column_constant_in_the_file_is_removed_although_clr_makes_it_vary(caplog):
+    rng = np.random.default_rng(3)
+    frequencies = np.column_stack([rng.uniform(10, 60, 30), rng.uniform(5, 30, 30), np.full(30, 12.5)])
+    var = pd.DataFrame({"parent": "Lymphocytes"}, index=["CD4", "CD8", "filled_down"])
+    adata = ad.AnnData(frequencies, obs=pd.DataFrame(index=[f"s{i}" for i in range(30)]), var=var)
+    clr, _ = clr_by_parent(frequencies, var["parent"].to_numpy())
+    assert np.ptp(clr[:, 2]) > 0.1  # the transformation alone would keep it
+    result = preprocess_assay(adata, "flow", {"kind": "cell_frequency"})
+    assert result.var_names.tolist() == ["CD4", "CD8"]
+    removed = result.uns["removed"].set_index("id")["reason"]
+    assert removed["filled_down"] == "constant in the file (every value equal)"
+    assert "removed 1 features: constant in the file" in caplog.text
+
+
 def test_combat_keeps_missing_values_and_equalises_batch_means():
     rng = np.random.default_rng(4)
     batch = np.repeat(["a", "b", "c"], 30)

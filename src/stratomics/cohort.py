@@ -129,9 +129,13 @@ def _check_columns(sheet: pd.DataFrame, config: dict, source: str) -> None:
 def _check_time(values: pd.Series, outcome: str, source: str) -> None:
     """A follow-up time must be numeric and non-negative."""
     if values.dtype.kind != "f":
+        text = values.dropna()
+        text = text[pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce").isna()]
+        shown = ", ".join(f"'{value}' (patient {patient})" for patient, value in text.iloc[:3].items())
         raise StratomicsInputError(
-            f"{source}: outcome '{outcome}': time column '{values.name}' is not numeric "
-            f"(e.g. '{values.dropna().iloc[0]}'). Give follow-up times as numbers (e.g. days)."
+            f"{source}: outcome '{outcome}': time column '{values.name}' is not numeric: {shown}"
+            f"{f' and {len(text) - 3} more' if len(text) > 3 else ''}. Give follow-up times as numbers "
+            "(e.g. days) and leave unknown times empty."
         )
     negative = values[values < 0]
     if len(negative):
@@ -171,9 +175,12 @@ def read_sample_map(config: dict) -> pd.DataFrame:
         )
     repeated = table["sample_id"][table["sample_id"].duplicated()]
     if len(repeated):
+        rows = table[table["sample_id"] == repeated.iloc[0]]
+        listed = "; ".join(f"line {int(i) + 2}: patient {row.patient_id}" for i, row in rows.iterrows())
         raise StratomicsInputError(
-            f"{source}: sample '{repeated.iloc[0]}' is listed more than once (line "
-            f"{int(repeated.index[0]) + 2}). A sample belongs to one patient and visit."
+            f"{source}: sample '{repeated.iloc[0]}' is listed {len(rows)} times ({listed}"
+            f"{f'; {repeated.nunique() - 1} more repeated samples' if repeated.nunique() > 1 else ''}). "
+            "A sample belongs to one patient and visit: keep the right row."
         )
     if "visit" not in table.columns:
         table["visit"] = ""
@@ -225,7 +232,7 @@ def _fate(patient, sample_visit: str, qc_failed: str, visit: str, patients) -> t
         return "unmapped", "not in the sample map nor a patient_id"
     if patient not in patients:
         return "unmapped", f"maps to {patient}, who is not in the sample sheet"
-    if sample_visit != visit:
+    if sample_visit.strip().casefold() != visit.casefold():
         return "excluded", f"visit {sample_visit}, not {visit}"
     if qc_failed:
         return "failed_qc", qc_failed
@@ -296,12 +303,29 @@ def build_cohort(config: dict) -> Cohort:
             )
         patients = report.set_index(report.index)["patient_id"].iloc[rows]
         modalities[name] = assay_to_anndata(name, spec, table, rows, patients)
-        _log_fates(name, report)
+        _log_fates(name, report, known_ids)
     report = pd.concat(reports, ignore_index=True)
+    _warn_visit_spellings(sample_map, visit)
     unique_feature_names(modalities)
     mdata = assemble(sheet, modalities)
     mdata.uns["ingest"] = {"visit": visit, "n_patients": len(sheet)}
-    return Cohort(mdata=mdata, report=report, coverage=assay_coverage(mdata, config))
+    coverage = assay_coverage(mdata, config)
+    without = coverage.loc[coverage["n_assays"] == 0, "patient_id"]
+    if len(without):
+        log.warning("%d of %d patients of the sample sheet have no assay (%s%s): they count in Table 1 and the "
+                    "outcome tests of subgroups only where an assay places them; check their sample IDs in the "
+                    "ingest report", len(without), len(sheet), ", ".join(without[:5]),
+                    ", ..." if len(without) > 5 else "")  # fmt: skip
+    return Cohort(mdata=mdata, report=report, coverage=coverage)
+
+
+def _warn_visit_spellings(sample_map: pd.DataFrame, visit: str) -> None:
+    """Say when the sample map spells the configured visit differently (it is matched ignoring case)."""
+    spellings = sample_map["visit"].unique()
+    other = [v for v in spellings if v.strip().casefold() == visit.casefold() and v != visit]
+    if other:
+        log.warning("sample map: visit %s read as the configured visit '%s' (matched ignoring case and spaces)",
+                    ", ".join(f"'{v}'" for v in other), visit)  # fmt: skip
 
 
 def unique_feature_names(modalities: dict[str, ad.AnnData]) -> None:
@@ -360,12 +384,21 @@ def read_cohort_obs(path) -> pd.DataFrame:
         return read_elem(handle["obs"])
 
 
-def _log_fates(name: str, report: pd.DataFrame) -> None:
-    """Log how many sample rows of an assay file got each status, warning on the unusable ones."""
+def _log_fates(name: str, report: pd.DataFrame, known_ids: set) -> None:
+    """Log how many sample rows of an assay file got each status, warning on the unusable ones and
+    naming the unmapped IDs (with the known ID each one matches after trimming and case-folding)."""
     counts = report["status"].value_counts()
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES)
     lost = counts.drop("mapped", errors="ignore").sum()
     (log.warning if lost else log.info)("assay '%s': %s (see the ingest report)", name, summary)
+    unmapped = report.loc[report["status"] == "unmapped", "sample_id"]
+    if len(unmapped):
+        folded = {str(known).strip().casefold(): known for known in known_ids}
+        near = {sample: folded[sample.strip().casefold()] for sample in unmapped if sample.strip().casefold() in folded}
+        hint = (f"; {len(near)} match a known ID but for case or spaces (e.g. '{next(iter(near))}' ~ "
+                f"'{next(iter(near.values()))}'): write the IDs the same way in every file" if near else "")
+        log.warning("assay '%s': %d unmapped sample IDs: %s%s%s", name, len(unmapped), ", ".join(unmapped[:5]),
+                    ", ..." if len(unmapped) > 5 else "", hint)  # fmt: skip
 
 
 def assay_coverage(mdata: md.MuData, config: dict) -> pd.DataFrame:

@@ -81,30 +81,65 @@ def read_text_table(path: str | Path, *, sep: str | None = None) -> tuple[pd.Dat
     if not path.is_file():
         raise StratomicsInputError(f"{path}: file not found. Check the path in config.yaml.")
     raw = path.read_bytes()
+    _check_not_binary(path, raw)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         log.warning("%s is not UTF-8; reading it as Latin-1", path)
         text = raw.decode("latin-1")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    lines = [line for line in text.split("\n") if line.strip()]
-    if not lines:
+    if not text.strip():
         raise StratomicsInputError(f"{path}: the file is empty. Export the table again.")
     if sep is None:
-        header = lines[0]
+        header = next(line for line in text.split("\n") if line.strip())
         sep = "\t" if "\t" in header else ";" if ";" in header else ","
-    table = pd.read_csv(
-        io.StringIO("\n".join(lines)), sep=sep, dtype=str, keep_default_na=False, na_filter=False
-    )
-    if table.empty:
+    header, rows = _rows_of_equal_length(path, text, sep)
+    if not rows:
         raise StratomicsInputError(
             f"{path}: the file has a header but no data rows. Export the table with its data."
         )
-    header = next(csv.reader([lines[0]], delimiter=sep))  # pandas would rename repeated names
-    table.columns = [name.strip() for name in header] if len(header) == table.shape[1] else [
-        str(name).strip() for name in table.columns
-    ]
+    table = pd.DataFrame(rows, columns=range(len(header)), dtype=str)
+    table.columns = [name.strip() for name in header]
     return table.apply(lambda column: column.str.strip()), sep
+
+
+def _check_not_binary(path: Path, raw: bytes) -> None:
+    """Stop on a spreadsheet or other binary file given where a text table belongs."""
+    if raw[:4] == b"PK\x03\x04" or raw[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" or b"\x00" in raw[:4096]:
+        kind = "an Excel workbook" if raw[:2] in (b"PK", b"\xd0\xcf") else "a binary file"
+        raise StratomicsInputError(
+            f"{path}: this is {kind}, not a delimited text table. Open it in the spreadsheet program "
+            "and save it as CSV (comma or semicolon) or as tab-separated text, then point config.yaml at that file."
+        )
+
+
+def _rows_of_equal_length(path: Path, text: str, sep: str) -> tuple[list[str], list[list[str]]]:
+    """The header and the data rows; blank lines skipped, empty trailing fields (a trailing
+    separator) ignored, and any other row with more or fewer fields than the header refused."""
+    reader = csv.reader(io.StringIO(text), delimiter=sep)
+    header, rows, ragged = None, [], []
+    for row in reader:
+        if not any(cell.strip() for cell in row):
+            continue
+        if header is None:
+            header = row
+            while len(header) > 1 and not header[-1].strip():
+                header = header[:-1]
+            continue
+        while len(row) > len(header) and not row[-1].strip():
+            row = row[:-1]
+        if len(row) != len(header):
+            ragged.append((reader.line_num, len(row)))
+        rows.append(row)
+    if ragged:
+        shown = "; ".join(f"line {line} has {n}" for line, n in ragged[:5])
+        more = f" (and {len(ragged) - 5} more rows)" if len(ragged) > 5 else ""
+        raise StratomicsInputError(
+            f"{path}: the header has {len(header)} fields but {shown}{more}. A separator inside a value "
+            "(e.g. an unquoted comma in free text) or a missing cell shifts the columns: quote such values "
+            "or export the table again with a tab or semicolon separator."
+        )
+    return header, rows
 
 
 def uses_decimal_comma(cells: pd.DataFrame, sep: str) -> bool:

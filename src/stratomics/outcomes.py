@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from stratomics.associate.design import adjustable_covariates
+
 log = logging.getLogger(__name__)
 
 OUTCOME_COLUMNS = ["outcome", "model", "term", "estimate", "std_error", "ci_low", "ci_high", "ratio",
@@ -32,7 +34,8 @@ def _dummies(groups: pd.Series) -> pd.DataFrame:
 
 
 def _covariate_matrix(obs: pd.DataFrame, covariates: list[str]) -> pd.DataFrame:
-    """Covariates as numbers: text columns one-hot (first level dropped)."""
+    """The adjustable covariates as numbers: text columns one-hot (first level dropped)."""
+    covariates = adjustable_covariates(covariates, obs, purpose="subgroup outcomes")
     frame = obs[covariates]
     return pd.get_dummies(frame, drop_first=True, dtype=float) if covariates else pd.DataFrame(index=obs.index)
 

@@ -27,12 +27,33 @@ log = logging.getLogger(__name__)
 UNCORRECTED = "uncorrected"
 
 
-def drop_uninformative(adata: ad.AnnData, record: Record) -> ad.AnnData:
-    """Remove features that are missing in all samples, observed in one sample, or constant."""
+def drop_uninformative(adata: ad.AnnData, record: Record, constant_in_file=()) -> ad.AnnData:
+    """Remove features that are missing in all samples, observed in one sample, or constant, before
+    or after the kind's transformation (a column filled down in a spreadsheet varies after CLR or
+    library-size normalisation, yet holds no information).
+
+    Parameters
+    ----------
+    adata
+        The transformed assay.
+    record
+        Its preprocessing record.
+    constant_in_file
+        Names of the features whose values as read were all equal (:func:`constant_features`).
+    """
     adata = record.drop(adata, np.isfinite(adata.X).sum(axis=0) == 0, "missing in every sample")
     adata = record.drop(adata, np.isfinite(adata.X).sum(axis=0) < 2, "observed in a single sample")
     spread = np.nanmax(adata.X, axis=0) - np.nanmin(adata.X, axis=0)
-    return record.drop(adata, spread == 0, "constant across samples")
+    adata = record.drop(adata, spread == 0, "constant across samples")
+    return record.drop(adata, adata.var_names.isin(list(constant_in_file)), "constant in the file (every value equal)")
+
+
+def constant_features(adata: ad.AnnData) -> list[str]:
+    """The features observed in two or more samples whose values are all equal."""
+    values = np.asarray(adata.X, dtype=float)
+    observed = np.flatnonzero(np.isfinite(values).sum(axis=0) >= 2)
+    spread = np.nanmax(values[:, observed], axis=0) - np.nanmin(values[:, observed], axis=0)
+    return adata.var_names[observed[spread == 0]].tolist()
 
 
 def combat(adata: ad.AnnData, batch: str, covariates=()) -> np.ndarray:
@@ -171,11 +192,12 @@ def preprocess_assay(
     kind = KINDS[spec["kind"]]
     record = Record(name, kind.name)
     options = {key: spec[key] for key in kind.preprocess_options if key in spec}
+    constant_in_file = constant_features(adata)
     result = kind.preprocess(adata, record, **options)
     record.add_metrics(pd.DataFrame(
         {"missing_fraction": 1 - np.isfinite(result.X).mean(axis=0)}, index=result.var_names
     ))  # fmt: skip
-    result = drop_uninformative(result, record)
+    result = drop_uninformative(result, record, constant_in_file)
     correction = spec.get("batch_correction", batch_correction)
     result.obsm["X_qc_pca"] = qc_pca(result.X, seed)
     if batch and result.obs[batch].nunique() < 2:

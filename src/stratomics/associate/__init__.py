@@ -68,7 +68,8 @@ def outcome_data(obs: pd.DataFrame, outcome: str, spec: dict, covariates: list[s
     if len(complete) < len(obs):
         log.warning("%s: %d of %d patients have no value and are left out", purpose,
                     len(obs) - len(complete), len(obs))  # fmt: skip
-    formula = "~ 1" + (" + " + covariate_formula(covariates, complete) if covariates else "")
+    terms = covariate_formula(covariates, complete, purpose=purpose)
+    formula = "~ 1" + (" + " + terms if terms else "")
     design = model_design(complete, formula, purpose=purpose)
     response = complete.loc[design.index, columns].astype(float)
     if spec["type"] == "binary":

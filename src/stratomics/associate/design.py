@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keyword
 import logging
 from itertools import combinations
 
@@ -13,9 +14,34 @@ from stratomics.errors import StratomicsInputError
 log = logging.getLogger(__name__)
 
 
-def covariate_formula(covariates: list[str], obs: pd.DataFrame) -> str:
-    """A formula term list for covariate columns: numbers as they are, text as categories."""
-    terms = [f"C({c})" if obs[c].dtype.kind not in "biuf" else c for c in covariates]
+def adjustable_covariates(covariates: list[str], obs: pd.DataFrame, *, purpose: str = "model") -> list[str]:
+    """The covariates with at least two values among ``obs``; each one left out is named in a warning
+    (a single-valued covariate cannot be adjusted for, and a formula would drop it silently)."""
+    kept = []
+    for column in covariates:
+        values = obs[column].dropna().unique()
+        if len(values) < 2:
+            log.warning("%s: covariate '%s' has a single value (%s) among the %d patients; the model is not "
+                        "adjusted for it", purpose, column, ", ".join(map(str, values)) or "none", len(obs))  # fmt: skip
+        else:
+            kept.append(column)
+    return kept
+
+
+def covariate_formula(covariates: list[str], obs: pd.DataFrame, *, purpose: str = "model") -> str:
+    """A formula term list for the :func:`adjustable_covariates`: numbers as they are, text as categories.
+
+    Every name that is not a plain identifier is quoted, so that ``crp (mg/L)``, or a name that
+    would be code to the formula parser, is read as a column name.
+
+    Returns
+    -------
+    The terms joined by " + " ("" when none is left).
+    """
+    terms = []
+    for column in adjustable_covariates(covariates, obs, purpose=purpose):
+        name = column if column.isidentifier() and not keyword.iskeyword(column) else f"`{column}`"
+        terms.append(f"C({name})" if obs[column].dtype.kind not in "biuf" else name)
     return " + ".join(terms)
 
 
@@ -92,8 +118,9 @@ def group_design(
         {f"{group}[{level}]": (complete[group].astype(str) == level).astype(float) for level in levels},
         index=complete.index,
     )
-    if covariates:
-        rest = model_design(complete, "~ " + covariate_formula(covariates, complete), purpose=purpose)
+    terms = covariate_formula(covariates, complete, purpose=purpose)
+    if terms:
+        rest = model_design(complete, "~ " + terms, purpose=purpose)
         indicators = indicators.join(rest.drop(columns="Intercept"))
     check_full_rank(indicators, purpose)
     return indicators, levels
