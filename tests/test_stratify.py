@@ -205,3 +205,24 @@ def test_subgroups_do_not_depend_on_the_number_of_threads():
                                               stratify_options={"n_resamples": 10, "k_values": [2, 3, 4]}, seed=3)  # fmt: skip
         outputs.append((subgroup_table(mdata).to_csv(float_format="%.6g"), table.to_csv(float_format="%.6g")))
     assert outputs[0] == outputs[1]
+
+
+def test_an_assay_on_a_handful_of_patients_is_left_out_of_integration_and_tests_by_name(caplog):
+    from stratomics.associate import assay_biomarkers, markers_of_groups
+
+    mdata, truth = planted_cohort(n=200)
+    rare = ad.AnnData(np.random.default_rng(1).normal(size=(3, 5)), obs=pd.DataFrame(index=mdata.obs_names[:3]))
+    mdata = md.MuData({**mdata.mod, "rare": rare})
+    mdata.obs["failure"] = np.tile([0.0, 1.0], 100)
+    with caplog.at_level("WARNING"):
+        integrate_and_stratify(mdata, ["big", "mid", "small", "rare"], integrate_options={}, min_patients=10,
+                               stratify_options={"n_resamples": 10, "k_values": [2, 3, 4, 5]}, seed=1)  # fmt: skip
+        tested = assay_biomarkers(mdata["rare"], mdata.obs, {"failure": {"type": "binary"}}, [], assay="rare",
+                                  min_patients=10)  # fmt: skip
+        markers = markers_of_groups(mdata["rare"], mdata.obs, ["subgroup"], [], assay="rare", min_patients=10)
+    assert mdata.uns["integrate"]["assays"] == ["big", "mid", "small"]
+    fitted = subgroup_table(mdata).query("fitted")
+    assert len(fitted) > 50 and adjusted_rand_score(truth[fitted["patient_id"]], fitted["subgroup"]) > 0.95
+    assert tested.empty and markers.empty
+    assert "integrate: assay 'rare' is left out: measured on 3 patients, fewer than min_patients_per_assay (10)" in caplog.text
+    assert "biomarkers: assay 'rare' is not tested: measured on 3 patients" in caplog.text

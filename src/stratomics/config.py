@@ -201,6 +201,7 @@ def resolve(config: dict) -> dict:
             "adjust_for": config["stratify"].get("adjust_for", list(dict.fromkeys([*cohort["covariates"], batch] if batch
                                                                                   else cohort["covariates"]))),
             "select_factors": config["stratify"]["factors"] == "structured",
+            "min_patients": cohort["min_patients_per_assay"],
         },
     }  # fmt: skip
 

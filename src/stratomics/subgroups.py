@@ -99,8 +99,23 @@ def coverage_matrix(frames: dict[str, pd.DataFrame], patients: pd.Index) -> np.n
     return np.column_stack([patients.isin(frame.index) for frame in frames.values()])
 
 
+def assays_with_enough_patients(mdata, assays: list[str], min_patients: int, purpose: str) -> list[str]:
+    """The assays measured on at least ``min_patients`` patients; each one left out is named in a warning."""
+    kept = [name for name in assays if mdata[name].n_obs >= min_patients]
+    for name in [name for name in assays if name not in kept]:
+        log.warning("%s: assay '%s' is left out: measured on %d patients, fewer than min_patients_per_assay (%d)",
+                    purpose, name, mdata[name].n_obs, min_patients)  # fmt: skip
+    if not kept:
+        raise StratomicsInputError(
+            f"{purpose}: none of the assays {', '.join(assays)} is measured on {min_patients} patients or more "
+            "(cohort.min_patients_per_assay); there is nothing to integrate."
+        )
+    return kept
+
+
 def integrate_cohort(mdata, assays: list[str], *, integrate_options: dict, fit_on: str = "complete",
-                     adjust_for: list[str] = (), select_factors: bool = True, seed: int = 0):  # fmt: skip
+                     adjust_for: list[str] = (), select_factors: bool = True, min_patients: int = 2,
+                     seed: int = 0):  # fmt: skip
     """Integrate the assays, mark the patients that will define the subgroups and fit the subgroup space.
 
     Stores ``obsm["X_integrated"]`` (factors), ``obsm["X_subgroup_space"]`` (the factors adjusted
@@ -121,6 +136,8 @@ def integrate_cohort(mdata, assays: list[str], *, integrate_options: dict, fit_o
     adjust_for, select_factors
         Sample-sheet columns the factors are adjusted for, and whether only factors with cluster
         structure are kept (:func:`stratomics.subgroup_space.fit_subgroup_space`).
+    min_patients
+        Assays measured on fewer patients are left out (with a warning).
     seed
         Seed of every random step.
 
@@ -128,6 +145,7 @@ def integrate_cohort(mdata, assays: list[str], *, integrate_options: dict, fit_o
     -------
     The integration model and the subgroup space.
     """
+    assays = assays_with_enough_patients(mdata, assays, min_patients, "integrate")
     frames = assay_frames(mdata, assays)
     patients = mdata.obs_names
     integration, scores = fit_integration(frames, patients, seed=seed, **integrate_options)

@@ -15,6 +15,7 @@ rule biomarkers_assay:
     params:
         outcomes=config["cohort"]["outcomes"],
         covariates=RESOLVED["associate_covariates"],
+        min_patients=config["cohort"]["min_patients_per_assay"],
     log:
         "results/logs/biomarkers_{assay}.log",
     benchmark:
@@ -42,6 +43,7 @@ rule markers_assay:
         moderated=config["associate"]["moderated"],
         robust=config["associate"]["robust"],
         integrated=lambda wildcards: wildcards.assay in RESOLVED["integrated_assays"],
+        min_patients=config["cohort"]["min_patients_per_assay"],
     log:
         "results/logs/markers_{assay}.log",
     benchmark:

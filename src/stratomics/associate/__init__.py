@@ -153,6 +153,35 @@ def outcome_biomarkers(
     return _tidy(table, assay=assay, label=outcome, model=model, effect=f"{EFFECTS[model]} per SD")
 
 
+def assay_biomarkers(adata: ad.AnnData, obs: pd.DataFrame, outcomes: dict, covariates: list[str], *, assay: str,
+                     min_patients: int = 2) -> pd.DataFrame:  # fmt: skip
+    """:func:`outcome_biomarkers` of every outcome; an assay measured on fewer than ``min_patients``
+    patients is not tested (an empty table and a warning that names it).
+
+    Parameters
+    ----------
+    outcomes
+        Outcome names and their config entries.
+
+    Returns
+    -------
+    One row per feature and outcome with :data:`RESULT_COLUMNS`.
+    """
+    if not enough_patients(adata, assay, min_patients, "biomarkers"):
+        return pd.DataFrame(columns=RESULT_COLUMNS)
+    return pd.concat([outcome_biomarkers(adata, obs, name, spec, covariates, assay=assay)
+                      for name, spec in outcomes.items()])  # fmt: skip
+
+
+def enough_patients(adata: ad.AnnData, assay: str, min_patients: int, purpose: str) -> bool:
+    """Whether an assay is measured on ``min_patients`` patients; warn naming it when it is not."""
+    if adata.n_obs >= min_patients:
+        return True
+    log.warning("%s: assay '%s' is not tested: measured on %d patients, fewer than min_patients_per_assay (%d)",
+                purpose, assay, adata.n_obs, min_patients)  # fmt: skip
+    return False
+
+
 def _tidy(table: pd.DataFrame, *, assay: str, label: str, model: str, effect: str) -> pd.DataFrame:
     """Put a per-feature result frame into the stable column order."""
     table = table.rename_axis("feature").reset_index()
@@ -201,11 +230,12 @@ DESCRIPTIVE = "descriptive: the groups were defined on this assay, so the p-valu
 
 
 def markers_of_groups(adata: ad.AnnData, obs: pd.DataFrame, groups: list[str], covariates: list[str], *, assay: str,
-                      defined_on: tuple = (), **options) -> pd.DataFrame:  # fmt: skip
+                      defined_on: tuple = (), min_patients: int = 2, **options) -> pd.DataFrame:  # fmt: skip
     """:func:`cluster_markers` for each group column (adjusted for the covariates other than itself).
 
-    A column with fewer than two groups among the assay's patients (one subgroup: no structure
-    found) has nothing to compare: it is skipped with a warning. Rows of the groups in
+    An assay measured on fewer than ``min_patients`` patients, and a column with fewer than two
+    groups among the assay's patients (one subgroup: no structure found), have nothing to compare:
+    they are skipped with a warning. Rows of the groups in
     ``defined_on`` (the subgroups, when this assay was integrated) get the :data:`DESCRIPTIVE` note:
     features that made the groups separate them by construction.
 
@@ -214,7 +244,7 @@ def markers_of_groups(adata: ad.AnnData, obs: pd.DataFrame, groups: list[str], c
     One row per feature, group column and contrast with :data:`RESULT_COLUMNS`.
     """
     tables = []
-    for group in groups:
+    for group in groups if enough_patients(adata, assay, min_patients, "markers") else ():
         levels = obs.loc[adata.obs_names, group].dropna().unique()
         if len(levels) < 2:
             log.warning("markers of %s in %s: %d group(s), nothing to compare", group, assay, len(levels))
