@@ -209,3 +209,43 @@ def test_a_small_genotypes_only_cohort_at_three_sites_runs_end_to_end(tmp_path):
     assert "no assay to integrate" in result.stderr and "not applicable" in result.stderr
     assert not (results / "stratify").exists() and not (results / "associate/biomarkers.tsv").exists()
     assert (results / "provenance.json").exists() and (results / "qc/geno_qc.png").exists()
+
+
+def continuous_outcome_only(folder, n: int = 70, seed: int = 4) -> dict:
+    """Only a continuous outcome, a covariate whose name is not an identifier, visits spelt
+    'Baseline', and a second assay measured on 3 patients."""
+    rng = np.random.default_rng(seed)
+    patients = [f"R{i:02d}" for i in range(n)]
+    group = rng.integers(0, 2, n)
+    sheet = pd.DataFrame({"patient_id": patients, "age": rng.normal(50, 10, n).round(),
+                          "crp (mg/L)": rng.gamma(2, 4, n).round(1),
+                          "das28": (rng.normal(4, 0.5, n) + 1.5 * group).round(2)})  # fmt: skip
+    sheet.to_csv(folder / "sheet.csv", index=False)
+    labs = pd.DataFrame(rng.normal(0, 1, (n, 30)) + 2.0 * group[:, None] * (np.arange(30) < 6),
+                        index=pd.Index([f"L-{p}" for p in patients], name="sample_id"),
+                        columns=[f"marker{j}" for j in range(30)])  # fmt: skip
+    labs.to_csv(folder / "labs.csv")
+    pd.DataFrame(rng.normal(size=(3, 4)), index=pd.Index(patients[:3], name="patient_id"),
+                 columns=[f"rare{j}" for j in range(4)]).to_csv(folder / "rare.csv")  # fmt: skip
+    pd.DataFrame({"sample_id": labs.index, "patient_id": patients, "visit": "Baseline"}).to_csv(
+        folder / "sample_map.csv", index=False)  # fmt: skip
+    return {
+        "cohort": {"samples": str(folder / "sheet.csv"), "sample_map": str(folder / "sample_map.csv"),
+                   "covariates": ["age", "crp (mg/L)"], "outcomes": {"das28": {"type": "continuous"}}},
+        "assays": {"labs": {"kind": "table", "path": str(folder / "labs.csv")},
+                   "rare": {"kind": "table", "path": str(folder / "rare.csv")}},
+    }  # fmt: skip
+
+
+def test_a_cohort_with_only_a_continuous_outcome_and_an_assay_on_three_patients_runs_end_to_end(tmp_path):
+    result = run_cohort(tmp_path, continuous_outcome_only(tmp_path))
+    assert result.returncode == 0, result.stderr[-4000:]
+    results = tmp_path / "results"
+    biomarkers = pd.read_csv(results / "associate/biomarkers.tsv", sep="\t")
+    assert set(biomarkers["assay"]) == {"labs"} and set(biomarkers["model"]) == {"linear"}
+    assert len(biomarkers) == 30 and biomarkers.nsmallest(6, "p_value")["feature"].str.slice(6).astype(int).lt(6).all()
+    assert (pd.read_csv(results / "qc/ingest_report.tsv", sep="\t")["status"] == "mapped").sum() == 73
+    assert "assay 'rare' is left out: measured on 3 patients" in result.stderr
+    assert "visit 'Baseline' read as the configured visit 'baseline'" in result.stderr
+    assert not (results / "predict").exists()  # a continuous outcome is not predicted
+    assert (results / "stratify/clusters.tsv").exists() and (results / "provenance.json").exists()
