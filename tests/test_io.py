@@ -58,6 +58,13 @@ def test_non_numeric_value_error_names_file_column_line_and_value(tmp_path):
     assert "column 'IL6' line 4" in message and "'high'" in message and "na_values" in message
 
 
+@pytest.mark.parametrize("value", ["inf", "-Infinity"])
+def test_an_infinite_value_is_reported_like_any_other_non_number(tmp_path, value):
+    path = write(tmp_path / "t.csv", f"id,IL6,TNF\nP1,1,2\nP2,{value},3\n")
+    with pytest.raises(StratomicsInputError, match=f"column 'IL6' line 3 has value '{value}', which is not a finite number"):
+        read_table(path)
+
+
 def test_non_numeric_value_in_transposed_table_names_the_file_line(tmp_path):
     path = write(tmp_path / "t.csv", "feature,P1,P2\na,1,2\nb,3,oops\n")
     with pytest.raises(StratomicsInputError, match=r"line 3 column 'P2'.*'oops'"):

@@ -233,6 +233,21 @@ def test_preprocessing_the_demo_records_everything(small_demo):
     assert "batch_correction" not in mdata["genotypes"].uns["preprocess"]
     rna = mdata["rna"]
     np.testing.assert_allclose(rna.obs["size_factor"], median_of_ratios(rna.layers["counts"]))
+    rna.obs["site"] = raw.obs.loc[rna.obs_names, "site"].to_numpy()
+    assert len({qc_png(rna) for _ in range(2)}) == 1  # the QC figure's jitter is seeded
+
+
+def qc_png(adata) -> bytes:
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from stratomics.qc_figures import assay_qc
+
+    figure, buffer = assay_qc(adata, "rna", batch="site"), io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
 
 
 def test_assay_option_overrides_the_cohort_batch_correction(small_demo):

@@ -182,7 +182,7 @@ def parse_numeric(
     if decimal_comma:
         text = text.apply(lambda column: column.str.replace(",", ".", regex=False))
     numbers = text.apply(lambda column: pd.to_numeric(column.replace("", np.nan), errors="coerce"))
-    bad = numbers.isna().to_numpy() & ~missing.to_numpy()
+    bad = ~np.isfinite(numbers.to_numpy(dtype=float)) & ~missing.to_numpy()  # text, and inf (not a measurement)
     if bad.any():
         row, col = (int(i[0]) for i in np.nonzero(bad))
         value = cells.iat[row, col]
@@ -191,7 +191,7 @@ def parse_numeric(
         else:
             where = f"line {col + 2} column '{cells.index[row]}'"
         raise StratomicsInputError(
-            f"{source}: {where} has value '{value}', which is not a number "
+            f"{source}: {where} has value '{value}', which is not a finite number "
             f"({int(bad.sum())} such cells in all). Mark missing values as empty or NA, "
             f"or list '{value}' under na_values for this assay in config.yaml."
         )
