@@ -113,7 +113,8 @@ def test_resolve_derives_each_setting_once_from_the_config(config):
     assert resolved["table1_columns"] == ["age", "sex", "site", "disease", "failure_12m"]
     assert resolved["colour_by"] == ["subgroup", "site", "disease", "subgroup_confidence"]
     assert resolved["n_stratify_settings"] == 7  # k = 2..8
-    assert resolved["subgroup_space"] == {"adjust_for": ["age", "sex", "site", "disease"], "select_factors": True}
+    assert resolved["subgroup_space"] == {"adjust_for": ["age", "sex", "site", "disease"], "select_factors": True,
+                                         "min_patients": 10}
 
 
 def test_resolve_of_a_cohort_without_batch_genotypes_or_demo_columns(config):
@@ -129,9 +130,10 @@ def test_resolve_of_a_cohort_without_batch_genotypes_or_demo_columns(config):
     assert resolved["colour_by"] == ["subgroup", "subgroup_confidence"]
     assert resolved["table1_columns"] == ["age", "bmi"]  # the survival outcome has rows of its own
     assert resolved["predict_outcomes"] == ["os"] and resolved["n_stratify_settings"] == 2
-    assert resolved["subgroup_space"] == {"adjust_for": ["age"], "select_factors": True}
+    assert resolved["subgroup_space"] == {"adjust_for": ["age"], "select_factors": True, "min_patients": 10}
     config["stratify"].update(adjust_for=[], factors="all")
-    assert resolve(validate_config(config))["subgroup_space"] == {"adjust_for": [], "select_factors": False}
+    assert resolve(validate_config(config))["subgroup_space"] == {"adjust_for": [], "select_factors": False,
+                                                                   "min_patients": 10}
 
 
 def test_tests_model_the_batch_when_assays_are_batch_corrected(config):
@@ -143,3 +145,16 @@ def test_tests_model_the_batch_when_assays_are_batch_corrected(config):
     assert resolve(validate_config(config))["associate_covariates"] == ["age", "site"]
     config.update(mode="site", site="LUX")  # one site: nothing to model
     assert resolve(validate_config(config))["associate_covariates"] == ["age"]
+
+
+def test_a_config_that_would_run_code_is_refused_with_the_reason(tmp_path):
+    marker = tmp_path / "ran"
+    template = tmp_path / "template.yaml"
+    template.write_text(f"__use_yte__: true\nseed: ?(__import__('pathlib').Path('{marker}').touch())\n")
+    with pytest.raises(StratomicsInputError, match="sets __use_yte__.*Python in it runs on every snakemake call"):
+        read_config(template)
+    tagged = tmp_path / "tagged.yaml"
+    tagged.write_text(f"seed: !!python/object/apply:os.system ['touch {marker}']\n")
+    with pytest.raises(StratomicsInputError, match="tagged.yaml: not valid YAML"):
+        read_config(tagged)  # the safe loader knows no Python tags
+    assert not marker.exists()

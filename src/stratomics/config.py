@@ -31,6 +31,10 @@ def load_schema() -> dict:
     return schema
 
 
+#: The key that turns a YAML config into a YTE template (Python evaluated by Snakemake).
+YTE_KEY = "__use_yte__"
+
+
 def read_config(path: str | Path) -> dict:
     """Read a YAML config file, naming the file on failure."""
     path = Path(path)
@@ -42,6 +46,12 @@ def read_config(path: str | Path) -> dict:
         raise StratomicsInputError(f"{path}: not valid YAML: {err}") from None
     if not isinstance(config, dict):
         raise StratomicsInputError(f"{path}: expected a mapping of keys (seed, cohort, assays).")
+    if YTE_KEY in config:
+        raise StratomicsInputError(
+            f"{path}: sets {YTE_KEY}, which makes Snakemake evaluate the file as a YTE template: the Python "
+            "in it runs on every snakemake call, even a dry run. A stratomics config is data: remove the key "
+            "and write the values out."
+        )
     return config
 
 
