@@ -35,6 +35,30 @@ def test_scan_refuses_identifiers_and_small_counts(tmp_path):
         scan_export(tmp_path, ["P0001"], min_count=5, count_columns={"n"})
 
 
+def test_numeric_patient_ids_do_not_fail_every_export_and_identifier_columns_are_still_refused(tmp_path, caplog):
+    pd.DataFrame({"feature": ["IL6"], "n": [5]}).to_csv(tmp_path / "a.tsv", sep="\t", index=False)
+    (tmp_path / "export.log").write_text("2 cells with a count below 5 blanked\n")
+    scan_export(tmp_path, [str(i) for i in range(1, 121)], min_count=5, count_columns={"n"})
+    assert "120 patient or sample IDs are plain numbers (e.g. '1')" in caplog.text
+    pd.DataFrame({"patient_id": [5, 6]}).to_csv(tmp_path / "b.tsv", sep="\t", index=False)
+    with pytest.raises(StratomicsInputError, match="b.tsv: has the identifier column 'patient_id'"):
+        scan_export(tmp_path, [str(i) for i in range(1, 121)], min_count=5, count_columns={"n"})
+
+
+@pytest.mark.parametrize("site", ["../outside", "a/b", ".hidden", ""])
+def test_a_site_name_that_is_not_a_plain_folder_name_is_refused(site):
+    from stratomics.config import validate_config
+
+    assays = {"labs": {"kind": "table", "path": "labs.csv"}}
+    config = {"mode": "site", "site": site, "cohort": {"samples": "s.csv"}, "assays": assays}
+    with pytest.raises(StratomicsInputError, match="site"):
+        validate_config(config, check_files=False)
+    meta = {"mode": "meta", "federated": {"exports": {site: "results/export/x"}}, "cohort": {"samples": "s.csv"},
+            "assays": assays}  # fmt: skip
+    with pytest.raises(StratomicsInputError, match="exports"):
+        validate_config(meta, check_files=False)
+
+
 def test_a_site_export_holds_no_patient_rows_and_logs_every_blank(small_demo, tmp_path):
     _, config = small_demo
     mdata = preprocess_cohort(build_cohort(config).mdata, config)

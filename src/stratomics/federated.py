@@ -92,6 +92,12 @@ def scan_export(folder: str | Path, identifiers, *, min_count: int, count_column
         Naming the file and what was found.
     """
     tokens = {str(i) for i in identifiers}
+    numeric = {token for token in tokens if _is_number(token)}
+    if numeric:  # "5" in "a count below 5" is not patient 5: such IDs are kept out by the identifier-column check
+        logger.warning("export scan: %d patient or sample IDs are plain numbers (e.g. '%s'); they cannot be told apart "
+                    "from counts in the text, so the scan looks for them only as identifier columns. Prefer IDs "
+                    "with letters", len(numeric), min(numeric, key=lambda token: (len(token), token)))  # fmt: skip
+    tokens -= numeric
     for path in sorted(Path(folder).rglob("*")):
         if not path.is_file():
             continue
@@ -113,6 +119,14 @@ def scan_export(folder: str | Path, identifiers, *, min_count: int, count_column
                     f"export {path}: column '{column}' shows a count of {int(values[values < min_count].iloc[0])}, "
                     f"below the minimum of {min_count}."
                 )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 ESTIMATE_VALUES = ["estimate", "std_error", "ci_low", "ci_high", "statistic", "p_value"]
