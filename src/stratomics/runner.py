@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 import warnings
+from pathlib import Path
 from typing import Callable
 
 from stratomics.errors import StratomicsInputError
 
+log = logging.getLogger("stratomics")
 
-def run_step(log_path: str | None, step: Callable[[], None]) -> None:
-    """Run ``step`` with logging to ``log_path`` and stderr.
 
-    An input problem (:class:`StratomicsInputError`) is logged as one message without a traceback
-    and ends the job with exit status 1; programming errors keep their traceback.
+def run_step(log_path: str | None, step: Callable[[], None], *, inputs=()) -> None:
+    """Run ``step`` with logging to ``log_path`` and stderr; every failure ends up in the log.
+
+    An input problem (:class:`StratomicsInputError`) is logged as one message without a traceback;
+    so are an unreadable (truncated or corrupt) HDF5 input among ``inputs`` and a full disk, with
+    what to do. Any other error is logged with its traceback. Each ends the job with exit status 1.
+
+    Parameters
+    ----------
+    log_path
+        The rule's log file.
+    step
+        The work.
+    inputs
+        The rule's input files (checked when the step fails on a file).
     """
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_path:
@@ -26,5 +40,40 @@ def run_step(log_path: str | None, step: Callable[[], None]) -> None:
     try:
         step()
     except StratomicsInputError as err:
-        logging.getLogger("stratomics").error("%s", err)
+        log.error("%s", err)
         sys.exit(1)
+    except Exception as err:  # noqa: BLE001 (every failure belongs in the rule's log)
+        problem = file_problem(err, [str(path) for path in inputs])
+        if problem:
+            log.error("%s", problem)
+        else:
+            log.exception("the step failed")
+        sys.exit(1)
+
+
+def file_problem(err: Exception, inputs: list[str]) -> str | None:
+    """What to do when ``err`` comes from a full disk or an unreadable HDF5 input; None otherwise."""
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        return (f"no space left on the device while writing {err.filename or 'an output'}: free disk space (or "
+                "move the results folder to a larger disk) and run the same command again; the job's outputs "
+                "were not kept.")  # fmt: skip
+    unreadable = {path: reason for path in inputs if (reason := _hdf5_unreadable(path))}
+    if not unreadable:
+        return None
+    path, reason = next(iter(unreadable.items()))
+    return (f"{path}: cannot be read ({reason}); the file is truncated or corrupt (a run killed while writing it, "
+            "or a full disk). Delete it and run the same command again: Snakemake remakes it with the rule that "
+            "writes it.")  # fmt: skip
+
+
+def _hdf5_unreadable(path: str) -> str | None:
+    """Why an .h5ad/.h5mu input cannot be opened, or None (other files, or a readable one)."""
+    if Path(path).suffix not in (".h5ad", ".h5mu") or not Path(path).is_file():
+        return None
+    import h5py
+
+    try:
+        with h5py.File(path, "r"):
+            return None
+    except OSError as err:
+        return str(err)

@@ -14,4 +14,4 @@ def main():
     plot.save_figure(figure, Path(snakemake.output.pdf).with_suffix(""))
 
 
-run_step(snakemake.log[0], main)
+run_step(snakemake.log[0], main, inputs=snakemake.input)

@@ -22,4 +22,4 @@ def main():
     joblib.dump(result, snakemake.output[0])
 
 
-run_step(snakemake.log[0], main)
+run_step(snakemake.log[0], main, inputs=snakemake.input)

@@ -48,4 +48,4 @@ def main():
          outputs.table_one[0])  # fmt: skip
 
 
-run_step(snakemake.log[0], main)
+run_step(snakemake.log[0], main, inputs=snakemake.input)

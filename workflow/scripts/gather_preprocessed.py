@@ -16,4 +16,4 @@ def main():
     write_table(feature_qc_table(mdata), snakemake.output.feature_qc)
 
 
-run_step(snakemake.log[0], main)
+run_step(snakemake.log[0], main, inputs=snakemake.input)

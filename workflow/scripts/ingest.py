@@ -12,4 +12,4 @@ def main():
     write_table(cohort.coverage, snakemake.output.coverage)
 
 
-run_step(snakemake.log[0], main)
+run_step(snakemake.log[0], main, inputs=snakemake.input)

@@ -21,4 +21,4 @@ def main():
     write_table(mdata.uns["integrate"]["factors"], snakemake.output.factors)
 
 
-run_step(snakemake.log[0], main)
+run_step(snakemake.log[0], main, inputs=snakemake.input)

@@ -20,4 +20,4 @@ def main():
     save_figure(figures.meta_heterogeneity(combined["features"]), Path(outputs.heterogeneity[0]).with_suffix(""))
 
 
-run_step(snakemake.log[0], main)
+run_step(snakemake.log[0], main, inputs=snakemake.input)

@@ -23,4 +23,4 @@ def main():
           f"{len(params.outcomes)} outcomes")  # fmt: skip
 
 
-run_step(snakemake.log[0], main)
+run_step(snakemake.log[0], main, inputs=snakemake.input)

@@ -16,4 +16,4 @@ def main():
     save_figure(figures.prediction_curves(curves), Path(snakemake.output.curves[0]).with_suffix(""))
 
 
-run_step(snakemake.log[0], main)
+run_step(snakemake.log[0], main, inputs=snakemake.input)

@@ -18,4 +18,4 @@ def main():
     print(summary[["model", "feature_set", "metric", "estimate", "ci_low", "ci_high"]].to_string(index=False))
 
 
-run_step(snakemake.log[0], main)
+run_step(snakemake.log[0], main, inputs=snakemake.input)

@@ -15,4 +15,4 @@ def main():
     result.write_h5ad(snakemake.output[0])
 
 
-run_step(snakemake.log[0], main)
+run_step(snakemake.log[0], main, inputs=snakemake.input)

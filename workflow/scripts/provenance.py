@@ -9,4 +9,4 @@ def main():
     provenance.write(record, snakemake.output.json, snakemake.output.html)
 
 
-run_step(snakemake.log[0], main)
+run_step(snakemake.log[0], main, inputs=snakemake.input)

@@ -13,4 +13,4 @@ def main():
     save_model(strip_patient_data(model, scales), snakemake.output[0])
 
 
-run_step(snakemake.log[0], main)
+run_step(snakemake.log[0], main, inputs=snakemake.input)

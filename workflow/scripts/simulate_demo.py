@@ -11,4 +11,4 @@ def main():
     simulate_cohort(out_dir, **snakemake.params)
 
 
-run_step(snakemake.log[0], main)
+run_step(snakemake.log[0], main, inputs=snakemake.input)

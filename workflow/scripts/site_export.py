@@ -15,4 +15,4 @@ def main():
     print(f"site export written to {snakemake.output[0]}; {len(log)} cells suppressed (disclosure_log.tsv)")
 
 
-run_step(snakemake.log[0], main)
+run_step(snakemake.log[0], main, inputs=snakemake.input)

@@ -24,4 +24,4 @@ def main():
     save_model(model, snakemake.output.model)
 
 
-run_step(snakemake.log[0], main)
+run_step(snakemake.log[0], main, inputs=snakemake.input)

@@ -23,4 +23,4 @@ def main():
     write_table(table_one(obs, params.characteristics, survival=survival), snakemake.output.table_one)
 
 
-run_step(snakemake.log[0], main)
+run_step(snakemake.log[0], main, inputs=snakemake.input)

@@ -12,4 +12,4 @@ def main():
     write_table(table, snakemake.output[0])
 
 
-run_step(snakemake.log[0], main)
+run_step(snakemake.log[0], main, inputs=snakemake.input)
