@@ -64,3 +64,21 @@ def test_no_estimate_at_any_site_gives_an_empty_table_with_its_columns(caplog):
     table = meta_analyse(empty, ["outcome_or_contrast", "model", "term"])
     assert table.empty and {"estimate_random", "q_value", "term"} <= set(table.columns)
     assert "no site has an estimate" in caplog.text
+
+
+def test_implausible_site_inputs_are_rejected_by_site_and_feature(site_estimates, caplog):
+    honest = site_estimates[site_estimates["feature"] == "f2"]  # four sites
+    expected = meta_analyse(honest, ["feature", "outcome_or_contrast"]).iloc[0]
+    forged = pd.concat([honest, pd.DataFrame([
+        {"feature": "f2", "outcome_or_contrast": "failure", "site": "EVIL", "estimate": 5.0, "std_error": 1e-6, "n": 40},
+        {"feature": "f2", "outcome_or_contrast": "failure", "site": "INF", "estimate": np.inf, "std_error": 0.1, "n": 90},
+        {"feature": "f2", "outcome_or_contrast": "failure", "site": "ZERO", "estimate": 0.2, "std_error": 0.0, "n": 90},
+        {"feature": "f2", "outcome_or_contrast": "failure", "site": "HALF", "estimate": 0.2, "std_error": 0.2, "n": 2.5},
+    ])])  # fmt: skip
+    table = meta_analyse(forged, ["feature", "outcome_or_contrast"]).iloc[0]
+    assert table["estimate_random"] == pytest.approx(expected["estimate_random"], rel=1e-12)
+    assert table["n_sites"] == 4
+    assert "site EVIL, f2, failure: rejected for a standard error too small for its n" in caplog.text
+    assert "site INF, f2, failure: rejected for a non-finite estimate or SE" in caplog.text
+    assert "site ZERO, f2, failure: rejected for a standard error that is not positive" in caplog.text
+    assert "site HALF, f2, failure: rejected for n that is not a positive whole number" in caplog.text

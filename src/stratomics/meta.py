@@ -26,6 +26,38 @@ META_COLUMNS = ["n_sites", "n", "estimate_fixed", "std_error_fixed", "p_value_fi
                 "q_p_value", "i2", "tau2"]  # fmt: skip
 
 
+#: Largest ratio of a site's share of the inverse-variance weight to its share of the patients: the
+#: precision of one model grows with n, so a site far above it sent an implausible standard error
+#: (one SE of 1e-6 would set the pooled estimate alone).
+MAX_WEIGHT_TO_N_SHARE = 20
+
+
+def plausible_site_rows(estimates: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The site estimates a meta-analysis may use; every rejected one is named (site, key, why).
+
+    Rejected: a non-finite estimate or standard error, a standard error that is not positive, an
+    ``n`` that is not a positive whole number (a suppressed, empty one is kept), and (with two sites
+    or more) a site whose share of the weight exceeds :data:`MAX_WEIGHT_TO_N_SHARE` times its share of the patients.
+    """
+    rows = estimates.astype({"estimate": float, "std_error": float, "n": float})
+    reasons = pd.Series("", index=rows.index)
+    reasons[~np.isfinite(rows["estimate"]) | ~np.isfinite(rows["std_error"])] = "a non-finite estimate or SE"
+    reasons[(reasons == "") & ~(rows["std_error"] > 0)] = "a standard error that is not positive"
+    n = rows["n"]
+    reasons[(reasons == "") & n.notna() & ~((n > 0) & (n == n.round()))] = "n that is not a positive whole number"
+    valid = rows[reasons == ""]
+    weight_share = (1 / valid["std_error"] ** 2) / (1 / valid["std_error"] ** 2).groupby([valid[k] for k in keys]).transform("sum")
+    n_share = valid["n"] / valid["n"].groupby([valid[k] for k in keys]).transform("sum")
+    sites = valid.groupby([valid[k] for k in keys])["site"].transform("size")
+    too_precise = (sites > 1) & (weight_share > MAX_WEIGHT_TO_N_SHARE * n_share)
+    reasons[too_precise[too_precise].index] = "a standard error too small for its n (it would outweigh the other sites)"
+    for index in reasons.index[reasons != ""]:
+        row = rows.loc[index]
+        log.warning("meta: site %s, %s: rejected for %s (estimate %s, SE %s, n %s)", row["site"],
+                    ", ".join(str(row[k]) for k in keys), reasons[index], row["estimate"], row["std_error"], row["n"])  # fmt: skip
+    return rows[reasons == ""]
+
+
 def meta_analyse(estimates: pd.DataFrame, keys: list[str], *, fdr_method: str = "fdr_bh") -> pd.DataFrame:
     """Fixed- and random-effects meta-analysis of site estimates, one row per key.
 
@@ -44,8 +76,7 @@ def meta_analyse(estimates: pd.DataFrame, keys: list[str], *, fdr_method: str = 
     -------
     The keys, :data:`META_COLUMNS` and ``q_value``.
     """
-    usable = estimates.dropna(subset=["estimate", "std_error"])
-    usable = usable[usable["std_error"] > 0].astype({"estimate": float, "std_error": float, "n": float})
+    usable = plausible_site_rows(estimates.dropna(subset=["estimate", "std_error"]), keys)
     if usable.empty:  # e.g. one subgroup: no subgroup effect anywhere
         log.warning("meta: no site has an estimate for %s; the meta-analysis table is empty", ", ".join(keys))
         return pd.DataFrame(columns=[*keys, *META_COLUMNS, "q_value"])
