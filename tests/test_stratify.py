@@ -217,7 +217,7 @@ def test_an_assay_on_a_handful_of_patients_is_left_out_of_integration_and_tests_
     with caplog.at_level("WARNING"):
         integrate_and_stratify(mdata, ["big", "mid", "small", "rare"], integrate_options={}, min_patients=10,
                                stratify_options={"n_resamples": 10, "k_values": [2, 3, 4, 5]}, seed=1)  # fmt: skip
-        tested = assay_biomarkers(mdata["rare"], mdata.obs, {"failure": {"type": "binary"}}, [], assay="rare",
+        tested = assay_biomarkers(mdata["rare"], mdata.obs, {"failure": {"type": "binary"}}, covariates=[], assay="rare",
                                   min_patients=10)  # fmt: skip
         markers = markers_of_groups(mdata["rare"], mdata.obs, ["subgroup"], [], assay="rare", min_patients=10)
     assert mdata.uns["integrate"]["assays"] == ["big", "mid", "small"]

@@ -99,7 +99,7 @@ def coverage_matrix(frames: dict[str, pd.DataFrame], patients: pd.Index) -> np.n
     return np.column_stack([patients.isin(frame.index) for frame in frames.values()])
 
 
-def assays_with_enough_patients(mdata, assays: list[str], min_patients: int, purpose: str) -> list[str]:
+def assays_with_enough_patients(mdata, assays: list[str], *, min_patients: int, purpose: str) -> list[str]:
     """The assays measured on at least ``min_patients`` patients; each one left out is named in a warning."""
     kept = [name for name in assays if mdata[name].n_obs >= min_patients]
     for name in [name for name in assays if name not in kept]:
@@ -145,7 +145,7 @@ def integrate_cohort(mdata, assays: list[str], *, integrate_options: dict, fit_o
     -------
     The integration model and the subgroup space.
     """
-    assays = assays_with_enough_patients(mdata, assays, min_patients, "integrate")
+    assays = assays_with_enough_patients(mdata, assays, min_patients=min_patients, purpose="integrate")
     frames = assay_frames(mdata, assays)
     patients = mdata.obs_names
     integration, scores = fit_integration(frames, patients, seed=seed, **integrate_options)

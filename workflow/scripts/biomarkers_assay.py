@@ -12,7 +12,7 @@ def main():
     adata = ad.read_h5ad(snakemake.input.assay)
     obs = read_cohort_obs(snakemake.input.cohort)
     params = snakemake.params
-    table = assay_biomarkers(adata, obs, params.outcomes, params.covariates, assay=snakemake.wildcards.assay,
+    table = assay_biomarkers(adata, obs, params.outcomes, covariates=params.covariates, assay=snakemake.wildcards.assay,
                              min_patients=params.min_patients)  # fmt: skip
     write_table(table, snakemake.output[0])
 

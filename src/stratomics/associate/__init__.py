@@ -153,7 +153,7 @@ def outcome_biomarkers(
     return _tidy(table, assay=assay, label=outcome, model=model, effect=f"{EFFECTS[model]} per SD")
 
 
-def assay_biomarkers(adata: ad.AnnData, obs: pd.DataFrame, outcomes: dict, covariates: list[str], *, assay: str,
+def assay_biomarkers(adata: ad.AnnData, obs: pd.DataFrame, outcomes: dict, *, covariates: list[str], assay: str,
                      min_patients: int = 2) -> pd.DataFrame:  # fmt: skip
     """:func:`outcome_biomarkers` of every outcome; an assay measured on fewer than ``min_patients``
     patients is not tested (an empty table and a warning that names it).
@@ -162,18 +162,20 @@ def assay_biomarkers(adata: ad.AnnData, obs: pd.DataFrame, outcomes: dict, covar
     ----------
     outcomes
         Outcome names and their config entries.
+    covariates, assay
+        As in :func:`outcome_biomarkers`.
 
     Returns
     -------
     One row per feature and outcome with :data:`RESULT_COLUMNS`.
     """
-    if not enough_patients(adata, assay, min_patients, "biomarkers"):
+    if not enough_patients(adata, assay=assay, min_patients=min_patients, purpose="biomarkers"):
         return pd.DataFrame(columns=RESULT_COLUMNS)
     return pd.concat([outcome_biomarkers(adata, obs, name, spec, covariates, assay=assay)
                       for name, spec in outcomes.items()])  # fmt: skip
 
 
-def enough_patients(adata: ad.AnnData, assay: str, min_patients: int, purpose: str) -> bool:
+def enough_patients(adata: ad.AnnData, *, assay: str, min_patients: int, purpose: str) -> bool:
     """Whether an assay is measured on ``min_patients`` patients; warn naming it when it is not."""
     if adata.n_obs >= min_patients:
         return True
@@ -244,7 +246,7 @@ def markers_of_groups(adata: ad.AnnData, obs: pd.DataFrame, groups: list[str], c
     One row per feature, group column and contrast with :data:`RESULT_COLUMNS`.
     """
     tables = []
-    for group in groups if enough_patients(adata, assay, min_patients, "markers") else ():
+    for group in groups if enough_patients(adata, assay=assay, min_patients=min_patients, purpose="markers") else ():
         levels = obs.loc[adata.obs_names, group].dropna().unique()
         if len(levels) < 2:
             log.warning("markers of %s in %s: %d group(s), nothing to compare", group, assay, len(levels))
