@@ -232,7 +232,7 @@ def _fate(patient, sample_visit: str, qc_failed: str, visit: str, patients) -> t
         return "unmapped", "not in the sample map nor a patient_id"
     if patient not in patients:
         return "unmapped", f"maps to {patient}, who is not in the sample sheet"
-    if sample_visit.strip().casefold() != visit.casefold():
+    if not _same_visit(sample_visit, visit):
         return "excluded", f"visit {sample_visit}, not {visit}"
     if qc_failed:
         return "failed_qc", qc_failed
@@ -319,10 +319,15 @@ def build_cohort(config: dict) -> Cohort:
     return Cohort(mdata=mdata, report=report, coverage=coverage)
 
 
+def _same_visit(written: str, visit: str) -> bool:
+    """Whether a visit as written in a file is the configured one (ignoring case and spaces)."""
+    return written.strip().casefold() == visit.strip().casefold()
+
+
 def _warn_visit_spellings(sample_map: pd.DataFrame, visit: str) -> None:
     """Say when the sample map spells the configured visit differently (it is matched ignoring case)."""
     spellings = sample_map["visit"].unique()
-    other = [v for v in spellings if v.strip().casefold() == visit.casefold() and v != visit]
+    other = [v for v in spellings if _same_visit(v, visit) and v != visit]
     if other:
         log.warning("sample map: visit %s read as the configured visit '%s' (matched ignoring case and spaces)",
                     ", ".join(f"'{v}'" for v in other), visit)  # fmt: skip

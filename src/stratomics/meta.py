@@ -45,11 +45,10 @@ def plausible_site_rows(estimates: pd.DataFrame, keys: list[str]) -> pd.DataFram
     reasons[(reasons == "") & ~(rows["std_error"] > 0)] = "a standard error that is not positive"
     n = rows["n"]
     reasons[(reasons == "") & n.notna() & ~((n > 0) & (n == n.round()))] = "n that is not a positive whole number"
-    valid = rows[reasons == ""]
-    weight_share = (1 / valid["std_error"] ** 2) / (1 / valid["std_error"] ** 2).groupby([valid[k] for k in keys]).transform("sum")
-    n_share = valid["n"] / valid["n"].groupby([valid[k] for k in keys]).transform("sum")
-    sites = valid.groupby([valid[k] for k in keys])["site"].transform("size")
-    too_precise = (sites > 1) & (weight_share > MAX_WEIGHT_TO_N_SHARE * n_share)
+    valid = rows[reasons == ""].assign(weight=lambda frame: 1 / frame["std_error"] ** 2)
+    totals = valid.groupby(keys)[["weight", "n"]].transform("sum")
+    sites = valid.groupby(keys)["site"].transform("size")
+    too_precise = (sites > 1) & (valid["weight"] / totals["weight"] > MAX_WEIGHT_TO_N_SHARE * valid["n"] / totals["n"])
     reasons[too_precise[too_precise].index] = "a standard error too small for its n (it would outweigh the other sites)"
     for index in reasons.index[reasons != ""]:
         row = rows.loc[index]

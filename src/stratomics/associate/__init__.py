@@ -245,8 +245,10 @@ def markers_of_groups(adata: ad.AnnData, obs: pd.DataFrame, groups: list[str], c
     -------
     One row per feature, group column and contrast with :data:`RESULT_COLUMNS`.
     """
+    if not enough_patients(adata, assay=assay, min_patients=min_patients, purpose="markers"):
+        return pd.DataFrame(columns=RESULT_COLUMNS)
     tables = []
-    for group in groups if enough_patients(adata, assay=assay, min_patients=min_patients, purpose="markers") else ():
+    for group in groups:
         levels = obs.loc[adata.obs_names, group].dropna().unique()
         if len(levels) < 2:
             log.warning("markers of %s in %s: %d group(s), nothing to compare", group, assay, len(levels))
