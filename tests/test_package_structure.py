@@ -17,8 +17,7 @@ LEGACY_POSITIONAL = {
     "stratomics.associate.linear_association", "stratomics.associate.genotype_scan",
     "stratomics.associate.cox.fit_cox_predictor", "stratomics.associate.genetic.scan_snps",
     "stratomics.cohort.map_samples", "stratomics.cohort.assay_to_anndata", "stratomics.figures.consensus_and_selection",
-    "stratomics.integrate.snf.kernel", "stratomics.outcomes.survival_by_subgroup",
-    "stratomics.outcomes.binary_by_subgroup", "stratomics.predict.evaluate_outcome",
+    "stratomics.integrate.snf.kernel", "stratomics.predict.evaluate_outcome",
     "stratomics.prediction_metrics.survival_metrics",
 }  # fmt: skip
 

@@ -18,6 +18,7 @@ import pandas as pd
 from stratomics.errors import StratomicsInputError
 from stratomics.io import AssayTable, parse_numeric, read_text_table
 from stratomics.kinds import read_assay
+from stratomics.outcome_types import outcome_type
 
 log = logging.getLogger(__name__)
 md.set_options(pull_on_update=False)
@@ -108,8 +109,9 @@ def _check_columns(sheet: pd.DataFrame, config: dict, source: str) -> None:
     if cohort.get("batch"):
         needed[f"batch '{cohort['batch']}'"] = cohort["batch"]
     for name, outcome in cohort["outcomes"].items():
-        for role in ("time", "event") if outcome["type"] == "survival" else ("column",):
-            needed[f"outcome '{name}' ({role})"] = outcome.get(role, name)
+        otype = outcome_type(outcome, name)
+        for role, column in zip(otype.roles, otype.columns(name, outcome)):
+            needed[f"outcome '{name}' ({role})"] = column
     for what, column in needed.items():
         if column not in sheet.columns:
             close = [c for c in sheet.columns if c.lower() == column.lower()]
@@ -119,40 +121,7 @@ def _check_columns(sheet: pd.DataFrame, config: dict, source: str) -> None:
                 f"(columns: {', '.join(sheet.columns)}).{hint}"
             )
     for name, outcome in cohort["outcomes"].items():
-        if outcome["type"] == "survival":
-            _check_time(sheet[outcome["time"]], name, source)
-            _check_two_classes(sheet[outcome["event"]], name, source)
-        elif outcome["type"] == "binary":
-            _check_two_classes(sheet[outcome.get("column", name)], name, source)
-
-
-def _check_time(values: pd.Series, outcome: str, source: str) -> None:
-    """A follow-up time must be numeric and non-negative."""
-    if values.dtype.kind != "f":
-        text = values.dropna()
-        text = text[pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce").isna()]
-        shown = ", ".join(f"'{value}' (patient {patient})" for patient, value in text.iloc[:3].items())
-        raise StratomicsInputError(
-            f"{source}: outcome '{outcome}': time column '{values.name}' is not numeric: {shown}"
-            f"{f' and {len(text) - 3} more' if len(text) > 3 else ''}. Give follow-up times as numbers "
-            "(e.g. days) and leave unknown times empty."
-        )
-    negative = values[values < 0]
-    if len(negative):
-        raise StratomicsInputError(
-            f"{source}: outcome '{outcome}': column '{values.name}' has negative time "
-            f"{negative.iloc[0]:g} (patient {negative.index[0]}). Times must be >= 0."
-        )
-
-
-def _check_two_classes(values: pd.Series, outcome: str, source: str) -> None:
-    """A binary outcome or an event indicator needs exactly two classes."""
-    classes = sorted(values.dropna().unique().tolist(), key=str)
-    if len(classes) != 2:
-        raise StratomicsInputError(
-            f"{source}: outcome '{outcome}': column '{values.name}' must have two classes (0/1), "
-            f"found {len(classes)}: {classes[:5]}. An outcome with one class cannot be analysed."
-        )
+        outcome_type(outcome, name).check(sheet, name, outcome, source=source)
 
 
 def read_sample_map(config: dict) -> pd.DataFrame:

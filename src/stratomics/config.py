@@ -11,6 +11,7 @@ import yaml
 
 from stratomics.errors import StratomicsInputError
 from stratomics.kinds import KINDS
+from stratomics.outcome_types import OUTCOME_TYPES, outcome_type
 from stratomics.stratify import HDBSCAN_SHARES, LEIDEN_RESOLUTIONS
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
@@ -18,11 +19,13 @@ SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
 
 def load_schema() -> dict:
     """The JSON schema of config.yaml, completed from the registries: the integration methods, and
-    the assay kinds with their own options (each described as "kind: ...")."""
+    the outcome types, and the assay kinds with their own options (each described as "kind: ...")."""
     from stratomics.integrate import METHODS
 
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
     schema["properties"]["integrate"]["properties"]["method"]["enum"] = list(METHODS)
+    outcome = schema["properties"]["cohort"]["properties"]["outcomes"]["additionalProperties"]["properties"]
+    outcome["type"]["enum"] = list(OUTCOME_TYPES)
     assay = schema["properties"]["assays"]["additionalProperties"]["properties"]
     assay["kind"]["enum"] = list(KINDS)
     for kind in KINDS.values():
@@ -187,7 +190,9 @@ def resolve(config: dict) -> dict:
     genotype_assays = [name for name, spec in config["assays"].items() if spec["kind"] == "genotypes"]
     feature_assays = [name for name in config["assays"] if name not in genotype_assays]
     integrated = config["integrate"].get("assays", feature_assays)
-    outcome_columns = [spec.get("column", name) for name, spec in outcomes.items() if spec["type"] != "survival"]
+    types = {name: outcome_type(spec, name) for name, spec in outcomes.items()}
+    outcome_columns = [column for name, spec in outcomes.items() if not types[name].time_to_event
+                       for column in types[name].columns(name, spec)]  # fmt: skip
     colour_by = config.get("figures", {}).get(
         "colour_by", [batch, *config["associate"]["marker_groups"]]
     )
@@ -199,8 +204,8 @@ def resolve(config: dict) -> dict:
         "associate_covariates": _associate_covariates(config),
         "batch": batch,
         "outcomes": list(outcomes),
-        "survival_outcomes": [name for name, spec in outcomes.items() if spec["type"] == "survival"],
-        "predict_outcomes": [name for name, spec in outcomes.items() if spec["type"] in ("binary", "survival")],
+        "survival_outcomes": [name for name, otype in types.items() if otype.time_to_event],
+        "predict_outcomes": [name for name, otype in types.items() if otype.predictable],
         "predict_clinical": config["predict"].get("clinical", [c for c in cohort["covariates"] if c != batch]),
         "table1_columns": list(dict.fromkeys(
             config.get("table1", {}).get("columns", cohort["covariates"]) + outcome_columns

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from stratomics.errors import StratomicsInputError
+from stratomics.outcome_types import outcome_type
 from stratomics.tables import write_table
 
 logger = logging.getLogger(__name__)
@@ -157,12 +158,16 @@ def _feature_estimates(mdata, subgroups, outcomes, covariates, scales):
     return table[columns]
 
 
-def _subgroup_counts(obs, subgroups, outcomes):
+def subgroup_counts(obs: pd.DataFrame, subgroups: pd.Series, outcomes: dict) -> pd.DataFrame:
+    """Patients, and patients with and without the event of each binary or survival outcome, per
+    subgroup and for all assigned patients (row ``all``); an outcome without events adds no column."""
     rows = []
     for level, members in [*obs.groupby(subgroups, observed=True), ("all", obs[subgroups.notna()])]:
         row = {"subgroup": level, "n_patients": len(members)}
         for name, spec in outcomes.items():
-            event = spec["event"] if spec["type"] == "survival" else spec.get("column", name)
+            event = outcome_type(spec, name).event_column(name, spec)
+            if event is None:  # a continuous outcome has no events to count
+                continue
             known = members[event].dropna()
             row[f"{name}_events"], row[f"{name}_without_event"] = int(known.sum()), int((known == 0).sum())
         rows.append(row)
@@ -174,7 +179,7 @@ def _km_at_times(obs, subgroups, outcomes, times):
 
     rows = []
     for name, spec in outcomes.items():
-        if spec["type"] != "survival":
+        if not outcome_type(spec, name).time_to_event:
             continue
         for level, members in obs.groupby(subgroups, observed=True):
             data = members[[spec["time"], spec["event"]]].dropna()
@@ -239,7 +244,7 @@ def site_export(mdata, model, *, outcomes: dict, covariates: list[str], folder: 
     obs = obs.assign(subgroup=pd.Categorical(assigned.reindex(obs.index), categories=sorted(assigned.dropna().unique())))
     subgroups = obs["subgroup"]
     estimate_counts = {"n": ESTIMATE_VALUES, "n_events": ESTIMATE_VALUES, "n_without_event": ESTIMATE_VALUES}
-    counts = _subgroup_counts(obs, subgroups, outcomes)
+    counts = subgroup_counts(obs, subgroups, outcomes)
     sizes = counts.set_index("subgroup")["n_patients"]
     effects = subgroup_outcomes(obs, outcomes, varying, n_permutations=0)
     effects["n_subgroup"] = effects["term"].str.extract(r"\[(.*)\]")[0].map(sizes).to_numpy()

@@ -174,20 +174,26 @@ def kaplan_meier(curves: pd.DataFrame, log_rank_p: float, *, outcome: str, time_
     return fig
 
 
+#: The subgroup effect of each model, as the forest plot's axis names it.
+EFFECT_NAMES = {"cox": "hazard ratio", "logistic": "odds ratio", "linear": "difference in mean"}
+
+
 def forest(outcomes: pd.DataFrame):
-    """Adjusted hazard and odds ratios of each subgroup against the reference, one panel per outcome.
+    """Adjusted hazard and odds ratios (mean differences for continuous outcomes) of each subgroup
+    against the reference, one panel per outcome.
 
     Parameters
     ----------
     outcomes
-        The subgroup-outcome table: outcome, model, term, ratio, ci_low, ci_high (log scale), p_value.
+        The subgroup-outcome table: outcome, model, term, estimate, ratio, ci_low, ci_high (on the
+        estimate's scale: log ratios for Cox and logistic models), p_value.
 
     Returns
     -------
     The figure.
     """
     if outcomes.empty:
-        return message_figure("No subgroups to compare (one group, or no binary or survival outcome).",
+        return message_figure("No subgroups to compare (one group, or no outcome).",
                               title="Subgroups and outcomes")  # fmt: skip
     names = list(dict.fromkeys(outcomes["outcome"]))
     with figure_style():
@@ -196,20 +202,24 @@ def forest(outcomes: pd.DataFrame):
         for ax, name in zip(axes[0], names):
             rows = outcomes[outcomes["outcome"] == name].reset_index(drop=True)
             position = np.arange(len(rows))[::-1]
-            low, high = np.exp(rows["ci_low"]), np.exp(rows["ci_high"])
-            ax.errorbar(rows["ratio"], position, xerr=[rows["ratio"] - low, high - rows["ratio"]], fmt="s",
+            ratio_scale = rows["model"].iloc[0] != "linear"  # a continuous outcome: mean differences
+            effect = rows["ratio"] if ratio_scale else rows["estimate"]
+            transform = np.exp if ratio_scale else np.asarray
+            low, high = transform(rows["ci_low"]), transform(rows["ci_high"])
+            ax.errorbar(effect, position, xerr=[effect - low, high - effect], fmt="s",
                         color=sns.color_palette(PALETTE)[0], ms=4, capsize=2, lw=1)  # fmt: skip
-            ax.axvline(1, color="grey", lw=0.8, ls="--")
-            ax.set_xscale("log")
-            ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-            ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
-            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.axvline(1 if ratio_scale else 0, color="grey", lw=0.8, ls="--")
+            if ratio_scale:
+                ax.set_xscale("log")
+                ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+                ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+                ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_yticks(position, [term.replace("subgroup[", "").rstrip("]") + " vs S1" for term in rows["term"]])
-            for y, ratio, lo, hi, p in zip(position, rows["ratio"], low, high, rows["p_value"]):
-                ax.annotate(f"{ratio:.2f} ({lo:.2f}-{hi:.2f}), p = {p:.2g}", (1.02, y), xycoords=("axes fraction", "data"),
+            for y, value, lo, hi, p in zip(position, effect, low, high, rows["p_value"]):
+                ax.annotate(f"{value:.2f} ({lo:.2f}-{hi:.2f}), p = {p:.2g}", (1.02, y), xycoords=("axes fraction", "data"),
                             fontsize=6, va="center")  # fmt: skip
-            ratio_name = "hazard ratio" if rows["model"].iloc[0] == "cox" else "odds ratio"
-            ax.set(xlabel=f"adjusted {ratio_name} (95% CI)", title=name.replace("_", " "), ylim=(-0.7, len(rows) - 0.3))
+            effect_name = EFFECT_NAMES[rows["model"].iloc[0]]
+            ax.set(xlabel=f"adjusted {effect_name} (95% CI)", title=name.replace("_", " "), ylim=(-0.7, len(rows) - 0.3))
         fig.tight_layout()
     return fig
 

@@ -4,7 +4,9 @@
   Cox model of the subgroups (reference: the largest, S1) adjusted for covariates;
 - binary outcomes: logistic regression of the outcome on the subgroups adjusted for covariates
   (statsmodels), with a likelihood-ratio test across subgroups;
-- for both, a permutation p-value: subgroup labels shuffled among the patients (seeded), the
+- continuous outcomes: least squares of the outcome on the subgroups adjusted for covariates
+  (statsmodels), with an F test across subgroups;
+- for each, a permutation p-value: subgroup labels shuffled among the patients (seeded), the
   unadjusted test statistic recomputed, p = (1 + #{permuted >= observed}) / (1 + permutations);
 - Table 1: clinical characteristics per subgroup (median [IQR] with Kruskal-Wallis for numbers,
   n (%) with the chi-square test for categories).
@@ -19,6 +21,7 @@ import pandas as pd
 from scipy import stats
 
 from stratomics.associate.design import adjustable_covariates
+from stratomics.outcome_types import outcome_type
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +50,19 @@ def _permutation_p(statistic, groups: np.ndarray, observed: float, n_permutation
     return (1 + exceed) / (1 + n_permutations)
 
 
-def survival_by_subgroup(obs, groups, time, event, covariates, *, n_permutations=1000, seed=0) -> pd.DataFrame:
+def survival_by_subgroup(obs, groups, columns, *, covariates, n_permutations=1000, seed=0) -> pd.DataFrame:
     """Log-rank test and adjusted Cox hazard ratios of subgroups for one survival outcome.
+
+    Parameters
+    ----------
+    obs
+        One row per patient with the outcome and covariate columns.
+    groups
+        The subgroup of each patient (the first category is the reference).
+    columns
+        The (time, event) columns.
+    covariates
+        Adjustment covariates.
 
     Returns
     -------
@@ -58,6 +72,7 @@ def survival_by_subgroup(obs, groups, time, event, covariates, *, n_permutations
     from lifelines import CoxPHFitter
     from lifelines.statistics import multivariate_logrank_test
 
+    time, event = columns
     data = pd.concat([obs[[time, event]], groups.rename("subgroup"), _covariate_matrix(obs, covariates)], axis=1).dropna()
     labels = data["subgroup"].astype(str).to_numpy()
 
@@ -78,8 +93,28 @@ def survival_by_subgroup(obs, groups, time, event, covariates, *, n_permutations
     })  # fmt: skip
 
 
-def binary_by_subgroup(obs, groups, column, covariates, *, n_permutations=1000, seed=0) -> pd.DataFrame:
+def _regression_designs(obs, groups, column, covariates):
+    """(y, labels, covariates-only design, design with the subgroup indicators) of the complete patients."""
+    import statsmodels.api as sm
+
+    data = pd.concat([obs[[column]], groups.rename("subgroup"), _covariate_matrix(obs, covariates)], axis=1).dropna()
+    base = sm.add_constant(data.drop(columns=[column, "subgroup"]), has_constant="add")
+    full = pd.concat([base, _dummies(data["subgroup"])], axis=1)
+    return data[column].to_numpy(float), data["subgroup"].astype(str).to_numpy(), base, full
+
+
+def _regression_rows(fit, full, **columns) -> pd.DataFrame:
+    """One row per subgroup term of a statsmodels fit, plus the given columns on every row."""
+    terms = [c for c in full.columns if c.startswith("subgroup[")]
+    ci = fit.conf_int().loc[terms]
+    return pd.DataFrame({"term": terms, "estimate": fit.params[terms], "std_error": fit.bse[terms], "ci_low": ci[0],
+                         "ci_high": ci[1], "p_value": fit.pvalues[terms], **columns})  # fmt: skip
+
+
+def binary_by_subgroup(obs, groups, columns, *, covariates, n_permutations=1000, seed=0) -> pd.DataFrame:
     """Adjusted odds ratios of subgroups for a binary outcome, with a likelihood-ratio test.
+
+    Parameters are those of :func:`survival_by_subgroup`; ``columns`` holds the outcome's column.
 
     Returns
     -------
@@ -88,32 +123,54 @@ def binary_by_subgroup(obs, groups, column, covariates, *, n_permutations=1000, 
     """
     import statsmodels.api as sm
 
-    data = pd.concat([obs[[column]], groups.rename("subgroup"), _covariate_matrix(obs, covariates)], axis=1).dropna()
-    y = data[column].to_numpy(float)
-    base = sm.add_constant(data.drop(columns=[column, "subgroup"]), has_constant="add")
-    full = pd.concat([base, _dummies(data["subgroup"])], axis=1)
+    y, labels, base, full = _regression_designs(obs, groups, columns[0], covariates)
     fit = sm.Logit(y, full).fit(disp=0)
     null = sm.Logit(y, base).fit(disp=0)
     lr_p = stats.chi2.sf(2 * (fit.llf - null.llf), full.shape[1] - base.shape[1])
-    labels = data["subgroup"].astype(str).to_numpy()
 
     def chi_square(labels_):
         return stats.chi2_contingency(pd.crosstab(labels_, y))[0]
 
     permutation = _permutation_p(chi_square, labels, chi_square(labels), n_permutations, seed)
-    terms = [c for c in full.columns if c.startswith("subgroup[")]
-    ci = fit.conf_int().loc[terms]
-    return pd.DataFrame({
-        "model": "logistic", "term": terms, "estimate": fit.params[terms], "std_error": fit.bse[terms],
-        "ci_low": ci[0], "ci_high": ci[1], "ratio": np.exp(fit.params[terms]), "p_value": fit.pvalues[terms],
-        "test": "likelihood ratio", "test_p_value": lr_p, "permutation_p_value": permutation,
-        "n": len(data), "n_events": int(y.sum()),
-    })  # fmt: skip
+    rows = _regression_rows(fit, full, test="likelihood ratio", test_p_value=lr_p, permutation_p_value=permutation,
+                            n=len(y), n_events=int(y.sum()))  # fmt: skip
+    return rows.assign(model="logistic", ratio=np.exp(rows["estimate"]))
+
+
+def continuous_by_subgroup(obs, groups, columns, *, covariates, n_permutations=1000, seed=0) -> pd.DataFrame:
+    """Adjusted mean differences of subgroups for a continuous outcome (least squares), with an F test.
+
+    Parameters are those of :func:`survival_by_subgroup`; ``columns`` holds the outcome's column.
+
+    Returns
+    -------
+    One row per non-reference subgroup (difference in mean vs the reference; no ratio, no events),
+    the overall F test of the subgroup terms (adjusted) and the permutation p-value of the
+    unadjusted one-way ANOVA F on each row.
+    """
+    import statsmodels.api as sm
+
+    y, labels, base, full = _regression_designs(obs, groups, columns[0], covariates)
+    fit = sm.OLS(y, full).fit()
+    f_p = float(fit.compare_f_test(sm.OLS(y, base).fit())[1])
+    levels = np.unique(labels)
+
+    def anova_f(labels_):
+        return stats.f_oneway(*(y[labels_ == level] for level in levels)).statistic
+
+    permutation = _permutation_p(anova_f, labels, anova_f(labels), n_permutations, seed)
+    rows = _regression_rows(fit, full, test="F", test_p_value=f_p, permutation_p_value=permutation, n=len(y),
+                            n_events=np.nan)  # fmt: skip
+    return rows.assign(model="linear", ratio=np.nan)
+
+
+#: Subgroup tests by an outcome type's model name (:mod:`stratomics.outcome_types`).
+SUBGROUP_TESTS = {"cox": survival_by_subgroup, "logistic": binary_by_subgroup, "linear": continuous_by_subgroup}
 
 
 def subgroup_outcomes(obs: pd.DataFrame, outcomes: dict, covariates: list[str], *, group: str = "subgroup",
                       n_permutations: int = 1000, seed: int = 0) -> pd.DataFrame:  # fmt: skip
-    """Subgroups against every configured binary and survival outcome.
+    """Subgroups against every configured outcome (the test of each outcome type: :data:`SUBGROUP_TESTS`).
 
     Returns
     -------
@@ -125,14 +182,10 @@ def subgroup_outcomes(obs: pd.DataFrame, outcomes: dict, covariates: list[str], 
         return pd.DataFrame(columns=OUTCOME_COLUMNS)
     tables = []
     for name, spec in outcomes.items():
-        if spec["type"] == "survival":
-            table = survival_by_subgroup(obs, groups, spec["time"], spec["event"], covariates,
-                                         n_permutations=n_permutations, seed=seed)  # fmt: skip
-        elif spec["type"] == "binary":
-            table = binary_by_subgroup(obs, groups, spec.get("column", name), covariates,
-                                       n_permutations=n_permutations, seed=seed)  # fmt: skip
-        else:
-            continue
+        otype = outcome_type(spec, name)
+        test = SUBGROUP_TESTS[otype.model]
+        table = test(obs, groups, otype.columns(name, spec), covariates=covariates, n_permutations=n_permutations,
+                     seed=seed)  # fmt: skip
         tables.append(table.assign(outcome=name))
     return pd.concat(tables, ignore_index=True)[OUTCOME_COLUMNS] if tables else pd.DataFrame(columns=OUTCOME_COLUMNS)
 

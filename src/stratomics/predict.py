@@ -26,6 +26,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
 
 from stratomics.errors import StratomicsInputError
+from stratomics.outcome_types import OUTCOME_TYPES, outcome_type
 
 log = logging.getLogger(__name__)
 
@@ -124,19 +125,31 @@ def outcome_target(obs: pd.DataFrame, name: str, spec: dict):
     (target, known): a 0/1 array or a structured (event, time) array for the known patients, and
     the boolean mask of those patients in ``obs``.
     """
+    otype = outcome_type(spec, name)
+    if not otype.predictable:
+        raise StratomicsInputError(f"predict: outcome '{name}' has type '{otype.name}'; predict takes "
+                                   f"{', '.join(t.name for t in OUTCOME_TYPES.values() if t.predictable)} outcomes.")
+    return PREDICTION_TARGETS[otype.model](obs, name, otype.columns(name, spec))
+
+
+def _binary_target(obs: pd.DataFrame, name: str, columns: list[str]):
+    values = pd.to_numeric(obs[columns[0]], errors="coerce")
+    known = values.notna().to_numpy()
+    if not values[known].isin([0, 1]).all():
+        raise StratomicsInputError(f"predict: outcome '{name}' must be 0/1; found {sorted(values[known].unique())[:5]}.")
+    return values[known].to_numpy(int), known
+
+
+def _survival_target(obs: pd.DataFrame, name: str, columns: list[str]):
     from sksurv.util import Surv
 
-    if spec["type"] == "binary":
-        values = pd.to_numeric(obs[spec.get("column", name)], errors="coerce")
-        known = values.notna().to_numpy()
-        if not values[known].isin([0, 1]).all():
-            raise StratomicsInputError(f"predict: outcome '{name}' must be 0/1; found {sorted(values[known].unique())[:5]}.")
-        return values[known].to_numpy(int), known
-    if spec["type"] == "survival":
-        time, event = (pd.to_numeric(obs[spec[key]], errors="coerce") for key in ("time", "event"))
-        known = (time.notna() & event.notna() & (time > 0)).to_numpy()
-        return Surv.from_arrays(event[known].astype(bool), time[known], name_event="event", name_time="time"), known
-    raise StratomicsInputError(f"predict: outcome '{name}' has type '{spec['type']}'; predict takes binary and survival outcomes.")
+    time, event = (pd.to_numeric(obs[column], errors="coerce") for column in columns)
+    known = (time.notna() & event.notna() & (time > 0)).to_numpy()
+    return Surv.from_arrays(event[known].astype(bool), time[known], name_event="event", name_time="time"), known
+
+
+#: Prediction targets by an outcome type's model name (:mod:`stratomics.outcome_types`).
+PREDICTION_TARGETS = {"logistic": _binary_target, "cox": _survival_target}
 
 
 def _is_survival(target) -> bool:
@@ -674,7 +687,7 @@ def predict_patients(signatures: Signatures, mdata, subgroup_model=None) -> pd.D
 
 def _risk(signature: Signature, X: np.ndarray) -> np.ndarray:
     """Probability of the binary outcome, or of the survival event by the horizon."""
-    if signature.spec["type"] == "binary":
+    if not outcome_type(signature.spec).time_to_event:
         return signature.pipeline.predict_proba(X)[:, 1]
     screen, model = screened_model(signature.pipeline)
     curves = model.predict_survival_function(screen.transform(signature.pipeline[:-1].transform(X)))

@@ -1,6 +1,7 @@
 import pandas as pd
 
 from stratomics.cohort import read_cohort_obs
+from stratomics.outcome_types import outcome_type
 from stratomics.outcomes import KM_COLUMNS, kaplan_meier_table, subgroup_outcomes, table_one
 from stratomics.runner import run_step
 from stratomics.tables import write_table
@@ -14,12 +15,11 @@ def main():
     table = subgroup_outcomes(obs, params.outcomes, params.covariates, n_permutations=params.n_permutations,
                               seed=params.seed)  # fmt: skip
     write_table(table, snakemake.output.outcomes)
-    curves = [kaplan_meier_table(obs, spec["time"], spec["event"]).assign(outcome=name)
-              for name, spec in params.outcomes.items() if spec["type"] == "survival"]  # fmt: skip
+    survival = {name: outcome_type(spec, name).columns(name, spec) for name, spec in params.outcomes.items()
+                if outcome_type(spec, name).time_to_event}  # fmt: skip
+    curves = [kaplan_meier_table(obs, *columns).assign(outcome=name) for name, columns in survival.items()]
     empty = pd.DataFrame(columns=[*KM_COLUMNS, "outcome"])  # no survival outcome: the header alone
     write_table((pd.concat(curves) if curves else empty), snakemake.output.kaplan_meier)
-    survival = {name: (spec["time"], spec["event"]) for name, spec in params.outcomes.items()
-                if spec["type"] == "survival"}  # fmt: skip
     write_table(table_one(obs, params.characteristics, survival=survival), snakemake.output.table_one)
 
 

@@ -25,6 +25,7 @@ from stratomics.associate.linear import fit_features, moderate, contrast_test
 from stratomics.associate.multiple import add_q_values, adjust_p
 from stratomics.associate.predictor import fit_linear_predictor, fit_logistic_predictor
 from stratomics.errors import StratomicsInputError
+from stratomics.outcome_types import outcome_type
 from stratomics.preprocess import UNCORRECTED
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,8 @@ def outcome_data(obs: pd.DataFrame, outcome: str, spec: dict, covariates: list[s
     (response, design): the response (a Series, or a frame with time and event for survival) and
     the covariate design with intercept, both indexed by the patients kept.
     """
-    columns = [spec["time"], spec["event"]] if spec["type"] == "survival" else [spec.get("column", outcome)]
+    otype = outcome_type(spec, outcome)
+    columns = otype.columns(outcome, spec)
     purpose = f"outcome '{outcome}'"
     complete = obs.dropna(subset=columns)
     if len(complete) < len(obs):
@@ -72,11 +74,33 @@ def outcome_data(obs: pd.DataFrame, outcome: str, spec: dict, covariates: list[s
     formula = "~ 1" + (" + " + terms if terms else "")
     design = model_design(complete, formula, purpose=purpose)
     response = complete.loc[design.index, columns].astype(float)
-    if spec["type"] == "binary":
-        levels = sorted(response.iloc[:, 0].unique())
-        if levels != [0.0, 1.0]:
-            raise StratomicsInputError(f"{purpose}: a binary outcome must be coded 0/1, found {levels}.")
-    return (response if spec["type"] == "survival" else response.iloc[:, 0]), design
+    if otype.event_role:
+        levels = sorted(response[otype.event_column(outcome, spec)].unique())
+        found = ", ".join(f"{level:g}" for level in levels)
+        if not set(levels) <= {0.0, 1.0}:
+            raise StratomicsInputError(f"{purpose}: events must be coded 0/1, found {found}.")
+        if not otype.time_to_event and len(levels) < 2:
+            raise StratomicsInputError(f"{purpose}: a binary outcome needs both 0 and 1, found only {found}.")
+    return (response if otype.time_to_event else response.iloc[:, 0]), design
+
+
+def _logistic_table(y: np.ndarray, values: np.ndarray, design: np.ndarray, names) -> pd.DataFrame:
+    return fit_logistic_predictor(y, values, design).table(names)
+
+
+def _cox_table(time_event: np.ndarray, values: np.ndarray, design: np.ndarray, names) -> pd.DataFrame:
+    time, event = time_event.T
+    return fit_cox_predictor(time, event, values, design[:, 1:]).table(names)
+
+
+def _linear_table(y: np.ndarray, values: np.ndarray, design: np.ndarray, names) -> pd.DataFrame:
+    fit = fit_linear_predictor(y, values, design)
+    return fit.table(names, distribution="t", df=fit.n - design.shape[1] - 1)
+
+
+#: Per-feature fitters by an outcome type's model name: (response, features, design with intercept,
+#: feature names) -> one row per feature.
+PREDICTOR_TABLES = {"logistic": _logistic_table, "cox": _cox_table, "linear": _linear_table}
 
 
 def _standardise(values: np.ndarray) -> np.ndarray:
@@ -139,17 +163,8 @@ def outcome_biomarkers(
         values = _standardise(raw)
     else:
         values = (raw - np.nanmean(raw, axis=0)) / scale.reindex(adata.var_names).to_numpy(dtype=float)
-    covariate_values = design.to_numpy()
-    if spec["type"] == "binary":
-        model, fit = "logistic", fit_logistic_predictor(response.to_numpy(), values, covariate_values)
-        table = fit.table(adata.var_names)
-    elif spec["type"] == "survival":
-        time, event = response.to_numpy().T
-        model = "cox"
-        table = fit_cox_predictor(time, event, values, covariate_values[:, 1:]).table(adata.var_names)
-    else:
-        model, fit = "linear", fit_linear_predictor(response.to_numpy(), values, covariate_values)
-        table = fit.table(adata.var_names, distribution="t", df=fit.n - design.shape[1] - 1)
+    model = outcome_type(spec, outcome).model
+    table = PREDICTOR_TABLES[model](response.to_numpy(), values, design.to_numpy(), adata.var_names)
     return _tidy(table, assay=assay, label=outcome, model=model, effect=f"{EFFECTS[model]} per SD")
 
 
@@ -348,15 +363,13 @@ def genotype_scan(
         block = adata.X[:, offset + chunk.start : offset + chunk.stop]
         return np.asarray(block, dtype=float)[rows]
 
-    if spec["type"] == "survival":
-        time, event = response.to_numpy().T
-        model = "cox"
+    model = outcome_type(spec, outcome).model
+    if model == "cox":  # the SNP scan kernels are linear and logistic; Cox runs chunk by chunk
         table = pd.concat([
-            fit_cox_predictor(time, event, read_chunk(chunk), design.to_numpy()[:, 1:]).table(selected[chunk])
+            _cox_table(response.to_numpy(), read_chunk(chunk), design.to_numpy(), selected[chunk])
             for chunk in (slice(s, min(len(selected), s + chunk_size)) for s in range(0, len(selected), chunk_size))
         ])  # fmt: skip
     else:
-        model = "logistic" if spec["type"] == "binary" else "linear"
         table = scan_snps(read_chunk, selected, response.to_numpy(), design.to_numpy(), model=model,
                           chunk_size=chunk_size)  # fmt: skip
     tidy = _tidy(table, assay="genotypes", label=outcome, model=model, effect=f"{EFFECTS[model]} per allele")
