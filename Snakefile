@@ -21,6 +21,7 @@ SUBGROUP_TARGETS = [
     *(["results/stratify/site_stability.tsv"] if RESOLVED["batch"] else []),
     "results/associate/biomarkers.tsv",
     "results/associate/markers.tsv",
+    *(["results/associate/markers_held_out.tsv"] if config["associate"]["marker_holdout"] > 0 else []),
     *rules.figures.output,
     *(["results/predict/performance.tsv"] if PREDICT_OUTCOMES else []),
     *(rules.predict_figures.output if PREDICT_OUTCOMES else []),

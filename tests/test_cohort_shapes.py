@@ -13,6 +13,8 @@ import pytest
 import yaml
 from workflow_helpers import ROOT
 
+from stratomics.marker_validation import HELD_OUT
+
 FAST = {
     "integrate": {"method": "mfa"},
     "stratify": {"k_max": 4, "n_resamples": 10, "n_permutations": 20},
@@ -55,7 +57,8 @@ def other_disease_area(folder, n: int = 60, seed: int = 0) -> dict:
         "assays": {"expr": {"kind": "table", "path": str(folder / "expr.csv"), "scale": "none"},
                    "cnv": {"kind": "table", "path": str(folder / "cnv.csv")},
                    "mutations": {"kind": "table", "path": str(folder / "mutations.csv")}},
-        "associate": {"marker_groups": ["stage"]},
+        "associate": {"marker_groups": ["stage"], "marker_holdout": 0.3},
+        "stratify": {**FAST["stratify"], "k": 2},  # the rule finds no structure in 60 patients; markers need 2
         "table1": {"columns": ["age", "stage"]},
     }  # fmt: skip
 
@@ -89,6 +92,16 @@ def test_shared_feature_names_and_binary_features_are_kept_apart(other_area_run)
     assert removed.set_index("id").loc["NEVER", "reason"] == "constant across samples"
     markers = pd.read_csv(other_area_run / "associate/markers.tsv", sep="\t")
     assert markers["outcome_or_contrast"].str.startswith("stage: ").any()
+
+
+def test_subgroup_markers_are_tested_on_held_out_patients_when_asked(other_area_run):
+    held = pd.read_csv(other_area_run / "associate/markers_held_out.tsv", sep="\t")
+    descriptive = pd.read_csv(other_area_run / "associate/markers.tsv", sep="\t")
+    subgroup_rows = descriptive[descriptive["outcome_or_contrast"].str.startswith("subgroup: ")]
+    assert len(held) > 0 and (held["note"] == HELD_OUT).all() and held["q_value"].notna().all()
+    assert set(held["assay"]) == set(subgroup_rows["assay"])  # each assay has two others to assign by
+    assert set(held["outcome_or_contrast"]) <= set(subgroup_rows["outcome_or_contrast"])
+    assert held["n"].max() <= round(0.3 * 60) + 2  # only held-out patients (the split is drawn per subgroup)
 
 
 def write_plink(prefix, genotypes: np.ndarray, patients: list[str], *, chromosome: str, spacing: int, alleles) -> None:
@@ -249,3 +262,6 @@ def test_a_cohort_with_only_a_continuous_outcome_and_an_assay_on_three_patients_
     assert "visit 'Baseline' read as the configured visit 'baseline'" in result.stderr
     assert not (results / "predict").exists()  # a continuous outcome is not predicted
     assert (results / "stratify/clusters.tsv").exists() and (results / "provenance.json").exists()
+    outcomes = pd.read_csv(results / "associate/cluster_outcomes.tsv", sep="\t")
+    n_subgroups = pd.read_csv(results / "stratify/clusters.tsv", sep="\t")["subgroup"].nunique()
+    assert len(outcomes) == n_subgroups - 1 and set(outcomes["model"]) <= {"linear"}  # mean differences vs S1

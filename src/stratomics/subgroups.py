@@ -361,6 +361,18 @@ def assign_patients(model: SubgroupModel, mdata) -> pd.DataFrame:
     })  # fmt: skip
 
 
+def cohort_subset(mdata, patients, assays: list[str], *, columns=()):
+    """A new MuData of some patients: the clinical modality, the given assays (their patients among
+    ``patients``) and the sample-sheet ``columns`` (e.g. those the factors are adjusted for) in ``obs``."""
+    import mudata as md
+
+    modalities = {name: mdata[name][mdata[name].obs_names.isin(patients)].copy() for name in assays}
+    subset = md.MuData({"clinical": mdata["clinical"][patients].copy(), **modalities})
+    for column in columns:
+        subset.obs[column] = mdata.obs[column].reindex(subset.obs_names).to_numpy()
+    return subset
+
+
 def leave_one_site_out(mdata, assays: list[str], site: str, *, k: int, integrate_options: dict,
                        fit_on: str = "complete", n_resamples: int = 20, seed: int = 0,
                        **space_options) -> pd.DataFrame:  # fmt: skip
@@ -374,7 +386,6 @@ def leave_one_site_out(mdata, assays: list[str], site: str, *, k: int, integrate
     One row per site: site, patients_left_out, patients_compared, ari, note. With a single site or
     a single subgroup there is nothing to compare: ari is empty and the note says why.
     """
-    import mudata as md
     from sklearn.metrics import adjusted_rand_score
 
     reference = mdata.obs["subgroup"]
@@ -387,10 +398,7 @@ def leave_one_site_out(mdata, assays: list[str], site: str, *, k: int, integrate
     rows = []
     for level in sites:
         kept = mdata.obs_names[mdata.obs[site] != level]
-        modalities = {name: mdata[name][mdata[name].obs_names.isin(kept)].copy() for name in assays}
-        subset = md.MuData({"clinical": mdata["clinical"][kept].copy(), **modalities})
-        for column in space_options.get("adjust_for", ()):  # the covariates the factors are adjusted for
-            subset.obs[column] = mdata.obs[column].reindex(subset.obs_names).to_numpy()
+        subset = cohort_subset(mdata, kept, assays, columns=space_options.get("adjust_for", ()))
         integrate_and_stratify(subset, assays, integrate_options=integrate_options,
                                stratify_options={"k": k, "k_values": [k], "n_resamples": n_resamples},
                                fit_on=fit_on, seed=seed, **space_options)  # fmt: skip

@@ -82,6 +82,42 @@ rule gather_markers:
         "../scripts/gather_results.py"
 
 
+rule markers_held_out:
+    input:
+        "results/cohort/stratified.h5mu",
+    output:
+        report(
+            "results/associate/markers_held_out.tsv",
+            caption="../report/markers_held_out.rst",
+            category="Association",
+        ),
+    params:
+        assays=INTEGRATED_ASSAYS,
+        tested=FEATURE_ASSAYS,
+        covariates=RESOLVED["associate_covariates"],
+        holdout=config["associate"]["marker_holdout"],
+        integrate={k: v for k, v in config["integrate"].items() if k != "assays"},
+        fit_on=config["stratify"]["fit_on"],
+        space=RESOLVED["subgroup_space"],
+        markers={key: config["associate"][key] for key in ("moderated", "robust")}
+        | {"kind": config["associate"]["marker_contrasts"]},
+        method=config["associate"]["fdr_method"],
+        per_assay=config["associate"]["fdr_family"] == "per_assay",
+        seed=config["seed"],
+    log:
+        "results/logs/markers_held_out.log",
+    benchmark:
+        "results/benchmarks/markers_held_out.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    conda:
+        "../../envs/stratomics.yaml"
+    script:
+        "../scripts/markers_held_out.py"
+
+
 rule gather_biomarkers:
     input:
         expand("results/associate/biomarkers/{assay}.tsv", assay=FEATURE_ASSAYS),
