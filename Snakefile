@@ -3,6 +3,9 @@
 # Run your cohort:   snakemake --cores all --configfile my_cohort.yaml
 
 
+from stratomics.runner import report_warnings
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/ingest.smk"
@@ -44,3 +47,8 @@ META_TARGETS = rules.meta_analysis.output
 rule all:
     input:
         {"full": FULL_TARGETS, "site": SITE_TARGETS, "meta": META_TARGETS}[MODE],
+
+
+# One place to read what went wrong or was left out, at the end of every successful run.
+onsuccess:
+    report_warnings("results/logs", "results/warnings.tsv")

@@ -3,7 +3,7 @@
 Runs the tiny demo workflow of the tests (tests/workflow_helpers.py) with the checkout at a git
 reference (default HEAD: the last commit) and with the working tree, each with its own package
 (PYTHONPATH), Snakefile and config.yaml, and compares every ``results/**/*.tsv`` byte for byte (but Snakemake's run-time records in
-``results/benchmarks/``). Prints
+``results/benchmarks/`` and the warning summary, whose messages name the run's folder). Prints
 one line per table (identical, differs: first differing line, or only in one run) and exits 1 when
 any table differs.
 
@@ -46,7 +46,7 @@ def first_difference(before: Path, after: Path) -> str:
 def compare(before: Path, after: Path) -> list[str]:
     """One line per table of either run: identical, differs (where) or only in one run."""
     tables = sorted({p.relative_to(run) for run in (before, after) for p in run.rglob("*.tsv")
-                     if p.relative_to(run).parts[0] != "benchmarks"})  # run times, not results  # fmt: skip
+                     if p.relative_to(run).parts[0] not in ("benchmarks", "warnings.tsv")})  # fmt: skip
     lines = []
     for table in tables:
         old, new = before / table, after / table

@@ -259,6 +259,9 @@ def test_a_cohort_with_only_a_continuous_outcome_and_an_assay_on_three_patients_
     assert len(biomarkers) == 30 and biomarkers.nsmallest(6, "p_value")["feature"].str.slice(6).astype(int).lt(6).all()
     assert (pd.read_csv(results / "qc/ingest_report.tsv", sep="\t")["status"] == "mapped").sum() == 73
     assert "assay 'rare' is left out: measured on 3 patients" in result.stderr
+    warnings = pd.read_csv(results / "warnings.tsv", sep="\t")  # the end-of-run summary names it too
+    assert warnings["message"].str.contains("assay 'rare' is left out").any()
+    assert "distinct warnings in" in result.stderr
     assert "visit 'Baseline' read as the configured visit 'baseline'" in result.stderr
     assert not (results / "predict").exists()  # a continuous outcome is not predicted
     assert (results / "stratify/clusters.tsv").exists() and (results / "provenance.json").exists()

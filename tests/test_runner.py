@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from stratomics.errors import StratomicsInputError
-from stratomics.runner import run_step
+from stratomics.runner import report_warnings, run_step
 
 
 @pytest.fixture(autouse=True)
@@ -57,3 +57,27 @@ def test_input_errors_full_disks_and_bugs_all_reach_the_log(tmp_path):
 
     logged = run_failing(tmp_path, bug)
     assert "the step failed" in logged and "Traceback" in logged and "KeyError: 'missing'" in logged
+
+
+def test_warnings_of_every_step_are_gathered_once_each_with_their_count(tmp_path, capsys):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    def step(messages):
+        for message in messages:
+            logging.getLogger("stratomics.x").warning(message)
+        logging.getLogger("stratomics.x").info("all fine")
+
+    for name, messages in (("ingest", ["assay 'rna': 3 unmapped sample IDs: a, b, c"] * 2),
+                           ("integrate", ["assay 'rare' is left out: measured on 3 patients"])):  # fmt: skip
+        run_step(str(logs / f"{name}.log"), lambda messages=messages: step(messages))
+    (logs / "failed.log").write_text("2026-01-01 10:00:00,000 ERROR stratomics.runner: the step failed\nTraceback\n")
+    table = report_warnings(logs, tmp_path / "warnings.tsv")
+    assert table.to_dict("records") == [
+        {"step": "failed", "level": "ERROR", "message": "the step failed", "count": 1},
+        {"step": "ingest", "level": "WARNING", "message": "assay 'rna': 3 unmapped sample IDs: a, b, c", "count": 2},
+        {"step": "integrate", "level": "WARNING", "message": "assay 'rare' is left out: measured on 3 patients",
+         "count": 1},
+    ]  # fmt: skip
+    assert (tmp_path / "warnings.tsv").read_text().count("\n") == 4
+    assert "3 distinct warnings in 3 steps" in capsys.readouterr().err
+    assert report_warnings(tmp_path / "nothing", tmp_path / "none.tsv").empty

@@ -117,7 +117,7 @@ def _pca_panel(ax, *, adata, batch, key, legend, **_):
         frame[colour] = adata.obs[colour].astype(str).to_numpy()
     hue_order = sorted(frame[colour].unique()) if colour else None
     sns.scatterplot(frame, x="PC1", y="PC2", hue=colour, hue_order=hue_order, s=4, linewidth=0,
-                    palette=PALETTE, ax=ax, legend=legend and colour is not None)  # fmt: skip
+                    palette=PALETTE if colour else None, ax=ax, legend=legend and colour is not None)  # fmt: skip
     method = {"combat": "ComBat", "centre": "batch centring"}.get(
         adata.uns["preprocess"].get("batch_correction"), ""
     )

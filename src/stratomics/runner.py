@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import errno
 import logging
+import re
 import sys
 import warnings
 from pathlib import Path
 from typing import Callable
 
+import pandas as pd
+
 from stratomics.errors import StratomicsInputError
+from stratomics.tables import write_table
 
 log = logging.getLogger("stratomics")
+
+
+#: The format of every rule's log line (:func:`warning_summary` parses it).
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d [\d:,]+ (?P<level>WARNING|ERROR) (?P<source>[\w.]+): (?P<message>.*)$")
 
 
 def run_step(log_path: str | None, step: Callable[[], None], *, inputs=()) -> None:
@@ -33,8 +42,7 @@ def run_step(log_path: str | None, step: Callable[[], None], *, inputs=()) -> No
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_path:
         handlers.append(logging.FileHandler(log_path, mode="w"))
-    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True, format=LOG_FORMAT)
     logging.captureWarnings(True)
     warnings.filterwarnings("ignore", category=FutureWarning)
     try:
@@ -77,3 +85,47 @@ def _hdf5_unreadable(path: str) -> str | None:
             return None
     except OSError as err:
         return str(err)
+
+
+def warning_summary(log_folder: str | Path) -> pd.DataFrame:
+    """Every warning and error of the rules' logs, one row per distinct message and step.
+
+    Parameters
+    ----------
+    log_folder
+        The folder of the rules' logs (``results/logs``).
+
+    Returns
+    -------
+    Columns step (the log's name), level, message and count, in log-name order.
+    """
+    rows = []
+    for path in sorted(Path(log_folder).glob("*.log")):
+        for line in path.read_text(errors="replace").splitlines():
+            if match := LOG_LINE.match(line):
+                rows.append({"step": path.stem, "level": match["level"], "message": match["message"]})
+    table = pd.DataFrame(rows, columns=["step", "level", "message"])
+    counts = table.groupby(["step", "level", "message"], sort=False).size().rename("count").reset_index()
+    return counts
+
+
+def report_warnings(log_folder: str | Path, path: str | Path, *, shown: int = 12) -> pd.DataFrame:
+    """Write :func:`warning_summary` to ``path`` and print its first messages to stderr (end of a run).
+
+    Returns
+    -------
+    The summary.
+    """
+    table = warning_summary(log_folder)
+    write_table(table, path)
+    if table.empty:
+        print(f"stratomics: no warnings in {log_folder}.", file=sys.stderr)
+        return table
+    print(f"stratomics: {len(table)} distinct warnings in {table['step'].nunique()} steps (all in {path}); "
+          "read them before using the results:", file=sys.stderr)  # fmt: skip
+    for row in table.head(shown).itertuples():
+        repeat = f" (x{row.count})" if row.count > 1 else ""
+        print(f"  [{row.step}] {row.message[:300]}{repeat}", file=sys.stderr)
+    if len(table) > shown:
+        print(f"  ... and {len(table) - shown} more in {path}", file=sys.stderr)
+    return table
