@@ -20,7 +20,7 @@ include: "workflow/rules/predict.smk"
 
 SUBGROUP_TARGETS = [
     "results/stratify/clusters.tsv",
-    "results/associate/cluster_outcomes.tsv",
+    "results/stratify/subgroup_outcomes.tsv",
     *(["results/stratify/site_stability.tsv"] if RESOLVED["batch"] else []),
     "results/associate/biomarkers.tsv",
     "results/associate/markers.tsv",

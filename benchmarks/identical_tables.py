@@ -7,7 +7,7 @@ reference (default HEAD: the last commit) and with the working tree, each with i
 one line per table (identical, differs: first differing line, or only in one run) and exits 1 when
 any table differs.
 
-    python benchmarks/identical_tables.py [--before REF]
+    python benchmarks/identical_tables.py [--before REF] [--moved OLD=NEW ...]
 """
 
 from __future__ import annotations
@@ -43,13 +43,15 @@ def first_difference(before: Path, after: Path) -> str:
     return f"{len(old)} lines -> {len(new)} lines"
 
 
-def compare(before: Path, after: Path) -> list[str]:
-    """One line per table of either run: identical, differs (where) or only in one run."""
+def compare(before: Path, after: Path, moved: dict[str, str]) -> list[str]:
+    """One line per table of either run: identical, differs (where) or only in one run; a table in
+    ``moved`` (old path -> new path, relative to results/) is compared with its new place."""
     tables = sorted({p.relative_to(run) for run in (before, after) for p in run.rglob("*.tsv")
-                     if p.relative_to(run).parts[0] not in ("benchmarks", "warnings.tsv")})  # fmt: skip
+                     if p.relative_to(run).parts[0] not in ("benchmarks", "warnings.tsv")}
+                    - {Path(new) for new in moved.values()})  # fmt: skip
     lines = []
     for table in tables:
-        old, new = before / table, after / table
+        old, new = before / table, after / moved.get(str(table), table)
         if not (old.exists() and new.exists()):
             lines.append(f"only in {'before' if old.exists() else 'after'}: {table}")
         elif filecmp.cmp(old, new, shallow=False):
@@ -62,7 +64,10 @@ def compare(before: Path, after: Path) -> list[str]:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--before", default="HEAD", help="git reference of the version to compare with")
+    parser.add_argument("--moved", nargs="*", default=[], metavar="OLD=NEW",
+                        help="a table that changed place, e.g. integrate/umap.tsv=stratify/umap.tsv")
     args = parser.parse_args()
+    moved = dict(pair.split("=", 1) for pair in args.moved)
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(scratch / "before"), args.before],
@@ -75,7 +80,7 @@ def main():
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(scratch / "before")],
                            check=True, capture_output=True)  # fmt: skip
-        lines = compare(before, after)
+        lines = compare(before, after, moved)
     print("\n".join(lines))
     different = [line for line in lines if not line.startswith("identical")]
     print(f"{len(lines) - len(different)} of {len(lines)} tables identical to {args.before}")

@@ -265,6 +265,6 @@ def test_a_cohort_with_only_a_continuous_outcome_and_an_assay_on_three_patients_
     assert "visit 'Baseline' read as the configured visit 'baseline'" in result.stderr
     assert not (results / "predict").exists()  # a continuous outcome is not predicted
     assert (results / "stratify/clusters.tsv").exists() and (results / "provenance.json").exists()
-    outcomes = pd.read_csv(results / "associate/cluster_outcomes.tsv", sep="\t")
+    outcomes = pd.read_csv(results / "stratify/subgroup_outcomes.tsv", sep="\t")
     n_subgroups = pd.read_csv(results / "stratify/clusters.tsv", sep="\t")["subgroup"].nunique()
     assert len(outcomes) == n_subgroups - 1 and set(outcomes["model"]) <= {"linear"}  # mean differences vs S1

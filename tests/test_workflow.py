@@ -85,7 +85,7 @@ def test_every_patient_with_an_assay_gets_a_subgroup(workflow_runs):
     selection = pd.read_csv(results / "stratify/model_selection.tsv", sep="\t")
     chosen = selection.loc[selection["chosen"], "k"].item()
     assert clusters["subgroup"].nunique() == chosen
-    outcomes = pd.read_csv(results / "associate/cluster_outcomes.tsv", sep="\t")
+    outcomes = pd.read_csv(results / "stratify/subgroup_outcomes.tsv", sep="\t")
     assert sorted(outcomes["outcome"].unique()) == ["failure_12m", "time_to_switch"]
     assert len(outcomes) == 2 * (chosen - 1) and outcomes["permutation_p_value"].between(0, 1).all()
 

@@ -12,7 +12,7 @@ rule umap:
     input:
         "results/cohort/stratified.h5mu",
     output:
-        "results/integrate/umap.tsv",
+        "results/stratify/umap.tsv",
     params:
         seed=config["seed"],
     log:
@@ -32,10 +32,10 @@ rule umap:
 rule figures:
     input:
         mdata="results/cohort/stratified.h5mu",
-        umap="results/integrate/umap.tsv",
+        umap="results/stratify/umap.tsv",
         selection="results/stratify/model_selection.tsv",
-        outcomes="results/associate/cluster_outcomes.tsv",
-        kaplan_meier="results/associate/cluster_km.tsv",
+        outcomes="results/stratify/subgroup_outcomes.tsv",
+        kaplan_meier="results/stratify/kaplan_meier.tsv",
         table_one="results/stratify/table1.tsv",
         biomarkers="results/associate/biomarkers.tsv",
         markers="results/associate/markers.tsv",

@@ -100,11 +100,11 @@ rule subgroup_outcomes:
         "results/cohort/stratified.h5mu",
     output:
         outcomes=report(
-            "results/associate/cluster_outcomes.tsv",
-            caption="../report/cluster_outcomes.rst",
+            "results/stratify/subgroup_outcomes.tsv",
+            caption="../report/subgroup_outcomes.rst",
             category="Subgroups",
         ),
-        kaplan_meier="results/associate/cluster_km.tsv",
+        kaplan_meier="results/stratify/kaplan_meier.tsv",
         table_one=report(
             "results/stratify/table1.tsv", caption="../report/table1.rst", category="Subgroups"
         ),
