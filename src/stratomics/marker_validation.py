@@ -90,7 +90,8 @@ def held_out_markers(mdata, assays: list[str], *, tested: list[str], covariates:
     model, _ = integrate_and_stratify(subset, assays, integrate_options=integrate_options, fit_on=fit_on, seed=seed,
                                       stratify_options={"k": k, "k_values": [k], "n_resamples": n_resamples},
                                       **space_options)  # fmt: skip
-    names = _matched_labels(subset.obs["subgroup"].dropna(), reference.reindex(subset.obs["subgroup"].dropna().index))
+    refitted = subset.obs["subgroup"].dropna()
+    names = _matched_labels(refitted, reference.reindex(refitted.index))
     log.info("held-out markers: subgroups found again on %d patients, tested on %d held out", len(discovery), len(held))
     context = {"assays": assays, "covariates": covariates, "columns": space_options.get("adjust_for", ()),
                "options": marker_options or {}}  # fmt: skip
