@@ -9,6 +9,7 @@ from conftest import demo_config
 from stratomics.cli import main
 from stratomics.config import read_config, validate_config
 from stratomics.errors import StratomicsInputError
+from stratomics.integrate import DEFAULT_METHOD
 from stratomics.simulate import DEMO_FILES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,6 +25,8 @@ def test_defaults_are_filled_in(config):
     assert validated["seed"] == 0 and validated["cohort"]["visit"] == "baseline"
     assert validated["preprocess"] == {"batch_correction": "none", "combat_covariates": []}
     assert validated["cohort"]["id_column"] == "patient_id"
+    config.setdefault("integrate", {}).pop("method", None)  # the library's default method is the workflow's
+    assert validate_config(config)["integrate"]["method"] == DEFAULT_METHOD == "mofa"
 
 
 def test_misspelt_key_suggests_the_right_one(config):

@@ -35,11 +35,11 @@ def test_split_is_seeded_and_drawn_within_each_subgroup():
 
 def test_without_structure_held_out_p_values_are_uniform_while_descriptive_ones_are_not():
     mdata = noise_cohort()
-    integrate_and_stratify(mdata, ["left", "right"], integrate_options={}, stratify_options=FORCED_K, seed=0)
+    integrate_and_stratify(mdata, ["left", "right"], integrate_options={"method": "mfa"}, stratify_options=FORCED_K, seed=0)
     descriptive = pd.concat([cluster_markers(mdata[a], mdata.obs, "subgroup", [], assay=a) for a in ("left", "right")])
     assert (descriptive["p_value"] < 0.05).mean() > 0.2  # the features that made the split "differ"
     held = held_out_markers(mdata, ["left", "right"], tested=["left", "right"], covariates=[], holdout=0.4,
-                            integrate_options={}, n_resamples=10, seed=0)  # fmt: skip
+                            integrate_options={"method": "mfa"}, n_resamples=10, seed=0)  # fmt: skip
     assert len(held) == len(descriptive) and (held["note"] == HELD_OUT).all()
     assert set(held["n"]) == {160}  # 40% of 400, all assigned (each patient has the other assay)
     assert (held["p_value"] < 0.05).mean() < 0.12 and stats.kstest(held["p_value"], "uniform").pvalue > 0.01
@@ -47,10 +47,10 @@ def test_without_structure_held_out_p_values_are_uniform_while_descriptive_ones_
 
 def test_planted_markers_are_found_on_held_out_patients():
     mdata, _ = planted_cohort(n=400, seed=2)
-    integrate_and_stratify(mdata, ["big", "mid", "small"], integrate_options={},
+    integrate_and_stratify(mdata, ["big", "mid", "small"], integrate_options={"method": "mfa"},
                            stratify_options={"n_resamples": 10, "k": 4, "k_values": [4]}, seed=0)  # fmt: skip
     held = held_out_markers(mdata, ["big", "mid", "small"], tested=["mid"], covariates=[], holdout=0.3,
-                            integrate_options={}, n_resamples=10, seed=0)  # fmt: skip
+                            integrate_options={"method": "mfa"}, n_resamples=10, seed=0)  # fmt: skip
     carrying = held["feature"].str.removeprefix("mid").astype(int) < 20  # a third of the 60 carry the groups
     by_feature = held.groupby("feature")["p_value"].min()
     assert (by_feature[by_feature.index.str.removeprefix("mid").astype(int) < 20] < 0.01).mean() > 0.8
@@ -60,9 +60,9 @@ def test_planted_markers_are_found_on_held_out_patients():
 
 def test_the_only_integrated_assay_cannot_be_validated(caplog):
     mdata = noise_cohort(n=200)
-    integrate_and_stratify(mdata, ["left"], integrate_options={}, stratify_options=FORCED_K, seed=0)
+    integrate_and_stratify(mdata, ["left"], integrate_options={"method": "mfa"}, stratify_options=FORCED_K, seed=0)
     held = held_out_markers(mdata, ["left"], tested=["left", "right"], covariates=[], holdout=0.3,
-                            integrate_options={}, n_resamples=5, seed=0)  # fmt: skip
+                            integrate_options={"method": "mfa"}, n_resamples=5, seed=0)  # fmt: skip
     assert set(held["assay"]) == {"right"}  # not integrated: assigned from 'left', tested on its own values
     assert "'left' is the only integrated assay" in caplog.text
 

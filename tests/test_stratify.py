@@ -33,7 +33,7 @@ def planted_cohort(n=300, k=4, seed=0, missing=0.3):
 
 def test_planted_groups_are_recovered_and_patients_missing_assays_get_labels():
     mdata, truth = planted_cohort()
-    model, table = integrate_and_stratify(mdata, ["big", "mid", "small"], integrate_options={},
+    model, table = integrate_and_stratify(mdata, ["big", "mid", "small"], integrate_options={"method": "mfa"},
                                           stratify_options={"n_resamples": 20}, seed=1)  # fmt: skip
     assert model.stratification.k == 4 and table.loc[table["chosen"], "k"].item() == 4
     groups = subgroup_table(mdata)
@@ -50,7 +50,7 @@ def test_planted_groups_are_recovered_and_patients_missing_assays_get_labels():
 def test_block_weighting_keeps_a_small_assay_visible():
     mdata, _ = planted_cohort(missing=0)
     frames = {name: mdata[name].to_df() for name in ("big", "mid", "small")}
-    model, _ = fit_integration(frames, mdata.obs_names, n_factors=3)
+    model, _ = fit_integration(frames, mdata.obs_names, method="mfa", n_factors=3)
     explained = model.variance.groupby("assay")["variance_explained"].sum()
     assert (explained > 0.1).all() and (explained <= 1 + 1e-9).all()
 
@@ -130,7 +130,7 @@ def test_same_seed_same_subgroups_and_tables():
     runs = []
     for _ in range(2):
         mdata, _ = planted_cohort(n=150)
-        _, table = integrate_and_stratify(mdata, ["big", "mid", "small"], integrate_options={},
+        _, table = integrate_and_stratify(mdata, ["big", "mid", "small"], integrate_options={"method": "mfa"},
                                           stratify_options={"n_resamples": 10, "k_values": [2, 3, 4]}, seed=7)  # fmt: skip
         runs.append((subgroup_table(mdata).to_csv(), table.to_csv(), mdata.obsm["X_integrated"].tobytes()))
     assert runs[0] == runs[1]
@@ -138,7 +138,7 @@ def test_same_seed_same_subgroups_and_tables():
 
 def test_assignment_reproduces_the_labels_of_held_back_patients(tmp_path, capsys):
     mdata, _ = planted_cohort()
-    model, _ = integrate_and_stratify(mdata, ["big", "mid", "small"], integrate_options={},
+    model, _ = integrate_and_stratify(mdata, ["big", "mid", "small"], integrate_options={"method": "mfa"},
                                       stratify_options={"n_resamples": 10, "k": 4, "k_values": [4]})  # fmt: skip
     labels = subgroup_table(mdata).set_index("patient_id")["subgroup"]
     held_back = mdata.obs_names[::5]
@@ -172,9 +172,9 @@ def test_leave_one_site_out_agreement_is_high_for_site_free_subgroups():
     mdata, _ = planted_cohort(n=240)
     mdata.obs["site"] = np.repeat(["A", "B", "C"], 80)
     mdata.obs["age"] = np.random.default_rng(0).normal(50, 10, 240)
-    integrate_and_stratify(mdata, ["big", "mid", "small"], integrate_options={},
+    integrate_and_stratify(mdata, ["big", "mid", "small"], integrate_options={"method": "mfa"},
                            stratify_options={"n_resamples": 10, "k": 4, "k_values": [4]}, adjust_for=["age", "site"])  # fmt: skip
-    table = leave_one_site_out(mdata, ["big", "mid", "small"], "site", k=4, integrate_options={}, n_resamples=5,
+    table = leave_one_site_out(mdata, ["big", "mid", "small"], "site", k=4, integrate_options={"method": "mfa"}, n_resamples=5,
                                adjust_for=["age", "site"])  # fmt: skip
     assert table["site"].tolist() == ["A", "B", "C"] and (table["patients_left_out"] == 80).all()
     assert (table["patients_compared"] == 160).all() and (table["ari"] > 0.85).all()
@@ -201,13 +201,14 @@ def test_subgroups_do_not_depend_on_the_number_of_threads():
     for threads in (1, 2):
         mdata, _ = planted_cohort(n=200)
         with threadpool_limits(limits=threads):
-            _, table = integrate_and_stratify(mdata, ["big", "mid", "small"], integrate_options={},
+            _, table = integrate_and_stratify(mdata, ["big", "mid", "small"], integrate_options={"method": "mfa"},
                                               stratify_options={"n_resamples": 10, "k_values": [2, 3, 4]}, seed=3)  # fmt: skip
         outputs.append((subgroup_table(mdata).to_csv(float_format="%.6g"), table.to_csv(float_format="%.6g")))
     assert outputs[0] == outputs[1]
 
 
-def test_an_assay_on_a_handful_of_patients_is_left_out_of_integration_and_tests_by_name(caplog):
+def test_an_assay_on_a_handful_of_patients_is_left_out_of_integration_and_tests_by_name(caplog, tmp_path):
+    from stratomics.cohort import write_cohort
     from stratomics.associate import assay_biomarkers, markers_of_groups
 
     mdata, truth = planted_cohort(n=200)
@@ -215,13 +216,19 @@ def test_an_assay_on_a_handful_of_patients_is_left_out_of_integration_and_tests_
     mdata = md.MuData({**mdata.mod, "rare": rare})
     mdata.obs["failure"] = np.tile([0.0, 1.0], 100)
     with caplog.at_level("WARNING"):
-        integrate_and_stratify(mdata, ["big", "mid", "small", "rare"], integrate_options={}, min_patients=10,
+        integrate_and_stratify(mdata, ["big", "mid", "small", "rare"], integrate_options={"method": "mfa"}, min_patients=10,
                                stratify_options={"n_resamples": 10, "k_values": [2, 3, 4, 5]}, seed=1)  # fmt: skip
         tested = assay_biomarkers(mdata["rare"], mdata.obs, {"failure": {"type": "binary"}}, covariates=[], assay="rare",
                                   min_patients=10)  # fmt: skip
         markers = markers_of_groups(mdata["rare"], mdata.obs, ["subgroup"], [], assay="rare", min_patients=10)
     assert mdata.uns["integrate"]["assays"] == ["big", "mid", "small"]
     fitted = subgroup_table(mdata).query("fitted")
+    written = tmp_path / "cohort.h5mu"  # the settings of each step are echoed and survive the file
+    write_cohort(mdata, written)
+    uns = md.read_h5mu(written).uns
+    assert uns["integrate"]["params"]["method"] == "mfa" and uns["integrate"]["params"]["min_patients"] == 10
+    assert list(uns["integrate"]["params"]["assays"]) == ["big", "mid", "small"]
+    assert list(uns["stratify"]["params"]["k_values"]) == [2, 3, 4, 5] and uns["stratify"]["params"]["seed"] == 1
     assert len(fitted) > 50 and adjusted_rand_score(truth[fitted["patient_id"]], fitted["subgroup"]) > 0.95
     assert tested.empty and markers.empty
     assert "integrate: assay 'rare' is left out: measured on 3 patients, fewer than min_patients_per_assay (10)" in caplog.text

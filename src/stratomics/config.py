@@ -18,12 +18,12 @@ SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
 
 
 def load_schema() -> dict:
-    """The JSON schema of config.yaml, completed from the registries: the integration methods, and
+    """The JSON schema of config.yaml, completed from the registries: the integration methods (and the default one),
     the outcome types, and the assay kinds with their own options (each described as "kind: ...")."""
-    from stratomics.integrate import METHODS
+    from stratomics.integrate import DEFAULT_METHOD, METHODS
 
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
-    schema["properties"]["integrate"]["properties"]["method"]["enum"] = list(METHODS)
+    schema["properties"]["integrate"]["properties"]["method"].update(enum=list(METHODS), default=DEFAULT_METHOD)
     outcome = schema["properties"]["cohort"]["properties"]["outcomes"]["additionalProperties"]["properties"]
     outcome["type"]["enum"] = list(OUTCOME_TYPES)
     assay = schema["properties"]["assays"]["additionalProperties"]["properties"]

@@ -121,7 +121,8 @@ def integrate_cohort(mdata, assays: list[str], *, integrate_options: dict, fit_o
     Stores ``obsm["X_integrated"]`` (factors), ``obsm["X_subgroup_space"]`` (the factors adjusted
     for ``adjust_for`` and reduced to those with cluster structure, see
     :mod:`stratomics.subgroup_space`), ``obs["n_integrated_assays"]``, ``obs["subgroup_fitted"]`` and
-    ``uns["integrate"]`` (with the per-factor table under ``"factors"``) in the MuData (modified in place).
+    ``uns["integrate"]`` (with the per-factor table under ``"factors"`` and every setting under
+    ``"params"``) in the MuData (modified in place).
 
     Parameters
     ----------
@@ -158,9 +159,12 @@ def integrate_cohort(mdata, assays: list[str], *, integrate_options: dict, fit_o
     mdata.obsm["X_subgroup_space"] = space.transform(scores, mdata.obs)
     mdata.obs["subgroup_fitted"] = fitted
     mdata.obs["n_integrated_assays"] = coverage.sum(axis=1)
-    mdata.uns["integrate"] = {"method": integrate_options.get("method", DEFAULT_METHOD), "assays": assays,
-                              "n_factors": int(scores.shape[1]), "seed": seed, "fit_on": fit_on,
-                              "variance_explained": integration.variance, "factors": factors}  # fmt: skip
+    method = integrate_options.get("method", DEFAULT_METHOD)
+    params = {**integrate_options, "method": method, "assays": assays, "fit_on": fit_on, "adjust_for": adjust_for,
+              "select_factors": select_factors, "min_patients": min_patients, "seed": seed}  # fmt: skip
+    mdata.uns["integrate"] = {"method": method, "assays": assays, "n_factors": int(scores.shape[1]), "seed": seed,
+                              "fit_on": fit_on, "variance_explained": integration.variance, "factors": factors,
+                              "params": storable(params)}  # fmt: skip
     return integration, space
 
 
@@ -170,7 +174,7 @@ def fitted_scores(mdata) -> np.ndarray:
 
 
 def store_subgroups(mdata, result: Stratification, table: pd.DataFrame, *, integration,
-                    space: SubgroupSpace) -> SubgroupModel:  # fmt: skip
+                    space: SubgroupSpace, params: dict | None = None) -> SubgroupModel:  # fmt: skip
     """Assign every integrated patient to the chosen subgroups and store them in the MuData.
 
     Fitted patients keep the clustering's subgroup; the others get the most probable subgroup
@@ -178,7 +182,8 @@ def store_subgroups(mdata, result: Stratification, table: pd.DataFrame, *, integ
     probability of its subgroup under the discriminant of its pattern of assays.
 
     Stores ``obs["subgroup"]``, ``obs["subgroup_confidence"]``, ``obs["subgroup_noise"]`` and
-    ``uns["stratify"]`` (k, model selection, consensus matrix and its patients).
+    ``uns["stratify"]`` (k, model selection, consensus matrix and its patients, and ``params``: the
+    stratification settings given as ``params``).
 
     Returns
     -------
@@ -210,8 +215,19 @@ def store_subgroups(mdata, result: Stratification, table: pd.DataFrame, *, integ
     mdata.obs["subgroup_noise"] = noise
     mdata.uns["stratify"] = {"k": result.k, "fit_on": mdata.uns["integrate"]["fit_on"], "model_selection": table,
                              "consensus": result.consensus,
-                             "consensus_patients": np.asarray(patients[fitted][result.reference])}  # fmt: skip
+                             "consensus_patients": np.asarray(patients[fitted][result.reference]),
+                             "params": storable(params or {})}  # fmt: skip
     return model
+
+
+def storable(params: dict) -> dict:
+    """Settings as ``uns`` can write them to .h5mu: ranges and tuples as lists, unset (None) ones left out."""
+    def value(item):
+        if isinstance(item, dict):
+            return storable(item)
+        return list(item) if isinstance(item, range | tuple) else item
+
+    return {key: value(item) for key, item in params.items() if item is not None}
 
 
 def integrate_and_stratify(mdata, assays: list[str], *, integrate_options: dict, stratify_options: dict,
@@ -241,7 +257,9 @@ def integrate_and_stratify(mdata, assays: list[str], *, integrate_options: dict,
     integration, space = integrate_cohort(mdata, assays, integrate_options=integrate_options, fit_on=fit_on,
                                           seed=seed, **space_options)  # fmt: skip
     result, table = stratify(fitted_scores(mdata), seed=seed, **stratify_options)
-    return store_subgroups(mdata, result, table, integration=integration, space=space), table
+    model = store_subgroups(mdata, result, table, integration=integration, space=space,
+                            params={**stratify_options, "seed": seed})  # fmt: skip
+    return model, table
 
 
 #: Keys of the config's ``stratify`` section that are not options of :func:`stratomics.stratify.stratify`.

@@ -8,27 +8,6 @@ def figure(stem, caption):
     return [f"results/figures/{stem}.pdf", png]
 
 
-rule umap:
-    input:
-        "results/cohort/stratified.h5mu",
-    output:
-        "results/stratify/umap.tsv",
-    params:
-        seed=config["seed"],
-    log:
-        "results/logs/umap.log",
-    benchmark:
-        "results/benchmarks/umap.tsv"
-    threads: 1
-    resources:
-        mem_mb=8000,
-        runtime=60,
-    conda:
-        "../../envs/stratomics.yaml"
-    script:
-        "../scripts/umap.py"
-
-
 rule figures:
     input:
         mdata="results/cohort/stratified.h5mu",

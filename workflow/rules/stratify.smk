@@ -156,3 +156,24 @@ rule site_stability:
         "../../envs/stratomics.yaml"
     script:
         "../scripts/site_stability.py"
+
+
+rule umap:
+    input:
+        "results/cohort/stratified.h5mu",
+    output:
+        "results/stratify/umap.tsv",
+    params:
+        seed=config["seed"],
+    log:
+        "results/logs/umap.log",
+    benchmark:
+        "results/benchmarks/umap.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../../envs/stratomics.yaml"
+    script:
+        "../scripts/umap.py"

@@ -17,7 +17,8 @@ def main():
     result, table = choose(results, fitted_scores(mdata), algorithm=options["algorithm"], k=options.get("k"),
                            seed=snakemake.params.seed)  # fmt: skip
     integration, space = joblib.load(snakemake.input.integration)
-    model = store_subgroups(mdata, result, table, integration=integration, space=space)
+    model = store_subgroups(mdata, result, table, integration=integration, space=space,
+                            params={**options, "seed": snakemake.params.seed})  # fmt: skip
     write_cohort(mdata, snakemake.output.mdata)
     write_table(subgroup_table(mdata), snakemake.output.clusters)
     write_table(table, snakemake.output.selection)

@@ -27,9 +27,9 @@ from stratomics.integrate.snf import fit_snf
 
 #: Integration methods by config name.
 METHODS = {"mofa": fit_mofa, "mfa": fit_mfa, "snf": fit_snf, "concat_pca": fit_concat_pca}
-#: The method of :func:`fit_integration` when none is given (the workflow's default, config
-#: ``integrate.method``, is mofa; mfa is the fast one for library use and tests).
-DEFAULT_METHOD = "mfa"
+#: The method of :func:`fit_integration` when none is given, and the default of the config's
+#: ``integrate.method`` (the schema takes it from here).
+DEFAULT_METHOD = "mofa"
 #: Columns of every method's variance table.
 VARIANCE_COLUMNS = ["factor", "assay", "variance_explained"]
 
