@@ -133,8 +133,8 @@ def case_cox():
     values = rng.normal(size=(n, m))
     time_to_event = np.ceil(rng.exponential(365 * np.exp(-0.3 * values[:, 0])))
     event = (rng.random(n) < 0.6).astype(int)
-    fit_cox_predictor(time_to_event, event, values[:, :50], design)  # warm-up
-    ours, ours_time = best_of(lambda: fit_cox_predictor(time_to_event, event, values, design).table(range(m)), 1)
+    fit_cox_predictor(time_to_event, event, values[:, :50], covariates=design)  # warm-up
+    ours, ours_time = best_of(lambda: fit_cox_predictor(time_to_event, event, values, covariates=design).table(range(m)), 1)
     start = time.perf_counter()
     p_values = []
     for j in range(looped):
@@ -181,7 +181,7 @@ def case_genetic():
             start = time.perf_counter()
             with open_bed(folder / "g.bed", num_threads=2) as bed:
                 ours = scan_snps(lambda chunk: bed.read(index=np.s_[:, chunk], dtype="float32", num_threads=2),
-                                 pd.Index(sids), values, design, model=model, chunk_size=5000)  # fmt: skip
+                                 pd.Index(sids), values, covariates=design, model=model, chunk_size=5000)  # fmt: skip
             ours_time = time.perf_counter() - start
             row("genetic", f"stratomics {model} scan from .bed ({n}x{m}, 5 cov.)", ours_time)
             if not shutil.which("plink2"):

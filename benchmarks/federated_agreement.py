@@ -50,7 +50,7 @@ def main():
                               folder=exports[site])  # fmt: skip
             print(f"site {site}: {local.n_obs} patients, {len(log)} cells suppressed")
         meta = combine_exports(exports)
-        pooled = pd.concat([outcome_biomarkers(mdata[a], mdata.obs, name, spec, covariates, assay=a, scale=scales[a])
+        pooled = pd.concat([outcome_biomarkers(mdata[a], mdata.obs, name, spec=spec, covariates=covariates, assay=a, scale=scales[a])
                             for a in ASSAYS for name, spec in outcomes.items()])  # fmt: skip
         pooled_subgroups = subgroup_outcomes(mdata.obs, outcomes, covariates, n_permutations=0)
     keys = ["assay", "feature", "outcome_or_contrast"]

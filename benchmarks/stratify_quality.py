@@ -122,34 +122,80 @@ def baselines(mdata, truth: pd.Series, seed: int, adjust_for: list[str]) -> dict
             "best single assay (true k)": max(single.values())}  # fmt: skip
 
 
-def recovery(groups: pd.DataFrame, truth: pd.Series) -> dict:
-    """ARI on complete and on all assigned patients, k, and the calibration of the confidence."""
-    assigned = groups["subgroup"].notna()
-    complete = assigned & (groups["n_integrated_assays"] == len(ASSAYS))
-    labels, true = groups.loc[assigned, "subgroup"].astype(str), truth[groups.index[assigned]]
+CONFIDENCE_BINS = [0, 0.6, 0.8, 0.9, 0.95, 1.0]
+
+
+def correctness(labels: pd.Series, true: pd.Series) -> pd.DataFrame:
+    """Whether each patient is in the right subgroup, two ways: ``matched`` after one-to-one matching of
+    subgroups to endotypes (Hungarian; an endotype without a subgroup of its own is wrong), and
+    ``endotype_subgroup``: in the subgroup that holds most of the patient's endotype (a subgroup that
+    merges two endotypes is the right place for both; the chosen k is judged apart)."""
     table = pd.crosstab(labels, true)
     rows, columns = linear_sum_assignment(-table.to_numpy())
     match = dict(zip(table.index[rows], table.columns[columns]))
-    correct = labels.map(match).eq(true)
-    confidence = groups.loc[assigned, "confidence"]
-    bins = pd.cut(confidence, [0, 0.6, 0.8, 0.9, 0.95, 1.0], include_lowest=True)
+    home = table.idxmax(axis=0)  # endotype -> the subgroup holding most of it
+    return pd.DataFrame({"matched": labels.map(match).eq(true), "endotype_subgroup": true.map(home).eq(labels)})
+
+
+def calibration_error(correct: pd.Series, confidence: pd.Series) -> tuple[float, float]:
+    """ECE (patient-weighted mean |accuracy - mean confidence| over :data:`CONFIDENCE_BINS`) and the
+    largest gap in a bin holding at least 5% of the patients."""
+    bins = pd.cut(confidence, CONFIDENCE_BINS, include_lowest=True)
     gaps = (correct.groupby(bins, observed=True).mean() - confidence.groupby(bins, observed=True).mean()).abs()
     shares = bins.value_counts(normalize=True).reindex(gaps.index)
-    calibrated = truth.nunique() > 1
-    return {
-        "ari_complete": adjusted_rand_score(truth[groups.index[complete]], groups.loc[complete, "subgroup"]),
-        "ari_all": adjusted_rand_score(true, labels),
-        "k": int(groups["subgroup"].nunique()),
-        "ece": float((gaps * shares).sum()) if calibrated else np.nan,
-        "largest_bin_gap": float(gaps[shares >= 0.05].max()) if calibrated else np.nan,
-    }
+    return float((gaps * shares).sum()), float(gaps[shares >= 0.05].max())
 
 
-def suite(seeds: int, n_patients: int, methods: list[str], scenarios: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every run's recovery (one row per scenario, seed and method) and model-selection tables."""
+def recovery(groups: pd.DataFrame, truth: pd.Series) -> tuple[dict, pd.DataFrame]:
+    """ARI on complete and on all assigned patients, k, and the calibration of the confidence; and per
+    assigned patient: confidence, number of assays, whether fitted, both kinds of correctness."""
+    assigned = groups["subgroup"].notna()
+    complete = assigned & (groups["n_integrated_assays"] == len(ASSAYS))
+    labels, true = groups.loc[assigned, "subgroup"].astype(str), truth[groups.index[assigned]]
+    patients = groups.loc[assigned, ["confidence", "n_integrated_assays", "fitted"]].join(correctness(labels, true))
+    patients["subgroup"], patients["endotype"] = labels, true
+    found = {"ari_complete": adjusted_rand_score(truth[groups.index[complete]], groups.loc[complete, "subgroup"]),
+             "ari_all": adjusted_rand_score(true, labels), "k": int(groups["subgroup"].nunique())}  # fmt: skip
+    if truth.nunique() > 1:
+        found["ece"], found["largest_bin_gap"] = calibration_error(patients["matched"], patients["confidence"])
+        found["ece_endotype_subgroup"], _ = calibration_error(patients["endotype_subgroup"], patients["confidence"])
+    return found, patients
+
+
+def reliability(patients: pd.DataFrame) -> pd.DataFrame:
+    """Reliability table per scenario, method and confidence bin (all seeds pooled): patients, mean
+    confidence, accuracy both ways; and, for patients placed from fewer assays than the fitted ones,
+    the same per bin (``few_assays``)."""
+    patients = patients.assign(bin=pd.cut(patients["confidence"], CONFIDENCE_BINS, include_lowest=True).astype(str))
+    tables = []
+    for name, subset in (("all", patients), ("few_assays", patients[~patients["fitted"]])):
+        table = subset.groupby(["scenario", "method", "bin"], sort=False).agg(
+            patients=("confidence", "size"), mean_confidence=("confidence", "mean"),
+            accuracy_matched=("matched", "mean"), accuracy_endotype_subgroup=("endotype_subgroup", "mean"))
+        tables.append(table.reset_index().assign(patients_of=name))
+    return pd.concat(tables, ignore_index=True)
+
+
+def pull_to_largest(patients: pd.DataFrame) -> pd.DataFrame:
+    """Per scenario and method: of the patients placed from fewer assays, the share placed in the largest
+    subgroup and the share whose endotype's subgroup is the largest (equal when nobody is pulled)."""
+    rows = []
+    for (scenario, method, seed), run in patients.groupby(["scenario", "method", "seed"], sort=False):
+        largest = run.loc[run["fitted"], "subgroup"].value_counts().idxmax()
+        home = pd.crosstab(run["subgroup"], run["endotype"]).idxmax(axis=0)
+        few = run[~run["fitted"]]
+        rows.append({"scenario": scenario, "method": method, "seed": seed, "placed_patients": len(few),
+                     "placed_in_largest": few["subgroup"].eq(largest).mean(),
+                     "endotype_in_largest": few["endotype"].map(home).eq(largest).mean()})  # fmt: skip
+    return pd.DataFrame(rows).groupby(["scenario", "method"], sort=False).mean(numeric_only=True).reset_index()
+
+
+def suite(seeds: int, n_patients: int, methods: list[str], scenarios: list[str]):
+    """Every run's recovery (one row per scenario, seed and method), model-selection tables and the
+    assigned patients of the scenarios with structure (for the reliability tables)."""
     from stratomics.config import resolve
 
-    rows, selections = [], []
+    rows, selections, placed = [], [], []
     for scenario in scenarios:
         for seed in range(seeds):
             mdata, truth, config = prepared_cohort(scenario, seed, n_patients)
@@ -159,7 +205,9 @@ def suite(seeds: int, n_patients: int, methods: list[str], scenarios: list[str])
                 start = time.perf_counter()
                 groups, selection = stratomics_subgroups(mdata, config, method, seed, truth)
                 selections.append(selection.assign(scenario=scenario, seed=seed, method=method))
-                found = recovery(groups, truth)
+                found, patients = recovery(groups, truth)
+                if scenario != "no_structure":
+                    placed.append(patients.assign(scenario=scenario, seed=seed, method=f"stratomics {method}"))
                 rows.append({"scenario": scenario, "seed": seed, "method": f"stratomics {method}", **found,
                              "seconds": time.perf_counter() - start})  # fmt: skip
                 print(rows[-1], flush=True)
@@ -169,7 +217,8 @@ def suite(seeds: int, n_patients: int, methods: list[str], scenarios: list[str])
                     rows.append({"scenario": scenario, "seed": seed, "method": name, "ari_complete": ari,
                                  "k": truth.nunique()})  # fmt: skip
                     print(rows[-1], flush=True)
-    return pd.DataFrame(rows), pd.concat(selections, ignore_index=True)
+    placed = pd.concat(placed) if placed else pd.DataFrame()
+    return pd.DataFrame(rows), pd.concat(selections, ignore_index=True), placed
 
 
 def summary(results: pd.DataFrame) -> str:
@@ -177,7 +226,8 @@ def summary(results: pd.DataFrame) -> str:
     grouped = results.groupby(["scenario", "method"], sort=False)
     table = grouped.agg(ari_complete=("ari_complete", "mean"), ari_all=("ari_all", "mean"),
                         k=("k", lambda k: "/".join(map(str, k))),
-                        ece=("ece", "mean"), largest_bin_gap=("largest_bin_gap", "mean")).reset_index()  # fmt: skip
+                        ece=("ece", "mean"), largest_bin_gap=("largest_bin_gap", "mean"),
+                        ece_endotype_subgroup=("ece_endotype_subgroup", "mean")).reset_index()  # fmt: skip
     return table.to_markdown(index=False, floatfmt=".2f")
 
 
@@ -227,12 +277,16 @@ def main():
         for n in (1_000, 10_000, 100_000):
             subprocess.run([sys.executable, __file__, "size", "--size", str(n)], check=True)
     else:
-        results, selections = suite(args.seeds, args.patients, args.methods.split(","), args.scenarios.split(","))
+        results, selections, placed = suite(args.seeds, args.patients, args.methods.split(","),
+                                            args.scenarios.split(","))  # fmt: skip
         if args.out:
             results.to_csv(args.out, sep="\t", index=False, float_format="%.4g")
             selections.to_csv(args.out.removesuffix(".tsv") + "_model_selection.tsv", sep="\t", index=False,
                               float_format="%.4g")  # fmt: skip
         print(summary(results))
+        if not placed.empty:
+            print(reliability(placed).to_markdown(index=False, floatfmt=".2f"))
+            print(pull_to_largest(placed).to_markdown(index=False, floatfmt=".2f"))
 
 
 if __name__ == "__main__":

@@ -234,7 +234,7 @@ def test_cox_equals_lifelines_with_ties_and_covariates(cohort_frame):
     time = np.ceil(rng.exponential(200 / hazard) / 7)  # weeks: many tied event times
     event = (rng.random(len(obs)) < 0.75).astype(int)
     design = model_design(obs, "~ age + C(sex)").drop(columns="Intercept")
-    table = fit_cox_predictor(time, event, values, design.to_numpy()).table(range(values.shape[1]))
+    table = fit_cox_predictor(time, event, values, covariates=design.to_numpy()).table(range(values.shape[1]))
     for j in (0, 1, 5, 20):
         ok = np.isfinite(values[:, j])
         frame = pd.DataFrame(np.column_stack([values[ok, j], design.to_numpy()[ok]]), columns=["f", "age", "sex"])
@@ -297,7 +297,7 @@ def test_genetic_scan_agrees_with_plink2_glm(tmp_path):
     for phenotype, model, suffix in (("quant", "linear", "glm.linear"), ("case", "logistic", "glm.logistic")):
         plink = pd.read_csv(tmp_path / f"out.{phenotype}.{suffix}", sep="\t").set_index("ID")
         y = pheno[phenotype].to_numpy(float) - (1 if model == "logistic" else 0)
-        ours = scan_snps(lambda chunk: dosages[:, chunk], pd.Index(sids), y, design, model=model, chunk_size=128)
+        ours = scan_snps(lambda chunk: dosages[:, chunk], pd.Index(sids), y, covariates=design, model=model, chunk_size=128)
         plink = plink[plink["P"].notna()]
         sign = np.where(plink["A1"] == plink["ALT"], 1, -1)  # plink2 counts ALT = the .bim A1 allele
         estimate = plink["BETA"] if model == "linear" else np.log(plink["OR"])
@@ -329,7 +329,7 @@ def test_outcome_biomarkers_give_tidy_rows_for_every_feature(demo_mdata):
     mdata, config = demo_mdata
     outcomes = config["cohort"]["outcomes"]
     for name, spec in outcomes.items():
-        table = outcome_biomarkers(mdata["cytokines"], mdata.obs, name, spec, ["age", "sex"], assay="cytokines")
+        table = outcome_biomarkers(mdata["cytokines"], mdata.obs, name, spec=spec, covariates=["age", "sex"], assay="cytokines")
         assert len(table) == mdata["cytokines"].n_vars and table["feature"].is_unique
         assert (table["model"] == ("logistic" if spec["type"] == "binary" else "cox")).all()
         usable = table["p_value"].notna()
@@ -340,7 +340,7 @@ def test_outcome_biomarkers_give_tidy_rows_for_every_feature(demo_mdata):
 def test_cluster_markers_find_the_planted_endotype_markers(demo_mdata, small_demo):
     mdata, _ = demo_mdata
     planted = pd.read_csv(small_demo[0] / "ground_truth/planted_features.tsv", sep="\t")
-    table = cluster_markers(mdata["cytokines"], mdata.obs, "endotype", ["age"], assay="cytokines")
+    table = cluster_markers(mdata["cytokines"], mdata.obs, "endotype", covariates=["age"], assay="cytokines")
     e1 = table[table["outcome_or_contrast"] == "endotype: E1 vs rest"]
     top = set(e1.nsmallest(3, "p_value")["feature"])
     expected = set(planted.loc[(planted["assay"] == "cytokines") & (planted["effect_on"] == "endotype E1"), "feature"])
@@ -378,7 +378,7 @@ def test_linear_association_of_a_named_coefficient_equals_statsmodels_formula(de
     mdata, _ = demo_mdata
     obs = mdata.obs.copy()
     formula = "~ failure_12m + age + C(sex) + C(site)"
-    table = linear_association(mdata["flow"], obs, formula, "failure_12m", assay="flow", moderated=False)
+    table = linear_association(mdata["flow"], obs, formula, coefficient="failure_12m", assay="flow", moderated=False)
     data = obs.loc[mdata["flow"].obs_names].copy()
     for j, feature in enumerate(mdata["flow"].var_names[:4]):
         data["y"] = mdata["flow"].X[:, j]
@@ -388,7 +388,7 @@ def test_linear_association_of_a_named_coefficient_equals_statsmodels_formula(de
                                    [reference.params["failure_12m"], reference.bse["failure_12m"],
                                     reference.pvalues["failure_12m"]], rtol=RTOL)  # fmt: skip
     with pytest.raises(StratomicsInputError, match="no column 'failure'"):
-        linear_association(mdata["flow"], obs, formula, "failure", assay="flow")
+        linear_association(mdata["flow"], obs, formula, coefficient="failure", assay="flow")
 
 
 def test_a_hessian_with_non_finite_entries_is_flagged_not_fatal():
@@ -415,8 +415,8 @@ def test_association_tests_read_the_values_before_batch_correction():
     corrected.layers["uncorrected"] = uncorrected
     plain = ad.AnnData(uncorrected, obs=pd.DataFrame(index=patients))
     spec = {"type": "binary"}
-    tested = outcome_biomarkers(corrected, obs, "failure_12m", spec, ["age", "site"], assay="x")
-    expected = outcome_biomarkers(plain, obs, "failure_12m", spec, ["age", "site"], assay="x")
+    tested = outcome_biomarkers(corrected, obs, "failure_12m", spec=spec, covariates=["age", "site"], assay="x")
+    expected = outcome_biomarkers(plain, obs, "failure_12m", spec=spec, covariates=["age", "site"], assay="x")
     pd.testing.assert_frame_equal(tested, expected)
 
 
@@ -430,7 +430,7 @@ def test_subgroup_markers_of_an_integrated_assay_are_labelled_descriptive_and_on
     obs = pd.DataFrame({"subgroup": np.repeat(["S1", "S2"], 20), "single": "A", "age": rng.normal(50, 9, 40)},
                        index=patients)  # fmt: skip
     adata = ad.AnnData(rng.normal(size=(40, 3)), obs=pd.DataFrame(index=patients))
-    table = markers_of_groups(adata, obs, ["subgroup", "single"], ["age"], assay="x", defined_on=("subgroup",))
+    table = markers_of_groups(adata, obs, ["subgroup", "single"], covariates=["age"], assay="x", defined_on=("subgroup",))
     assert set(table["outcome_or_contrast"].str.split(":").str[0]) == {"subgroup"}
     assert (table["note"] == DESCRIPTIVE).all()
     assert "markers of single in x: 1 group(s), nothing to compare" in caplog.text
@@ -449,9 +449,9 @@ def test_covariate_names_are_column_names_never_code_and_a_single_valued_one_is_
     awkward["site"] = "LUX"  # one site: cannot be adjusted for
     adata = ad.AnnData(rng.normal(size=(90, 5)) + 0.1 * plain[["crp"]].to_numpy(), obs=pd.DataFrame(index=patients))
     spec = {"type": "continuous"}
-    expected = outcome_biomarkers(adata, plain, "score", spec, ["crp", "dose", "sex"], assay="x")
+    expected = outcome_biomarkers(adata, plain, "score", spec=spec, covariates=["crp", "dose", "sex"], assay="x")
     with caplog.at_level("WARNING"):
-        tested = outcome_biomarkers(adata, awkward, "score", spec, ["crp (mg/L)", code_name, "sex at birth", "site"],
+        tested = outcome_biomarkers(adata, awkward, "score", spec=spec, covariates=["crp (mg/L)", code_name, "sex at birth", "site"],
                                     assay="x")  # fmt: skip
     pd.testing.assert_frame_equal(tested, expected)
     assert not marker.exists()

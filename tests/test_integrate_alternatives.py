@@ -34,7 +34,7 @@ def test_affinities_and_fusion_agree_with_snfpy(snfpy):
     for values, expected in zip(views, reference):
         distance = ((values[:, None, :] - values[None, :, :]) ** 2).sum(axis=2)
         nearest = mean_nearest(distance, 10, skip_self=True)
-        affinity = kernel(distance, nearest, nearest, 0.5)
+        affinity = kernel(distance, nearest, nearest, mu=0.5)
         np.testing.assert_allclose((affinity + affinity.T) / 2, expected, rtol=1e-10)
         ours.append((affinity + affinity.T) / 2)
     np.testing.assert_allclose(fuse(ours, k=10, iterations=20), snfpy.snf(*reference, K=10, t=20), rtol=1e-9)

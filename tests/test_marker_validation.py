@@ -36,7 +36,7 @@ def test_split_is_seeded_and_drawn_within_each_subgroup():
 def test_without_structure_held_out_p_values_are_uniform_while_descriptive_ones_are_not():
     mdata = noise_cohort()
     integrate_and_stratify(mdata, ["left", "right"], integrate_options={"method": "mfa"}, stratify_options=FORCED_K, seed=0)
-    descriptive = pd.concat([cluster_markers(mdata[a], mdata.obs, "subgroup", [], assay=a) for a in ("left", "right")])
+    descriptive = pd.concat([cluster_markers(mdata[a], mdata.obs, "subgroup", covariates=[], assay=a) for a in ("left", "right")])
     assert (descriptive["p_value"] < 0.05).mean() > 0.2  # the features that made the split "differ"
     held = held_out_markers(mdata, ["left", "right"], tested=["left", "right"], covariates=[], holdout=0.4,
                             integrate_options={"method": "mfa"}, n_resamples=10, seed=0)  # fmt: skip

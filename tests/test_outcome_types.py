@@ -73,7 +73,7 @@ def test_federated_counts_do_not_sum_a_continuous_outcome(cohort):
 def test_survival_events_must_be_coded_0_1(cohort):
     obs = cohort.assign(days=np.arange(len(cohort)) + 1.0, event=np.where(cohort["score"] > 0, 2.0, 1.0))
     with pytest.raises(StratomicsInputError, match=r"events must be coded 0/1, found 1, 2"):
-        outcome_data(obs, "switch", {"type": "survival", "time": "days", "event": "event"}, [])
+        outcome_data(obs, "switch", {"type": "survival", "time": "days", "event": "event"}, covariates=[])
 
 
 def test_text_in_a_continuous_outcome_is_named_with_its_patients(small_demo, tmp_path):
@@ -100,7 +100,7 @@ def test_a_new_outcome_type_is_one_registry_entry(small_demo, monkeypatch):
     assert resolve(validated)["predict_outcomes"] == [] and "age" in resolve(validated)["table1_columns"]
     sheet = read_sample_sheet(validated)
     features = pd.DataFrame({"f": sheet["age"] * 2 + np.random.default_rng(0).normal(size=len(sheet))}, index=sheet.index)
-    table = outcome_biomarkers(ad.AnnData(features), sheet, "age_score", {"type": "score", "column": "age"}, [],
+    table = outcome_biomarkers(ad.AnnData(features), sheet, "age_score", spec={"type": "score", "column": "age"}, covariates=[],
                                assay="a")  # fmt: skip
     assert table["model"].iloc[0] == "linear" and table["p_value"].iloc[0] < 1e-10
     groups = pd.Categorical(np.where(sheet["age"] > sheet["age"].median(), "S2", "S1"))

@@ -9,19 +9,6 @@ from pathlib import Path
 import stratomics
 
 SOURCE = Path(stratomics.__file__).parent
-#: Functions from before the convention that still take more than 3 positional parameters; the
-#: list may only shrink (a new function takes its options keyword-only).
-LEGACY_POSITIONAL = {
-    "stratomics.associate.outcome_data", "stratomics.associate.outcome_biomarkers",
-    "stratomics.associate.cluster_markers", "stratomics.associate.markers_of_groups",
-    "stratomics.associate.linear_association", "stratomics.associate.genotype_scan",
-    "stratomics.associate.cox.fit_cox_predictor", "stratomics.associate.genetic.scan_snps",
-    "stratomics.cohort.map_samples", "stratomics.cohort.assay_to_anndata", "stratomics.figures.consensus_and_selection",
-    "stratomics.integrate.snf.kernel", "stratomics.predict.evaluate_outcome",
-    "stratomics.prediction_metrics.survival_metrics",
-}  # fmt: skip
-
-
 def public_functions():
     for module_info in pkgutil.walk_packages(stratomics.__path__, "stratomics."):
         module = importlib.import_module(module_info.name)
@@ -35,13 +22,10 @@ def test_every_public_function_has_a_docstring_and_at_most_three_positional_para
     assert len(functions) > 100
     undocumented = [name for name, function in functions.items() if not (function.__doc__ or "").strip()]
     assert not undocumented
-    crowded = set()
-    for name, function in functions.items():
-        kinds = [p.kind for p in inspect.signature(function).parameters.values()]
-        if sum(kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD) for kind in kinds) > 3:
-            crowded.add(name)
-    assert crowded <= LEGACY_POSITIONAL, sorted(crowded - LEGACY_POSITIONAL)
-    assert LEGACY_POSITIONAL <= crowded, sorted(LEGACY_POSITIONAL - crowded)  # a fixed function leaves the list
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    crowded = [name for name, function in functions.items()
+               if sum(p.kind in positional for p in inspect.signature(function).parameters.values()) > 3]  # fmt: skip
+    assert not crowded  # the data first, options keyword-only
 
 
 def test_no_module_imports_a_private_name_of_another():

@@ -44,7 +44,7 @@ def cohort(n=300, n_features=400, planted=(), effect=1.2, missing=0.0, seed=0):
 def evaluate(mdata, spec, outcome="failure_12m", **options):
     predictors = build_predictors(mdata, clinical=["age", "sex"], assays=["olink"])
     settings = dict(models=["elastic_net"], n_repeats=2, n_bootstrap=50, n_features=20, site="site", seed=3)
-    return predictors, evaluate_outcome(predictors, mdata.obs, outcome, spec, **{**settings, **options})
+    return predictors, evaluate_outcome(predictors, mdata.obs, outcome, spec=spec, **{**settings, **options})
 
 
 def estimate(evaluation, feature_set, metric, validation="nested_cv"):
@@ -133,7 +133,7 @@ def test_net_benefit_by_hand_and_survival_metrics_against_scikit_survival():
     risk = rng.normal(size=300)
     time = np.ceil(rng.exponential(400 * np.exp(-risk)))
     event = (rng.random(300) < 0.7).astype(int)
-    metrics = survival_metrics(time, event, risk, [200])
+    metrics = survival_metrics(time, event, risk, horizons=[200])
     assert metrics["c_index"] == pytest.approx(concordance_index_censored(event.astype(bool), time, risk)[0], rel=1e-9)
     assert 0.6 < metrics["auc_200d"] < 0.9
 
@@ -152,9 +152,9 @@ def test_a_missing_clinical_column_or_a_non_binary_outcome_is_named():
 
 def test_survival_metrics_without_comparable_pairs_are_nan_not_an_error():
     time, risk = np.array([5.0, 10.0, 20.0]), np.array([0.3, 0.1, 0.2])
-    metrics = survival_metrics(time, np.zeros(3, int), risk, [15])  # no event at all
+    metrics = survival_metrics(time, np.zeros(3, int), risk, horizons=[15])  # no event at all
     assert np.isnan(metrics["c_index"]) and np.isnan(metrics["auc_15d"])
-    metrics = survival_metrics(time, np.array([0, 0, 1]), risk, [15])  # the only event is the last time
+    metrics = survival_metrics(time, np.array([0, 0, 1]), risk, horizons=[15])  # the only event is the last time
     assert np.isnan(metrics["c_index"])
 
 

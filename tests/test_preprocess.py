@@ -347,8 +347,8 @@ def test_combat_protecting_a_site_confounded_disease_keeps_the_null_tests_at_the
                        var=pd.DataFrame(index=[f"f{j}" for j in range(n_features)]))  # fmt: skip
     corrected = preprocess_assay(adata, "x", {"kind": "table", "transform": "none", "scale": "none"}, batch="site",
                                  batch_correction="combat", combat_covariates=["disease"], seed=0)  # fmt: skip
-    ours = outcome_biomarkers(corrected, obs, "ibd", {"type": "binary"}, ["site"], assay="x")
+    ours = outcome_biomarkers(corrected, obs, "ibd", spec={"type": "binary"}, covariates=["site"], assay="x")
     naive = outcome_biomarkers(ad.AnnData(corrected.X, obs=pd.DataFrame(index=patients), var=corrected.var), obs,
-                               "ibd", {"type": "binary"}, [], assay="x")  # fmt: skip
+                               "ibd", spec={"type": "binary"}, covariates=[], assay="x")  # fmt: skip
     assert (ours["p_value"] < 0.05).mean() <= 0.055
     assert (naive["p_value"] < 0.05).mean() > 0.075  # what the corrected values alone would give

@@ -220,7 +220,7 @@ def test_an_assay_on_a_handful_of_patients_is_left_out_of_integration_and_tests_
                                stratify_options={"n_resamples": 10, "k_values": [2, 3, 4, 5]}, seed=1)  # fmt: skip
         tested = assay_biomarkers(mdata["rare"], mdata.obs, {"failure": {"type": "binary"}}, covariates=[], assay="rare",
                                   min_patients=10)  # fmt: skip
-        markers = markers_of_groups(mdata["rare"], mdata.obs, ["subgroup"], [], assay="rare", min_patients=10)
+        markers = markers_of_groups(mdata["rare"], mdata.obs, ["subgroup"], covariates=[], assay="rare", min_patients=10)
     assert mdata.uns["integrate"]["assays"] == ["big", "mid", "small"]
     fitted = subgroup_table(mdata).query("fitted")
     written = tmp_path / "cohort.h5mu"  # the settings of each step are echoed and survive the file

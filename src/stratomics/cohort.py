@@ -157,7 +157,7 @@ def read_sample_map(config: dict) -> pd.DataFrame:
 
 
 def map_samples(
-    assay_name: str, table: AssayTable, sample_map: pd.DataFrame, sheet: pd.DataFrame, visit: str
+    assay_name: str, table: AssayTable, sample_map: pd.DataFrame, *, sheet: pd.DataFrame, visit: str
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Decide the fate of every sample row of one assay file.
 
@@ -209,7 +209,7 @@ def _fate(patient, sample_visit: str, qc_failed: str, visit: str, patients) -> t
 
 
 def assay_to_anndata(
-    name: str, spec: dict, table: AssayTable, rows: np.ndarray, patients: pd.Series
+    name: str, spec: dict, table: AssayTable, *, rows: np.ndarray, patients: pd.Series
 ) -> ad.AnnData:
     """Build the AnnData of one assay from its kept rows, indexed by patient ID."""
     obs = table.sample_info.iloc[rows].reset_index()
@@ -261,7 +261,7 @@ def build_cohort(config: dict) -> Cohort:
     modalities, reports = {}, []
     for name, spec in config["assays"].items():
         table = read_assay(name, spec, known_ids)
-        report, rows = map_samples(name, table, sample_map, sheet, visit)
+        report, rows = map_samples(name, table, sample_map, sheet=sheet, visit=visit)
         reports.append(report)
         if len(rows) == 0:
             examples = ", ".join(table.values.index[:3])
@@ -271,7 +271,7 @@ def build_cohort(config: dict) -> Cohort:
                 "the IDs in the file."
             )
         patients = report.set_index(report.index)["patient_id"].iloc[rows]
-        modalities[name] = assay_to_anndata(name, spec, table, rows, patients)
+        modalities[name] = assay_to_anndata(name, spec, table, rows=rows, patients=patients)
         _log_fates(name, report, known_ids)
     report = pd.concat(reports, ignore_index=True)
     _warn_visit_spellings(sample_map, visit)

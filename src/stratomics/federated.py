@@ -148,7 +148,7 @@ def _feature_estimates(mdata, subgroups, outcomes, covariates, scales):
     for assay, scale in scales.items():
         for name, spec in outcomes.items():
             try:
-                tables.append(outcome_biomarkers(mdata[assay], mdata.obs, name, spec, covariates, assay=assay, scale=scale))
+                tables.append(outcome_biomarkers(mdata[assay], mdata.obs, name, spec=spec, covariates=covariates, assay=assay, scale=scale))
             except StratomicsInputError as err:  # too few patients at this site for the model
                 logger.warning("site export: %s ~ %s not estimable here: %s", assay, name, err)
     table = pd.concat(tables, ignore_index=True)

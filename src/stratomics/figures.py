@@ -81,6 +81,7 @@ def _natural(name: str):
 
 
 def consensus_and_selection(consensus: np.ndarray, labels: pd.Series, confidence: pd.Series,
+                            *,
                             selection: pd.DataFrame):  # fmt: skip
     """Consensus matrix of the chosen subgroups and the model-selection curves.
 

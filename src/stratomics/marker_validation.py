@@ -119,6 +119,6 @@ def _assay_markers(mdata, model, held, names: dict, *, assay: str, assays: list[
     if obs.loc[kept, "subgroup"].nunique() < 2:
         log.warning("held-out markers: fewer than two subgroups among the %d held-out patients of '%s'", len(kept), assay)
         return pd.DataFrame(columns=RESULT_COLUMNS)
-    table = cluster_markers(mdata[assay][kept], obs, "subgroup", covariates, assay=assay, **options)
+    table = cluster_markers(mdata[assay][kept], obs, "subgroup", covariates=covariates, assay=assay, **options)
     table["note"] = table["note"].where(table["note"] != "", HELD_OUT)
     return table

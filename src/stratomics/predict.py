@@ -390,7 +390,7 @@ def _metrics(target, risk: np.ndarray, horizons) -> dict[str, float]:
     if not finite.all():  # patients of folds that could not be fitted (warned when it happened)
         target, risk = target[finite], risk[finite]
     if _is_survival(target):
-        return survival_metrics(target["time"], target["event"].astype(int), risk, horizons)
+        return survival_metrics(target["time"], target["event"].astype(int), risk, horizons=horizons)
     return binary_metrics(target, risk)
 
 
@@ -467,7 +467,7 @@ class Evaluation:
     selection: pd.DataFrame
 
 
-def evaluate_outcome(predictors: Predictors, obs: pd.DataFrame, outcome: str, spec: dict, *, site: str | None,
+def evaluate_outcome(predictors: Predictors, obs: pd.DataFrame, outcome: str, *, spec: dict, site: str | None,
                      models=MODELS, feature_sets=tuple(FEATURE_SETS), n_splits: int = 5, n_repeats: int = 5,
                      n_features: int = 50, n_bootstrap: int = 500, horizons=(365,), seed: int = 0,
                      n_jobs: int = 1) -> Evaluation:  # fmt: skip

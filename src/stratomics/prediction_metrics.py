@@ -51,7 +51,7 @@ def binary_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
             "calibration_slope": slope}  # fmt: skip
 
 
-def survival_metrics(time: np.ndarray, event: np.ndarray, risk: np.ndarray, horizons) -> dict[str, float]:
+def survival_metrics(time: np.ndarray, event: np.ndarray, risk: np.ndarray, *, horizons) -> dict[str, float]:
     """Harrell's C-index and the time-dependent AUC at each horizon (days) inside the follow-up."""
     from lifelines.utils import concordance_index
     from sksurv.metrics import cumulative_dynamic_auc

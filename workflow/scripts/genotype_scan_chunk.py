@@ -17,7 +17,7 @@ def main():
     chunk = int(snakemake.wildcards.chunk)
     snps = slice(bounds[chunk], bounds[chunk + 1])
     tables = [
-        genotype_scan(adata, obs, name, spec, snakemake.params.covariates, snps=snps,
+        genotype_scan(adata, obs, name, spec=spec, covariates=snakemake.params.covariates, snps=snps,
                       chunk_size=snakemake.params.chunk_size)
         for name, spec in snakemake.params.outcomes.items()
     ]

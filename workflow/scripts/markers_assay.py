@@ -12,7 +12,7 @@ def main():
     adata = ad.read_h5ad(snakemake.input.assay)
     obs = read_cohort_obs(snakemake.input.cohort)
     params = snakemake.params
-    table = markers_of_groups(adata, obs, params.groups, params.covariates, assay=snakemake.wildcards.assay,
+    table = markers_of_groups(adata, obs, params.groups, covariates=params.covariates, assay=snakemake.wildcards.assay,
                               kind=params.kind, moderated=params.moderated, robust=params.robust, min_patients=params.min_patients,
                               defined_on=("subgroup",) if params.integrated else ())  # fmt: skip
     write_table(table, snakemake.output[0])

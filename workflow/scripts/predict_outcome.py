@@ -11,7 +11,7 @@ def main():
     params, outcome = snakemake.params, snakemake.wildcards.outcome
     mdata = md.read_h5mu(snakemake.input[0])
     predictors = build_predictors(mdata, clinical=params.clinical, assays=params.assays)
-    evaluation = evaluate_outcome(predictors, mdata.obs, outcome, params.spec, site=params.site, seed=params.seed,
+    evaluation = evaluate_outcome(predictors, mdata.obs, outcome, spec=params.spec, site=params.site, seed=params.seed,
                                   n_jobs=snakemake.threads, **params.options)  # fmt: skip
     joblib.dump(evaluation, snakemake.output[0])
     summary = evaluation.performance.query("validation == 'nested_cv' and metric in ['auc', 'c_index']")

@@ -44,7 +44,7 @@ __all__ = ["RESULT_COLUMNS", "add_q_values", "adjust_p", "cluster_markers", "gen
            "linear_association", "outcome_biomarkers", "outcome_data"]  # fmt: skip
 
 
-def outcome_data(obs: pd.DataFrame, outcome: str, spec: dict, covariates: list[str]):
+def outcome_data(obs: pd.DataFrame, outcome: str, spec: dict, *, covariates: list[str]):
     """Outcome values and covariate design of the patients with complete data.
 
     Parameters
@@ -90,7 +90,7 @@ def _logistic_table(y: np.ndarray, values: np.ndarray, design: np.ndarray, names
 
 def _cox_table(time_event: np.ndarray, values: np.ndarray, design: np.ndarray, names) -> pd.DataFrame:
     time, event = time_event.T
-    return fit_cox_predictor(time, event, values, design[:, 1:]).table(names)
+    return fit_cox_predictor(time, event, values, covariates=design[:, 1:]).table(names)
 
 
 def _linear_table(y: np.ndarray, values: np.ndarray, design: np.ndarray, names) -> pd.DataFrame:
@@ -128,7 +128,7 @@ def _dense(adata: ad.AnnData, patients) -> np.ndarray:
 
 
 def outcome_biomarkers(
-    adata: ad.AnnData, obs: pd.DataFrame, outcome: str, spec: dict, covariates: list[str], *, assay: str,
+    adata: ad.AnnData, obs: pd.DataFrame, outcome: str, *, spec: dict, covariates: list[str], assay: str,
     scale: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Test every feature of an assay as a predictor of an outcome, adjusted for covariates.
@@ -157,7 +157,7 @@ def outcome_biomarkers(
     One row per feature with :data:`RESULT_COLUMNS` (q_value empty: set it across a family with
     :func:`add_q_values`).
     """
-    response, design = outcome_data(obs.loc[adata.obs_names], outcome, spec, covariates)
+    response, design = outcome_data(obs.loc[adata.obs_names], outcome, spec, covariates=covariates)
     raw = _dense(adata, design.index)
     if scale is None:
         values = _standardise(raw)
@@ -186,7 +186,7 @@ def assay_biomarkers(adata: ad.AnnData, obs: pd.DataFrame, outcomes: dict, *, co
     """
     if not enough_patients(adata, assay=assay, min_patients=min_patients, purpose="biomarkers"):
         return pd.DataFrame(columns=RESULT_COLUMNS)
-    return pd.concat([outcome_biomarkers(adata, obs, name, spec, covariates, assay=assay)
+    return pd.concat([outcome_biomarkers(adata, obs, name, spec=spec, covariates=covariates, assay=assay)
                       for name, spec in outcomes.items()])  # fmt: skip
 
 
@@ -214,8 +214,8 @@ def cluster_markers(
     adata: ad.AnnData,
     obs: pd.DataFrame,
     group: str,
-    covariates: list[str],
     *,
+    covariates: list[str],
     assay: str,
     kind: str = "one_vs_rest",
     moderated: bool = True,
@@ -246,7 +246,7 @@ def cluster_markers(
 DESCRIPTIVE = "descriptive: the groups were defined on this assay, so the p-value is not a test"
 
 
-def markers_of_groups(adata: ad.AnnData, obs: pd.DataFrame, groups: list[str], covariates: list[str], *, assay: str,
+def markers_of_groups(adata: ad.AnnData, obs: pd.DataFrame, groups: list[str], *, covariates: list[str], assay: str,
                       defined_on: tuple = (), min_patients: int = 2, **options) -> pd.DataFrame:  # fmt: skip
     """:func:`cluster_markers` for each group column (adjusted for the covariates other than itself).
 
@@ -268,7 +268,7 @@ def markers_of_groups(adata: ad.AnnData, obs: pd.DataFrame, groups: list[str], c
         if len(levels) < 2:
             log.warning("markers of %s in %s: %d group(s), nothing to compare", group, assay, len(levels))
             continue
-        table = cluster_markers(adata, obs, group, [c for c in covariates if c != group], assay=assay, **options)
+        table = cluster_markers(adata, obs, group, covariates=[c for c in covariates if c != group], assay=assay, **options)
         if group in defined_on:
             table["note"] = table["note"].where(table["note"] != "", DESCRIPTIVE)
         tables.append(table)
@@ -279,8 +279,8 @@ def linear_association(
     adata: ad.AnnData,
     obs: pd.DataFrame,
     formula: str,
-    coefficient: str,
     *,
+    coefficient: str,
     assay: str,
     moderated: bool = True,
     robust: bool = False,
@@ -339,9 +339,9 @@ def genotype_scan(
     adata: ad.AnnData,
     obs: pd.DataFrame,
     outcome: str,
+    *,
     spec: dict,
     covariates: list[str],
-    *,
     snps: slice = slice(None),
     chunk_size: int = 5000,
 ) -> pd.DataFrame:
@@ -354,7 +354,7 @@ def genotype_scan(
     -------
     One row per SNP with :data:`RESULT_COLUMNS` plus chrom, pos, a1, a2 and allele_frequency.
     """
-    response, design = outcome_data(obs.loc[adata.obs_names], outcome, spec, covariates)
+    response, design = outcome_data(obs.loc[adata.obs_names], outcome, spec, covariates=covariates)
     rows = adata.obs_names.get_indexer(design.index)
     selected = adata.var_names[snps]
     offset = snps.start or 0
@@ -370,7 +370,7 @@ def genotype_scan(
             for chunk in (slice(s, min(len(selected), s + chunk_size)) for s in range(0, len(selected), chunk_size))
         ])  # fmt: skip
     else:
-        table = scan_snps(read_chunk, selected, response.to_numpy(), design.to_numpy(), model=model,
+        table = scan_snps(read_chunk, selected, response.to_numpy(), covariates=design.to_numpy(), model=model,
                           chunk_size=chunk_size)  # fmt: skip
     tidy = _tidy(table, assay="genotypes", label=outcome, model=model, effect=f"{EFFECTS[model]} per allele")
     annotation = adata.var.loc[tidy["feature"], ["chrom", "pos", "a1", "a2"]].reset_index(drop=True)

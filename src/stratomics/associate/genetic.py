@@ -14,8 +14,8 @@ def scan_snps(
     read_chunk: Callable[[slice], np.ndarray],
     snps: pd.Index,
     y: np.ndarray,
-    covariates: np.ndarray,
     *,
+    covariates: np.ndarray,
     model: str = "linear",
     chunk_size: int = 5000,
 ) -> pd.DataFrame:

@@ -32,7 +32,7 @@ EPS = np.spacing(1)
 MAX_FITTED_PATIENTS = 15_000  # dense n x n networks per assay
 
 
-def kernel(distance: np.ndarray, nearest_rows: np.ndarray, nearest_columns: np.ndarray, mu: float) -> np.ndarray:
+def kernel(distance: np.ndarray, nearest_rows: np.ndarray, nearest_columns: np.ndarray, *, mu: float) -> np.ndarray:
     """Scaled exponential similarity: a normal density of the distance with a local scale.
 
     Parameters
@@ -154,7 +154,7 @@ class SnfModel:
             present = ~np.isnan(values).all(axis=1)
             distance = cdist(values[present], view.profiles, "sqeuclidean")
             nearest = mean_nearest(distance, self.k, skip_self=False)
-            transition[present] += nearest_only(kernel(distance, nearest, view.nearest, self.mu), self.k)
+            transition[present] += nearest_only(kernel(distance, nearest, view.nearest, mu=self.mu), self.k)
             n_views += present
         scores = np.full((len(patients), self.vectors.shape[1]), np.nan)
         placed = n_views > 0
@@ -171,7 +171,7 @@ def _view(values: pd.DataFrame, k: int, mu: float) -> tuple[SnfView, np.ndarray]
     distance = cdist(profiles, profiles, "sqeuclidean")
     nearest = mean_nearest(distance, k, skip_self=True)
     view = SnfView(list(values.columns[keep]), mean[keep], scale[keep], profiles, nearest)
-    return view, _symmetric(kernel(distance, nearest, nearest, mu))
+    return view, _symmetric(kernel(distance, nearest, nearest, mu=mu))
 
 
 def fit_snf(assays: dict[str, pd.DataFrame], patients: pd.Index, *, n_factors: int | str = "auto",
