@@ -17,7 +17,11 @@ and method: mean ARI against the planted endotypes on patients with every assay 
 patients, the k chosen, and the calibration of the confidence (after matching subgroups to
 endotypes): the expected calibration error (ECE, the patient-weighted mean of |accuracy - mean
 confidence| over the bins 0-0.6-0.8-0.9-0.95-1) and the largest gap in a bin holding at least 5%
-of the patients. One line per run as it finishes, then the summary table (markdown).
+of the patients, with accuracy after one-to-one matching, and the ECE with accuracy meaning "in the
+subgroup that holds most of the patient's endotype" (fair to a k that merges endotypes). One line
+per run as it finishes, then the summary table, the reliability table (per confidence bin, all
+patients and those placed from fewer assays than the fitted ones) and, for the latter, the share
+placed in the largest subgroup against the share whose endotype belongs there (markdown).
 scale: synthetic assays (Olink-, cytokine- and flow-sized blocks, 4 groups, 20% of patients missing
 a block), integration + consensus clustering (k = 2..6, 100 resamples), time and peak memory, each
 size in its own process.
@@ -187,7 +191,8 @@ def pull_to_largest(patients: pd.DataFrame) -> pd.DataFrame:
         rows.append({"scenario": scenario, "method": method, "seed": seed, "placed_patients": len(few),
                      "placed_in_largest": few["subgroup"].eq(largest).mean(),
                      "endotype_in_largest": few["endotype"].map(home).eq(largest).mean()})  # fmt: skip
-    return pd.DataFrame(rows).groupby(["scenario", "method"], sort=False).mean(numeric_only=True).reset_index()
+    runs = pd.DataFrame(rows).drop(columns="seed")
+    return runs.groupby(["scenario", "method"], sort=False).mean().reset_index()
 
 
 def suite(seeds: int, n_patients: int, methods: list[str], scenarios: list[str]):

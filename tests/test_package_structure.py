@@ -1,6 +1,7 @@
 """One public-API convention across the package (as scanpy's tests/test_package_structure.py)."""
 
 import ast
+import graphlib
 import importlib
 import inspect
 import pkgutil
@@ -35,3 +36,20 @@ def test_no_module_imports_a_private_name_of_another():
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("stratomics"):
                 offending += [f"{path.name}: {alias.name}" for alias in node.names if alias.name.startswith("_")]
     assert not offending
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(SOURCE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_modules_import_each_other_without_a_cycle():
+    modules = {module_name(path): path for path in SOURCE.rglob("*.py")}
+    imports = {name: set() for name in modules}
+    for name, path in modules.items():  # every import, function-level ones included
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("stratomics"):
+                submodules = {f"{node.module}.{alias.name}" for alias in node.names} & modules.keys()
+                imports[name] |= submodules or {node.module}
+    assert imports["stratomics.associate.linear"] == {"stratomics.associate.prior"}
+    graphlib.TopologicalSorter(imports).prepare()  # raises CycleError on a cycle

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import stats
+
+from stratomics.associate.prior import fit_f_distribution, fit_f_distribution_robustly
 
 #: Bytes one chunk of the feature matrix may take; features are fitted chunk by chunk.
 CHUNK_BYTES = 256 * 2**20
@@ -142,50 +144,6 @@ def invert_stack(gram: np.ndarray, tolerance: float = SINGULAR_TOLERANCE) -> tup
     return inverse, usable
 
 
-def _trigamma_inverse(x: float) -> float:
-    """Solve trigamma(y) = x by Newton's method (as limma's trigammaInverse)."""
-    if x > 1e7:
-        return 1 / np.sqrt(x)
-    if x < 1e-6:
-        return 1 / x
-    y = 0.5 + 1 / x
-    for _ in range(50):
-        tri = special.polygamma(1, y)
-        delta = tri * (1 - tri / x) / special.polygamma(2, y)
-        y += delta
-        if -delta / y < 1e-8:
-            break
-    return y
-
-
-def fit_f_distribution(variances: np.ndarray, df: np.ndarray) -> tuple[float, float]:
-    """Moment estimates of the prior of limma's hierarchical model (Smyth 2004).
-
-    Parameters
-    ----------
-    variances
-        Residual variances.
-    df
-        Their degrees of freedom.
-
-    Returns
-    -------
-    The prior variance s0^2 and prior degrees of freedom d0 (inf when the variances vary no more
-    than sampling explains).
-    """
-    ok = np.isfinite(variances) & np.isfinite(df) & (df > 1e-15)
-    x, d = np.maximum(variances[ok], 0), df[ok]
-    median = np.median(x)
-    x = np.maximum(x, 1e-5 * (median if median > 0 else 1))
-    e = np.log(x) - special.digamma(d / 2) + np.log(d / 2)
-    e_mean = e.mean()
-    e_var = ((e - e_mean) ** 2).sum() / (len(e) - 1) - special.polygamma(1, d / 2).mean()
-    if e_var > 0:
-        d0 = 2 * _trigamma_inverse(e_var)
-        return float(np.exp(e_mean + special.digamma(d0 / 2) - np.log(d0 / 2))), float(d0)
-    return float(x.mean()), float(np.inf)
-
-
 def moderate(fit: FeatureFit, *, robust: bool = False) -> FeatureFit:
     """limma's eBayes: shrink each residual variance towards a common prior.
 
@@ -206,8 +164,6 @@ def moderate(fit: FeatureFit, *, robust: bool = False) -> FeatureFit:
     ``df_total`` set.
     """
     if robust:
-        from stratomics.associate.robust import fit_f_distribution_robustly
-
         s2_prior, _, df_prior = fit_f_distribution_robustly(fit.sigma2, fit.df_residual)
     else:
         s2_prior, df_prior = fit_f_distribution(fit.sigma2, fit.df_residual)

@@ -1,7 +1,8 @@
-"""Robust empirical-Bayes prior for residual variances (Phipson, Lee, Majewski, Alexander & Smyth,
-Ann. Appl. Stat. 2016), as limma's eBayes(robust = TRUE).
+"""Empirical-Bayes priors for residual variances, as limma's eBayes: the plain moment estimate (Smyth
+2004, :func:`fit_f_distribution`) and the robust one (Phipson, Lee, Majewski, Alexander & Smyth,
+Ann. Appl. Stat. 2016; limma's ``robust = TRUE``, :func:`fit_f_distribution_robustly`).
 
-The prior scale and degrees of freedom are estimated from Winsorized moments of the log variances,
+For the robust prior, the prior scale and degrees of freedom are estimated from Winsorized moments of the log variances,
 so that a few genes with outlying variances neither inflate the prior scale nor shrink the prior
 degrees of freedom; those outlying genes then get less prior weight (smaller prior df) of their own.
 """
@@ -9,13 +10,55 @@ degrees of freedom; those outlying genes then get less prior weight (smaller pri
 from __future__ import annotations
 
 import numpy as np
-from scipy import optimize, stats
-
-from stratomics.associate.linear import fit_f_distribution
+from scipy import optimize, special, stats
 
 #: Gauss-Legendre nodes and weights on [0, 1] for the Winsorized moments.
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(128)
 _NODES, _WEIGHTS = (_NODES + 1) / 2, _WEIGHTS / 2
+
+
+def _trigamma_inverse(x: float) -> float:
+    """Solve trigamma(y) = x by Newton's method (as limma's trigammaInverse)."""
+    if x > 1e7:
+        return 1 / np.sqrt(x)
+    if x < 1e-6:
+        return 1 / x
+    y = 0.5 + 1 / x
+    for _ in range(50):
+        tri = special.polygamma(1, y)
+        delta = tri * (1 - tri / x) / special.polygamma(2, y)
+        y += delta
+        if -delta / y < 1e-8:
+            break
+    return y
+
+
+def fit_f_distribution(variances: np.ndarray, df: np.ndarray) -> tuple[float, float]:
+    """Moment estimates of the prior of limma's hierarchical model (Smyth 2004).
+
+    Parameters
+    ----------
+    variances
+        Residual variances.
+    df
+        Their degrees of freedom.
+
+    Returns
+    -------
+    The prior variance s0^2 and prior degrees of freedom d0 (inf when the variances vary no more
+    than sampling explains).
+    """
+    ok = np.isfinite(variances) & np.isfinite(df) & (df > 1e-15)
+    x, d = np.maximum(variances[ok], 0), df[ok]
+    median = np.median(x)
+    x = np.maximum(x, 1e-5 * (median if median > 0 else 1))
+    e = np.log(x) - special.digamma(d / 2) + np.log(d / 2)
+    e_mean = e.mean()
+    e_var = ((e - e_mean) ** 2).sum() / (len(e) - 1) - special.polygamma(1, d / 2).mean()
+    if e_var > 0:
+        d0 = 2 * _trigamma_inverse(e_var)
+        return float(np.exp(e_mean + special.digamma(d0 / 2) - np.log(d0 / 2))), float(d0)
+    return float(x.mean()), float(np.inf)
 
 
 def _f_quantile(p, df1, df2):
