@@ -11,7 +11,7 @@ import pytest
 import statsmodels.api as sm
 from statsmodels.stats.multitest import multipletests
 
-from stratomics.associate import cluster_markers, linear_association, outcome_biomarkers
+from stratomics.associate import cluster_markers, feature_names, linear_association, outcome_biomarkers
 from stratomics.associate.cox import fit_cox_predictor
 from stratomics.associate.design import group_contrasts, group_design, model_design
 from stratomics.associate.genetic import scan_snps
@@ -456,3 +456,19 @@ def test_covariate_names_are_column_names_never_code_and_a_single_valued_one_is_
     pd.testing.assert_frame_equal(tested, expected)
     assert not marker.exists()
     assert "covariate 'site' has a single value (LUX)" in caplog.text and "not adjusted for it" in caplog.text
+
+
+def test_result_tables_carry_each_features_human_name_next_to_its_id():
+    import anndata as ad
+
+    rng = np.random.default_rng(0)
+    var = pd.DataFrame({"gene_name": ["IL6", " ", None], "biotype": "protein_coding"}, index=["ENSG1", "ENSG2", "ENSG3"])
+    adata = ad.AnnData(rng.normal(size=(60, 3)), var=var, obs=pd.DataFrame(index=[f"p{i}" for i in range(60)]))
+    obs = pd.DataFrame({"failure": np.tile([0.0, 1.0], 30)}, index=adata.obs_names)
+    assert feature_names(adata).to_dict() == {"ENSG1": "IL6", "ENSG2": "ENSG2", "ENSG3": "ENSG3"}  # blank: the ID
+    table = outcome_biomarkers(adata, obs, "failure", spec={"type": "binary"}, covariates=[], assay="rna")
+    assert table["feature_name"].tolist() == ["IL6", "ENSG2", "ENSG3"] and table["feature"].tolist() == list(var.index)
+    olink = ad.AnnData(adata.X, obs=adata.obs, var=pd.DataFrame({"Assay": ["CXCL9", "TNF", "IL10"]}, index=["OID1", "OID2", "OID3"]))
+    assert feature_names(olink).tolist() == ["CXCL9", "TNF", "IL10"]
+    unnamed = ad.AnnData(adata.X, obs=adata.obs, var=pd.DataFrame(index=["CD4+", "CD8+", "B"]))
+    assert feature_names(unnamed).tolist() == ["CD4+", "CD8+", "B"]

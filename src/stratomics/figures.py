@@ -259,7 +259,8 @@ def volcano(results: pd.DataFrame, *, outcome: str, q_threshold: float = 0.05, l
             for rank, (_, top) in enumerate(part.nsmallest(label_top, "p_value").iterrows()):
                 # labels point inwards and step down with rank, so neighbours do not overprint
                 inwards = -1 if top["estimate"] > 0 else 1
-                ax.annotate(str(top["feature"]).split("/")[-1][:16], (top["estimate"], -np.log10(max(top["p_value"], 1e-300))),
+                ax.annotate(str(top.get("feature_name", top["feature"])).split("/")[-1][:16],
+                            (top["estimate"], -np.log10(max(top["p_value"], 1e-300))),
                             fontsize=5, xytext=(3 * inwards, 2 - 6 * rank), textcoords="offset points",
                             ha="left" if inwards > 0 else "right")  # fmt: skip
             ax.xaxis.set_major_locator(MaxNLocator(4, symmetric=True))
@@ -315,6 +316,13 @@ def manhattan_qq(scan: pd.DataFrame, inflation: float, *, outcome: str, genome_w
     return fig
 
 
+def named_features(rows: pd.DataFrame) -> pd.Series:
+    """Each result row's feature as "name (ID)", or the ID alone where it is the name."""
+    ids = rows["feature"].astype(str)
+    names = rows["feature_name"].astype(str) if "feature_name" in rows else ids
+    return names.where(names == ids, names + " (" + ids + ")")
+
+
 def marker_heatmap(markers: pd.DataFrame, *, group: str = "subgroup", top: int = 5):
     """The top markers of each subgroup (one-vs-rest) across assays: their t statistic in every subgroup.
 
@@ -336,7 +344,7 @@ def marker_heatmap(markers: pd.DataFrame, *, group: str = "subgroup", top: int =
     if rows.empty:
         return message_figure(f"No {group} markers: fewer than two groups were compared.", title="Markers")
     rows["level"] = rows["outcome_or_contrast"].str.removeprefix(f"{group}: ").str.removesuffix(" vs rest")
-    rows["label"] = rows["assay"] + ": " + rows["feature"].astype(str)
+    rows["label"] = rows["assay"] + ": " + named_features(rows)
     levels = sorted(rows["level"].unique(), key=_natural)
     chosen = []
     for level in levels:

@@ -31,7 +31,7 @@ from stratomics.preprocess import UNCORRECTED
 log = logging.getLogger(__name__)
 
 RESULT_COLUMNS = [
-    "assay", "feature", "outcome_or_contrast", "model", "effect", "estimate", "std_error",
+    "assay", "feature", "feature_name", "outcome_or_contrast", "model", "effect", "estimate", "std_error",
     "ci_low", "ci_high", "statistic", "p_value", "q_value", "n", "n_events", "note",
 ]  # fmt: skip
 EFFECTS = {
@@ -40,8 +40,8 @@ EFFECTS = {
     "linear": "difference",
 }
 
-__all__ = ["RESULT_COLUMNS", "add_q_values", "adjust_p", "cluster_markers", "genotype_scan",
-           "linear_association", "outcome_biomarkers", "outcome_data"]  # fmt: skip
+__all__ = ["NAME_COLUMNS", "RESULT_COLUMNS", "add_q_values", "adjust_p", "cluster_markers", "feature_names",
+           "genotype_scan", "linear_association", "outcome_biomarkers", "outcome_data"]  # fmt: skip
 
 
 def outcome_data(obs: pd.DataFrame, outcome: str, spec: dict, *, covariates: list[str]):
@@ -165,7 +165,8 @@ def outcome_biomarkers(
         values = (raw - np.nanmean(raw, axis=0)) / scale.reindex(adata.var_names).to_numpy(dtype=float)
     model = outcome_type(spec, outcome).model
     table = PREDICTOR_TABLES[model](response.to_numpy(), values, design.to_numpy(), adata.var_names)
-    return _tidy(table, assay=assay, label=outcome, model=model, effect=f"{EFFECTS[model]} per SD")
+    return _tidy(table, names=feature_names(adata), assay=assay, label=outcome, model=model,
+                 effect=f"{EFFECTS[model]} per SD")  # fmt: skip
 
 
 def assay_biomarkers(adata: ad.AnnData, obs: pd.DataFrame, outcomes: dict, *, covariates: list[str], assay: str,
@@ -199,10 +200,28 @@ def enough_patients(adata: ad.AnnData, *, assay: str, min_patients: int, purpose
     return False
 
 
-def _tidy(table: pd.DataFrame, *, assay: str, label: str, model: str, effect: str) -> pd.DataFrame:
-    """Put a per-feature result frame into the stable column order."""
+#: ``var`` columns that hold a feature's human name (Olink's Assay, a gene symbol), first found first.
+NAME_COLUMNS = ("Assay", "gene_name", "gene_symbol", "symbol")
+
+
+def feature_names(adata: ad.AnnData) -> pd.Series:
+    """The human name of each feature (from the first of :data:`NAME_COLUMNS` in ``var``; the ID
+    where there is none), indexed by feature ID."""
+    ids = pd.Series(adata.var_names.astype(str), index=adata.var_names.astype(str))
+    for column in NAME_COLUMNS:
+        if column in adata.var:
+            names = adata.var[column].astype("string").str.strip().replace("", pd.NA)
+            names = names.set_axis(ids.index).fillna(ids).astype(str)
+            return names[~names.index.duplicated()]
+    return ids[~ids.index.duplicated()]
+
+
+def _tidy(table: pd.DataFrame, *, names: pd.Series, assay: str, label: str, model: str,
+          effect: str) -> pd.DataFrame:  # fmt: skip
+    """Put a per-feature result frame into the stable column order, with each feature's name."""
     table = table.rename_axis("feature").reset_index()
     table["feature"] = table["feature"].astype(str)
+    table["feature_name"] = table["feature"].map(names)
     table = table.assign(assay=assay, outcome_or_contrast=label, model=model, effect=effect, q_value=np.nan)
     for column in ("ci_low", "ci_high", "n_events", "note"):
         if column not in table:
@@ -238,7 +257,8 @@ def cluster_markers(
     for label, contrast in group_contrasts(levels, design.shape[1], kind).items():
         table = _linear_rows(fit, contrast, moderated=moderated)
         effect = "F" if contrast.shape[0] > 1 else "difference in means"
-        tables.append(_tidy(table, assay=assay, label=f"{group}: {label}", model=model, effect=effect))
+        tables.append(_tidy(table, names=feature_names(adata), assay=assay, label=f"{group}: {label}", model=model,
+                            effect=effect))  # fmt: skip
     return pd.concat(tables, ignore_index=True)
 
 
@@ -314,7 +334,8 @@ def linear_association(
         )
     fit, model = _fit_linear(adata, design, moderated=moderated, robust=robust)
     table = _linear_rows(fit, (design.columns == coefficient).astype(float), moderated=moderated)
-    return _tidy(table, assay=assay, label=coefficient, model=model, effect="coefficient")
+    return _tidy(table, names=feature_names(adata), assay=assay, label=coefficient, model=model,
+                 effect="coefficient")  # fmt: skip
 
 
 def _fit_linear(adata: ad.AnnData, design: pd.DataFrame, *, moderated: bool, robust: bool):
@@ -372,6 +393,7 @@ def genotype_scan(
     else:
         table = scan_snps(read_chunk, selected, response.to_numpy(), covariates=design.to_numpy(), model=model,
                           chunk_size=chunk_size)  # fmt: skip
-    tidy = _tidy(table, assay="genotypes", label=outcome, model=model, effect=f"{EFFECTS[model]} per allele")
+    tidy = _tidy(table, names=feature_names(adata), assay="genotypes", label=outcome, model=model,
+                 effect=f"{EFFECTS[model]} per allele")  # fmt: skip
     annotation = adata.var.loc[tidy["feature"], ["chrom", "pos", "a1", "a2"]].reset_index(drop=True)
     return pd.concat([tidy, annotation], axis=1)
