@@ -40,3 +40,21 @@ def test_genomic_inflation_is_one_under_the_null_and_the_variance_ratio_when_inf
     inflated = 2 * stats.norm.sf(np.abs(rng.normal(scale=1.1, size=200_000)))
     assert genomic_inflation(null) == pytest.approx(1.0, abs=0.01)
     assert genomic_inflation(np.r_[inflated, np.nan]) == pytest.approx(1.21, abs=0.015)
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
+def test_the_record_names_the_commit_of_the_code_that_ran(tmp_path):
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "module.py").write_text("x = 1\n")
+    assert provenance.source_commit(code) == "not a git checkout"
+    git = ["git", "-C", str(code), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "module.py"], check=True)
+    subprocess.run([*git, "commit", "-qm", "first"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert provenance.source_commit(code) == head and len(head) == 40
+    (code / "module.py").write_text("x = 2\n")
+    assert provenance.source_commit(code) == f"{head} + local changes"
+    record = provenance.collect({"seed": 0, "cohort": {}, "assays": {}})
+    assert record["stratomics_commit"] and {"scikit-survival", "numba"} <= set(record["versions"])

@@ -6,14 +6,29 @@ import hashlib
 import html
 import json
 import platform
+import subprocess
 import sys
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 PACKAGES = ("stratomics", "numpy", "scipy", "pandas", "anndata", "mudata", "scanpy", "statsmodels",
-            "scikit-learn", "umap-learn", "hdbscan", "mofapy2", "lifelines", "formulaic", "bed-reader",
-            "matplotlib", "seaborn", "snakemake")  # fmt: skip
+            "scikit-learn", "scikit-survival", "numba", "umap-learn", "hdbscan", "mofapy2", "lifelines",
+            "formulaic", "bed-reader", "joblib", "matplotlib", "seaborn", "snakemake")  # fmt: skip
+
+
+def source_commit(folder: Path = Path(__file__).parent) -> str:
+    """The git commit of the stratomics code that ran ("+ local changes" when the checkout differs from
+    it), or "not a git checkout" (an installed wheel, or git missing)."""
+    def git(*arguments):
+        return subprocess.run(["git", "-C", str(folder), *arguments], capture_output=True, text=True, check=True).stdout
+
+    try:
+        commit = git("rev-parse", "HEAD").strip()
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", ".").strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "not a git checkout"
+    return f"{commit} + local changes" if changed else commit
 
 
 def sha256(path: Path, block: int = 1 << 20) -> str:
@@ -40,8 +55,8 @@ def collect(config: dict) -> dict:
 
     Returns
     -------
-    A JSON-ready dict: date (UTC), seed, python, platform, versions, inputs (path, bytes, sha256),
-    config.
+    A JSON-ready dict: date (UTC), seed, python, platform, the stratomics commit, versions, inputs
+    (path, bytes, sha256), config.
     """
     versions = {}
     for name in PACKAGES:
@@ -51,7 +66,8 @@ def collect(config: dict) -> dict:
             versions[name] = None
     inputs = [{"path": str(p), "bytes": p.stat().st_size, "sha256": sha256(p)} for p in input_files(config)]
     return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seed": config.get("seed"),
-            "python": sys.version.split()[0], "platform": platform.platform(), "versions": versions,
+            "python": sys.version.split()[0], "platform": platform.platform(), "stratomics_commit": source_commit(),
+            "versions": versions,
             "inputs": inputs, "config": config}  # fmt: skip
 
 
@@ -59,7 +75,7 @@ def write(record: dict, json_path: Path, html_path: Path) -> None:
     """Write the record as JSON (for machines) and as an HTML page (for the report)."""
     Path(json_path).write_text(json.dumps(record, indent=2, sort_keys=False, default=str) + "\n")
     rows = [("date (UTC)", record["date"]), ("seed", record["seed"]), ("python", record["python"]),
-            ("platform", record["platform"])]  # fmt: skip
+            ("platform", record["platform"]), ("stratomics commit", record["stratomics_commit"])]  # fmt: skip
     rows += [(name, value or "not installed") for name, value in record["versions"].items()]
     table = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
     inputs = "".join(f"<tr><td>{html.escape(i['path'])}</td><td>{i['bytes']}</td><td><code>{i['sha256']}</code></td></tr>"
