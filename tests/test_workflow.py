@@ -64,7 +64,7 @@ def test_association_tables_cover_every_feature_and_outcome(workflow_runs):
         assert len(rows) == 2 * mdata[assay].n_vars
         assert sorted(rows["outcome_or_contrast"].unique()) == outcomes
     assert set(biomarkers["model"]) == {"logistic", "cox"}
-    olink = pd.read_csv(results / "demo/olink_npx.csv").drop_duplicates("OlinkID").set_index("OlinkID")["Assay"]
+    olink = pd.read_csv(results / "demo/olink_npx.csv", sep=";").drop_duplicates("OlinkID").set_index("OlinkID")["Assay"]
     proteins = biomarkers[biomarkers["assay"] == "proteomics"]  # human names next to the IDs
     assert proteins["feature"].str.startswith("OID").all()
     assert proteins["feature_name"].tolist() == olink[proteins["feature"]].tolist()
