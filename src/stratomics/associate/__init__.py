@@ -253,12 +253,11 @@ def cluster_markers(
     """
     design, levels = group_design(obs.loc[adata.obs_names], group, covariates, purpose=f"markers of {group}")
     fit, model = _fit_linear(adata, design, moderated=moderated, robust=robust)
-    tables = []
+    tables, names = [], feature_names(adata)
     for label, contrast in group_contrasts(levels, design.shape[1], kind).items():
         table = _linear_rows(fit, contrast, moderated=moderated)
         effect = "F" if contrast.shape[0] > 1 else "difference in means"
-        tables.append(_tidy(table, names=feature_names(adata), assay=assay, label=f"{group}: {label}", model=model,
-                            effect=effect))  # fmt: skip
+        tables.append(_tidy(table, names=names, assay=assay, label=f"{group}: {label}", model=model, effect=effect))
     return pd.concat(tables, ignore_index=True)
 
 
