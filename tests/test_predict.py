@@ -200,3 +200,64 @@ def test_a_penalty_whose_refit_overflows_falls_back_to_stronger_penalties(caplog
     fit_quietly(pipeline, np.zeros((30, 2)), np.zeros(30))
     assert search.best_params_ == {"model__alphas": [0.1]}  # the weakest penalty that can be fitted
     assert "could not be fitted" in caplog.text
+
+
+def _explicit_resamples(n: int, seed: int, n_resamples: int = 12):
+    """Index arrays of bootstrap resamples and the same resamples as patient weights."""
+    from stratomics.prediction_metrics import bootstrap_counts
+
+    weights = bootstrap_counts(n, n_bootstrap=n_resamples, seed=seed)
+    rng = np.random.default_rng(seed)
+    indices = [rng.integers(0, n, n) for _ in range(n_resamples)]
+    return indices, weights
+
+
+def test_resampled_survival_metrics_equal_lifelines_and_scikit_survival_on_each_resample():
+    from lifelines.utils import concordance_index
+    from sksurv.metrics import cumulative_dynamic_auc
+    from sksurv.util import Surv
+
+    rng = np.random.default_rng(5)
+    n = 150
+    risk = np.round(rng.normal(size=n), 1)  # tied risks
+    time = np.ceil(rng.exponential(300 * np.exp(-risk)) / 20) * 20  # tied times, events tied with censorings
+    event = rng.random(n) < 0.6
+    indices, weights = _explicit_resamples(n, seed=3)
+    resampled = survival_metrics(time, event.astype(int), risk, horizons=[200], weights=weights)
+    for row, patients in enumerate(indices):
+        t, e, r = time[patients], event[patients], risk[patients]
+        assert resampled["c_index"][row] == concordance_index(t, -r, e)  # same comparable pairs: exactly equal
+        outcome = Surv.from_arrays(e, t)
+        expected = cumulative_dynamic_auc(outcome, outcome, r, [200])[0][0]
+        assert resampled["auc_200d"][row] == pytest.approx(expected, abs=1e-12)
+
+
+def test_resampled_binary_metrics_equal_scikit_learn_and_statsmodels_on_each_resample():
+    from sklearn.metrics import brier_score_loss, roc_auc_score
+
+    rng = np.random.default_rng(6)
+    n = 120
+    p = np.round(1 / (1 + np.exp(-rng.normal(0, 1.5, n))), 2)  # tied probabilities
+    y = (rng.random(n) < p**1.3).astype(int)
+    indices, weights = _explicit_resamples(n, seed=4)
+    resampled = binary_metrics(y, p, weights)
+    for row, patients in enumerate(indices):
+        yy, pp = y[patients], p[patients]
+        log_odds = np.log(pp / (1 - pp))
+        slope = sm.GLM(yy, sm.add_constant(log_odds), family=sm.families.Binomial()).fit().params[1]
+        intercept = sm.GLM(yy, np.ones(n), family=sm.families.Binomial(), offset=log_odds).fit().params[0]
+        assert resampled["auc"][row] == pytest.approx(roc_auc_score(yy, pp), abs=1e-12)
+        assert resampled["brier"][row] == pytest.approx(brier_score_loss(yy, pp), abs=1e-12)
+        assert resampled["calibration_slope"][row] == pytest.approx(slope, rel=1e-7)
+        assert resampled["calibration_intercept"][row] == pytest.approx(intercept, rel=1e-7, abs=1e-9)
+
+
+def test_time_dependent_auc_is_undefined_outside_the_follow_up_of_a_resample():
+    time, risk = np.array([5.0, 10.0, 20.0, 30.0]), np.array([0.3, 0.1, 0.2, 0.4])
+    event = np.array([1, 1, 0, 1])
+    weights = np.array([[1.0, 1, 1, 1], [0, 0, 2, 2], [1, 0, 3, 0], [0, 2, 0, 0]])
+    metrics = survival_metrics(time, event, risk, horizons=[15], weights=weights)
+    assert metrics["auc_15d"][0] == pytest.approx(0.25)  # cases 5, 10 against controls 20, 30: only 0.3 > 0.2
+    assert np.isnan(metrics["auc_15d"][1])  # no event before the horizon
+    assert metrics["auc_15d"][2] == 1.0 and metrics["c_index"][2] == 1.0  # the case at 5 against 20 (drawn 3 times)
+    assert np.isnan(metrics["c_index"][3]) and np.isnan(metrics["auc_15d"][3])  # one patient: no comparable pair

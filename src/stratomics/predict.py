@@ -383,34 +383,37 @@ def site_held_out_risk(X: np.ndarray, target, sites: np.ndarray, *, model: str, 
     return risk
 
 
-def _metrics(target, risk: np.ndarray, horizons) -> dict[str, float]:
+def _metrics(target, risk: np.ndarray, weights: np.ndarray, horizons) -> pd.DataFrame:
+    """Metrics of one prediction for each row of patient weights (resamples x patients)."""
     from stratomics.prediction_metrics import binary_metrics, survival_metrics
 
     finite = np.isfinite(risk)
     if not finite.all():  # patients of folds that could not be fitted (warned when it happened)
-        target, risk = target[finite], risk[finite]
+        target, risk, weights = target[finite], risk[finite], weights[:, finite]
     if _is_survival(target):
-        return survival_metrics(target["time"], target["event"].astype(int), risk, horizons=horizons)
-    return binary_metrics(target, risk)
+        return survival_metrics(target["time"], target["event"].astype(int), risk, horizons=horizons, weights=weights)
+    return binary_metrics(target, risk, weights)
 
 
 def performance_statistic(target, risks: dict[str, np.ndarray], horizons=(365,)):
-    """Function of resampled patient indices giving each feature set's metrics, averaged over repeats.
+    """Function of patient weights (resamples x patients) giving each feature set's metrics, averaged over repeats.
 
     For every feature set but ``clinical``, also its gain in AUC (binary) or C-index (survival) over
     ``clinical`` on the same patients, so that bootstrap intervals of the gain are paired.
+    The function returns one row per resample, columns (feature_set, metric).
     """
     main = "c_index" if _is_survival(target) else "auc"
 
-    def statistic(patients: np.ndarray) -> dict:
+    def statistic(weights: np.ndarray) -> pd.DataFrame:
         values = {}
         for feature_set, risk in risks.items():
-            per_repeat = pd.DataFrame([_metrics(target[patients], repeat[patients], horizons) for repeat in risk])
-            values.update({(feature_set, metric): value for metric, value in per_repeat.mean().items()})
+            per_repeat = [_metrics(target, repeat, weights, horizons) for repeat in risk]
+            mean = pd.concat(per_repeat, keys=range(len(per_repeat))).groupby(level=1).mean()
+            values.update({(feature_set, metric): mean[metric] for metric in mean.columns})
         for feature_set in risks:
             if feature_set != "clinical" and "clinical" in risks:
                 values[feature_set, f"{main}_gain_over_clinical"] = values[feature_set, main] - values["clinical", main]
-        return values
+        return pd.DataFrame(values)
 
     return statistic
 
@@ -421,7 +424,7 @@ def performance_table(target, risks: dict[str, np.ndarray], *, horizons, n_boots
 
     statistic = performance_statistic(target, risks, horizons)
     n = len(target)
-    estimate = pd.Series(statistic(np.arange(n)), name="estimate")
+    estimate = statistic(np.ones((1, n))).iloc[0].rename("estimate")
     intervals = bootstrap_intervals(statistic, n, n_bootstrap=n_bootstrap, seed=seed)
     table = pd.concat([estimate, intervals], axis=1).rename_axis(["feature_set", "metric"]).reset_index()
     events = target["event"] if _is_survival(target) else target
