@@ -77,12 +77,25 @@ def test_table_one_uses_kruskal_wallis_and_chi_square(cohort):
     assert table.iloc[0]["S1"] == str((cohort["subgroup"] == "S1").sum())
 
 
-def test_table_one_counts_zero_one_outcomes_instead_of_taking_their_median(cohort):
-    table = table_one(cohort, ["failure"])
+def test_table_one_shows_a_zero_one_outcome_as_one_row_of_ones_with_its_missing_count(cohort):
+    with_missing = cohort.assign(failure=cohort["failure"].astype(float).mask(cohort.index % 10 == 0))
+    table = table_one(with_missing, ["failure", "sex"])
     rows = table[table["characteristic"] == "failure"]
-    assert list(rows["level"]) == ["0", "1"] and (rows["test"] == "chi-square").all()
-    expected = stats.chi2_contingency(pd.crosstab(cohort["failure"], cohort["subgroup"]))[1]
-    assert rows["p_value"].iloc[0] == pytest.approx(expected)
+    assert list(rows["level"]) == ["1"] and rows["missing"].item() == str(with_missing["failure"].isna().sum())
+    known = with_missing.dropna(subset=["failure"])
+    s3 = known[known["subgroup"] == "S3"]["failure"]
+    assert rows["S3"].item() == f"{int(s3.sum())} ({100 * s3.mean():.1f})"
+    assert rows["all"].item() == f"{int(known['failure'].sum())} ({100 * known['failure'].mean():.1f})"
+    expected = stats.chi2_contingency(pd.crosstab(known["failure"], known["subgroup"]))[1]
+    assert rows["p_value"].item() == pytest.approx(expected)
+
+
+def test_table_one_tests_a_characteristic_once_and_counts_every_level(cohort):
+    three_levels = cohort.assign(site=np.random.default_rng(1).choice(["BE", "DE", "FR"], len(cohort)))
+    rows = table_one(three_levels, ["site"]).query("characteristic == 'site'")
+    assert list(rows["level"]) == ["BE", "DE", "FR"]
+    assert rows["p_value"].notna().tolist() == [True, False, False] and list(rows["test"]) == ["Chi-squared", "", ""]
+    assert rows["all"].str.split(" ").str[0].astype(int).sum() == len(cohort)
 
 
 def test_table_one_summarises_a_survival_outcome_by_events_person_time_and_reverse_km(cohort):
@@ -96,5 +109,23 @@ def test_table_one_summarises_a_survival_outcome_by_events_person_time_and_rever
     reverse = KaplanMeierFitter().fit(s2["days"], 1 - s2["event"]).median_survival_time_
     assert rows.loc["median follow-up (reverse Kaplan-Meier)", "S2"] == f"{reverse:.4g}"
     expected = multivariate_logrank_test(cohort["days"], cohort["subgroup"].astype(str), cohort["event"]).p_value
-    assert (rows["test"] == "log-rank").all() and rows["p_value"].iloc[0] == pytest.approx(expected)
+    assert list(rows["test"]) == ["log-rank", ""] and rows["p_value"].iloc[0] == pytest.approx(expected)
+    assert rows.loc["events / person-time (days)", "all"] == f"{cohort['event'].sum()} / {cohort['days'].sum():.4g}"
     assert "days" not in set(table["characteristic"])  # no median of censored times
+
+
+def test_table_one_word_document_holds_the_tsv_cells_and_is_identical_on_rerun(cohort, tmp_path):
+    from docx import Document
+
+    from stratomics.tables import write_word_table
+
+    table = table_one(cohort, ["age", "sex", "failure"], survival={"switch": ("days", "event")})
+    write_word_table(table, tmp_path / "a.docx", title="Table 1", note="note")
+    write_word_table(table, tmp_path / "b.docx", title="Table 1", note="note")
+    assert (tmp_path / "a.docx").read_bytes() == (tmp_path / "b.docx").read_bytes()
+    grid = Document(tmp_path / "a.docx").tables[0]
+    cells = [[cell.text for cell in row.cells] for row in grid.rows]
+    assert cells[0][:4] == ["characteristic", "level", "missing", "all"] and len(cells) == len(table) + 1
+    age = next(row for row in cells if row[0] == "age")
+    p_value = table.set_index("characteristic").loc["age", "p_value"]
+    assert age[3] == table.set_index("characteristic").loc["age", "all"] and age[-1] == f"{p_value:.2g}"

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TABLES = ["qc/ingest_report.tsv", "qc/modality_coverage.tsv", "qc/preprocess_removed.tsv",
           "qc/feature_qc.tsv", "associate/biomarkers.tsv", "associate/genotypes.tsv",
           "associate/markers.tsv", "stratify/clusters.tsv", "stratify/model_selection.tsv",
-          "integrate/embedding.tsv", "integrate/factor_selection.tsv", "stratify/umap.tsv", "stratify/subgroup_outcomes.tsv", "stratify/table1.tsv",
+          "integrate/embedding.tsv", "integrate/factor_selection.tsv", "stratify/umap.tsv", "stratify/subgroup_outcomes.tsv", "stratify/table1.tsv", "stratify/table1.docx",
           "predict/performance.tsv", "predict/signature.tsv", "predict/predictions.tsv", "predict/curves.tsv"]  # fmt: skip
 
 FIGURES = ["qc/assay_coverage", *(f"qc/{a}_qc" for a in ("proteomics", "cytokines", "flow", "rna", "genotypes")),

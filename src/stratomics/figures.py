@@ -14,6 +14,7 @@ import seaborn as sns
 from matplotlib.ticker import FormatStrFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from stratomics.plot import PAGE_WIDTH_IN, PALETTE, figure_style
+from stratomics.tables import format_p_value
 
 COLUMN_WIDTH_IN = 3.5
 
@@ -372,7 +373,7 @@ def table_figure(table: pd.DataFrame, *, title: str = "Table 1"):
     if "characteristic" in shown:
         shown["characteristic"] = shown["characteristic"].where(shown["characteristic"] != shown["characteristic"].shift())
     for column in shown.columns[shown.columns.str.endswith("p_value")]:
-        shown[column] = shown[column].map(lambda p: f"{p:.2g}" if pd.notna(p) else "")
+        shown[column] = shown[column].map(format_p_value)
     shown = shown.fillna("").astype(str)
     with figure_style():
         fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 0.2 * len(shown) + 0.6))
@@ -380,7 +381,7 @@ def table_figure(table: pd.DataFrame, *, title: str = "Table 1"):
         rendered = ax.table(cellText=shown.to_numpy(), colLabels=list(shown.columns), loc="upper center",
                             cellLoc="left", colLoc="left", edges="horizontal")  # fmt: skip
         rendered.auto_set_font_size(False)
-        rendered.set_fontsize(6)
+        rendered.set_fontsize(7)
         rendered.auto_set_column_width(range(shown.shape[1]))
         ax.set_title(title, loc="left")
     return fig

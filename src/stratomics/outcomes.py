@@ -208,45 +208,94 @@ def kaplan_meier_table(obs: pd.DataFrame, time: str, event: str, *, group: str =
     return pd.concat(rows, ignore_index=True)[KM_COLUMNS]
 
 
-def table_one(obs: pd.DataFrame, columns: list[str], *, group: str = "subgroup", survival: dict | None = None) -> pd.DataFrame:
-    """Clinical characteristics per subgroup with a test across subgroups.
+#: Footnote of Table 1 (the Word table), saying how each kind of row is summarised and tested.
+TABLE_ONE_NOTE = (
+    "Numbers: median [Q1,Q3], Kruskal-Wallis test. Categories: n (%) of the patients with a known value, "
+    "chi-square test; a binary characteristic shows one level. Survival outcomes: events / person-time and "
+    "median follow-up by the reverse Kaplan-Meier method, log-rank test. Missing: patients without the value. "
+    "Patients without a subgroup are not included."
+)
 
-    Numbers: median [IQR], Kruskal-Wallis test; categories and 0/1 numbers: n (%) per level,
-    chi-square test. Survival outcomes (``survival``: name -> (time column, event column)): events /
-    person-time and the median follow-up by the reverse Kaplan-Meier method (censoring as the
-    event), with the log-rank test; a censored time is never summarised as a plain median.
+
+def _tableone_input(data: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, list[str], dict]:
+    """Characteristics as ``tableone`` reads them: numbers stay numbers, categories become text.
 
     Returns
     -------
-    One row per characteristic (and level), one column per subgroup, then ``test`` and ``p_value``.
+    (data, categorical columns, level shown per binary column: 1 of a 0/1 column, else the first level).
     """
-    data = obs.dropna(subset=[group])
-    levels = list(data[group].cat.categories) if hasattr(data[group], "cat") else sorted(data[group].unique())
-    parts = {level: data[data[group] == level] for level in levels}
-    rows = [{"characteristic": "patients", "level": "", **{str(lv): str(len(p)) for lv, p in parts.items()},
-             "test": "", "p_value": np.nan}]  # fmt: skip
+    data = data[columns].copy()
+    categorical, shown = [], {}
     for column in columns:
         values = data[column]
-        if values.dtype.kind in "biuf" and not set(values.dropna().unique()) <= {0, 1}:
-            cells = {str(lv): _median_iqr(p[column]) for lv, p in parts.items()}
-            samples = [p[column].dropna() for p in parts.values() if p[column].notna().any()]
-            p_value = stats.kruskal(*samples).pvalue if len(samples) > 1 else np.nan
-            rows.append({"characteristic": column, "level": "median [IQR]", **cells, "test": "Kruskal-Wallis",
-                         "p_value": p_value})  # fmt: skip
+        distinct = set(values.dropna().unique())
+        if values.dtype.kind in "biuf" and not distinct <= {0, 1}:
+            data[column] = values.astype(float)
             continue
-        table = pd.crosstab(values, data[group])
-        p_value = stats.chi2_contingency(table)[1] if table.shape[0] > 1 else np.nan
-        for level_value in table.index:
-            cells = {str(lv): f"{table.loc[level_value, lv]} ({100 * table.loc[level_value, lv] / table[lv].sum():.0f}%)"
-                     for lv in table.columns}  # fmt: skip
-            rows.append({"characteristic": column, "level": str(level_value), **cells, "test": "chi-square",
-                         "p_value": p_value})  # fmt: skip
+        text = values.map(lambda value: str(int(value)) if distinct <= {0, 1} else str(value), na_action="ignore")
+        data[column] = text.astype(object).where(values.notna(), None)
+        categorical.append(column)
+        levels = sorted(data[column].dropna().unique())
+        if len(levels) == 2:
+            shown[column] = "1" if distinct <= {0, 1} else levels[0]
+    return data, categorical, shown
+
+
+def table_one(obs: pd.DataFrame, columns: list[str], *, group: str = "subgroup", survival: dict | None = None) -> pd.DataFrame:
+    """Clinical characteristics of all patients and per subgroup, with one test per characteristic (``tableone``).
+
+    Numbers: median [Q1,Q3], Kruskal-Wallis test; categories: n (%) per level (one row for a
+    binary characteristic: 1 of a 0/1 column, else its first level), chi-square test; the missing
+    count of each characteristic. Survival outcomes (``survival``: name -> (time column, event
+    column)): events / person-time and the median follow-up by the reverse Kaplan-Meier method
+    (censoring as the event), with the log-rank test; a censored time is never summarised as a
+    plain median. Patients without a subgroup are left out.
+
+    Returns
+    -------
+    One row per characteristic (and level): characteristic, level, missing, all, one column per
+    subgroup, then test and p_value (on the first row of each characteristic).
+    """
+    import warnings
+
+    from tableone import TableOne
+
+    data = obs.dropna(subset=[group])
+    levels = list(data[group].cat.categories) if hasattr(data[group], "cat") else sorted(data[group].unique())
+    levels = [str(level) for level in levels if (data[group].astype(str) == str(level)).any()]
+    described, categorical, shown = _tableone_input(data, columns)
+    described[group] = data[group].astype(str).to_numpy()
+    rows = [{"characteristic": "patients", "level": "", "missing": "", "all": str(len(data)),
+             **{level: str((described[group] == level).sum()) for level in levels}, "test": "", "p_value": np.nan}]  # fmt: skip
+    if columns:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tableone's pandas deprecations and small-count notes
+            summary = TableOne(described, columns=columns, categorical=categorical, groupby=group,
+                               nonnormal=[c for c in columns if c not in categorical], pval=True, htest_name=True,
+                               missing=True, overall=True, include_null=False, label_suffix=False, decimals=1,
+                               limit={c: 1 for c in shown}, order={c: [level] for c, level in shown.items()})  # fmt: skip
+        rows += _tableone_rows(summary, levels)
     for name, (time, event) in (survival or {}).items():
-        rows += _survival_rows(data, parts, name, time, event, group)
+        rows += _survival_rows(data, name, time, event, group)
     return pd.DataFrame(rows)
 
 
-def _survival_rows(data: pd.DataFrame, parts: dict, name: str, time: str, event: str, group: str) -> list[dict]:
+def _tableone_rows(summary, levels: list[str]) -> list[dict]:
+    """Tidy rows of a ``TableOne``: the test and its p-value on each characteristic's first row."""
+    table = summary.tableone.droplevel(0, axis=1)
+    tests = summary.htest_table
+    rows = []
+    for (characteristic, level), cells in table.iloc[1:].iterrows():  # the first row counts patients
+        first = not rows or rows[-1]["characteristic"] != characteristic
+        rows.append({"characteristic": characteristic, "level": level or "median [Q1,Q3]",
+                     "missing": str(cells["Missing"]).strip(), "all": cells["Overall"],
+                     **{level_: cells[level_] for level_ in levels},
+                     "test": tests.loc[characteristic, "Test"] if first else "",
+                     "p_value": float(tests.loc[characteristic, "P-Value"]) if first else np.nan})  # fmt: skip
+    return rows
+
+
+def _survival_rows(data: pd.DataFrame, name: str, time: str, event: str, group: str) -> list[dict]:
     """Table 1 rows of a survival outcome: events / person-time, reverse-KM median follow-up, log-rank."""
     from lifelines import KaplanMeierFitter
     from lifelines.statistics import multivariate_logrank_test
@@ -254,21 +303,13 @@ def _survival_rows(data: pd.DataFrame, parts: dict, name: str, time: str, event:
     known = data.dropna(subset=[time, event])
     p_value = (multivariate_logrank_test(known[time], known[group].astype(str), known[event]).p_value
                if known[group].nunique() > 1 else np.nan)  # fmt: skip
+    parts = {"all": known, **{str(level): part for level, part in known.groupby(data[group].astype(str)[known.index])}}
     events, follow_up = {}, {}
     for level, part in parts.items():
-        part = part.dropna(subset=[time, event])
-        events[str(level)] = f"{int(part[event].sum())} / {part[time].sum():.4g}"
-        reverse = KaplanMeierFitter().fit(part[time], 1 - part[event]) if len(part) else None
-        follow_up[str(level)] = f"{reverse.median_survival_time_:.4g}" if reverse is not None else ""
-    return [{"characteristic": name, "level": f"events / person-time ({time})", **events, "test": "log-rank",
-             "p_value": p_value},
-            {"characteristic": name, "level": "median follow-up (reverse Kaplan-Meier)", **follow_up,
-             "test": "log-rank", "p_value": p_value}]  # fmt: skip
-
-
-def _median_iqr(values: pd.Series) -> str:
-    values = values.dropna()
-    if values.empty:
-        return ""
-    q1, median, q3 = np.percentile(values, [25, 50, 75])
-    return f"{median:.3g} [{q1:.3g}-{q3:.3g}]"
+        events[level] = f"{int(part[event].sum())} / {part[time].sum():.4g}"
+        follow_up[level] = f"{KaplanMeierFitter().fit(part[time], 1 - part[event]).median_survival_time_:.4g}"
+    missing = str(len(data) - len(known))
+    return [{"characteristic": name, "level": f"events / person-time ({time})", "missing": missing, **events,
+             "test": "log-rank", "p_value": p_value},
+            {"characteristic": name, "level": "median follow-up (reverse Kaplan-Meier)", "missing": "",
+             **follow_up, "test": "", "p_value": np.nan}]  # fmt: skip

@@ -108,6 +108,7 @@ rule subgroup_outcomes:
         table_one=report(
             "results/stratify/table1.tsv", caption="../report/table1.rst", category="Subgroups"
         ),
+        table_one_word="results/stratify/table1.docx",
     params:
         outcomes=config["cohort"]["outcomes"],
         covariates=RESOLVED["associate_covariates"],

@@ -2,9 +2,9 @@ import pandas as pd
 
 from stratomics.cohort import read_cohort_obs
 from stratomics.outcome_types import outcome_type
-from stratomics.outcomes import KM_COLUMNS, kaplan_meier_table, subgroup_outcomes, table_one
+from stratomics.outcomes import KM_COLUMNS, TABLE_ONE_NOTE, kaplan_meier_table, subgroup_outcomes, table_one
 from stratomics.runner import run_step
-from stratomics.tables import write_table
+from stratomics.tables import write_table, write_word_table
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 
@@ -20,7 +20,10 @@ def main():
     curves = [kaplan_meier_table(obs, *columns).assign(outcome=name) for name, columns in survival.items()]
     empty = pd.DataFrame(columns=[*KM_COLUMNS, "outcome"])  # no survival outcome: the header alone
     write_table((pd.concat(curves) if curves else empty), snakemake.output.kaplan_meier)
-    write_table(table_one(obs, params.characteristics, survival=survival), snakemake.output.table_one)
+    characteristics = table_one(obs, params.characteristics, survival=survival)
+    write_table(characteristics, snakemake.output.table_one)
+    write_word_table(characteristics, snakemake.output.table_one_word, title="Table 1. Patient characteristics by subgroup",
+                     note=TABLE_ONE_NOTE)  # fmt: skip
 
 
 run_step(snakemake.log[0], main, inputs=snakemake.input)
