@@ -129,3 +129,11 @@ def test_table_one_word_document_holds_the_tsv_cells_and_is_identical_on_rerun(c
     age = next(row for row in cells if row[0] == "age")
     p_value = table.set_index("characteristic").loc["age", "p_value"]
     assert age[3] == table.set_index("characteristic").loc["age", "all"] and age[-1] == f"{p_value:.2g}"
+
+
+def test_table_one_with_one_subgroup_or_an_empty_column_describes_without_a_test(cohort):
+    one_group = cohort.assign(subgroup=pd.Categorical(["S1"] * len(cohort)), bmi=np.nan)
+    table = table_one(one_group, ["age", "bmi"]).set_index("characteristic")
+    assert table["p_value"].isna().all() and (table["test"] == "").all()
+    assert table.loc["age", "all"] == table.loc["age", "S1"]
+    assert table.loc["bmi", "level"] == "no known value" and table.loc["bmi", "missing"] == str(len(cohort))

@@ -13,7 +13,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import FormatStrFormatter, LogLocator, MaxNLocator, NullFormatter
 
-from stratomics.plot import PAGE_WIDTH_IN, PALETTE, figure_style
+from stratomics.plot import PAGE_WIDTH_IN, PALETTE, SMALLEST_FONT, figure_style
 from stratomics.tables import format_p_value
 
 COLUMN_WIDTH_IN = 3.5
@@ -67,7 +67,7 @@ def embedding(coordinates: pd.DataFrame, obs: pd.DataFrame, colour_by: list[str]
                 sns.scatterplot(x=frame["umap_1"], y=frame["umap_2"], hue=values.astype("string"), s=4,
                                 palette=palette, linewidth=0, rasterized=True, ax=ax,
                                 hue_order=sorted(values.dropna().astype(str).unique(), key=_natural))  # fmt: skip
-                ax.legend(title=column, markerscale=2, frameon=False, fontsize=6, loc="best")
+                ax.legend(title=column, markerscale=2, frameon=False, fontsize=SMALLEST_FONT, loc="best")
             ax.set(title=column, xlabel="UMAP 1", ylabel="UMAP 2", xticks=[], yticks=[])
         for ax in axes.ravel()[len(colour_by) :]:
             ax.axis("off")
@@ -113,7 +113,7 @@ def consensus_and_selection(consensus: np.ndarray, labels: pd.Series, confidence
             ax_heat.add_patch(plt.Rectangle((start - 0.5, start - 0.5), end - start, end - start, fill=False,
                                             edgecolor=palette[sorted_labels[start]], lw=1.2))  # fmt: skip
             ax_heat.text((start + end) / 2, -len(order) * 0.02, sorted_labels[start], ha="center", va="bottom",
-                         fontsize=6, color=palette[sorted_labels[start]])  # fmt: skip
+                         fontsize=SMALLEST_FONT, color=palette[sorted_labels[start]])  # fmt: skip
         ax_heat.set(xticks=[], yticks=[], xlabel=f"patients by subgroup (n = {len(order)})")
         fig.colorbar(image, ax=ax_heat, shrink=0.6, label="consensus", location="left", pad=0.04)
         curves = [("pac", "PAC (lower = stabler)"), ("silhouette", "silhouette"),
@@ -123,7 +123,7 @@ def consensus_and_selection(consensus: np.ndarray, labels: pd.Series, confidence
             ax = fig.add_subplot(grid[row, 1])
             ax.plot(selection["k"], selection[column], "o-", color=sns.color_palette(PALETTE)[0], ms=3, lw=1)
             ax.plot(chosen["k"], chosen[column], "o", color=sns.color_palette(PALETTE)[3], ms=6, mfc="none")
-            ax.set_ylabel(label, fontsize=6)
+            ax.set_ylabel(label, fontsize=SMALLEST_FONT)
             ax.set_xticks(selection["k"].unique())
             if row < len(curves) - 1:
                 ax.tick_params(labelbottom=False)
@@ -131,46 +131,74 @@ def consensus_and_selection(consensus: np.ndarray, labels: pd.Series, confidence
     return fig
 
 
+#: Time points (days) of the Kaplan-Meier axis and at-risk table when the follow-up is in days.
+CLINICAL_DAYS = (0, 90, 180, 365, 730, 1095, 1825)
+
+
+def km_times(max_time: float, times=None) -> np.ndarray:
+    """Time points of the Kaplan-Meier axis: ``times`` (or :data:`CLINICAL_DAYS`) up to ``max_time``,
+    or evenly spaced ones when fewer than three of them fall inside the follow-up."""
+    chosen = np.array([t for t in (times or CLINICAL_DAYS) if 0 <= t <= max_time], dtype=float)
+    if len(chosen) >= 3:
+        return chosen
+    ticks = MaxNLocator(5).tick_values(0, max_time)
+    return ticks[(ticks >= 0) & (ticks <= max_time)]
+
+
+def at_risk_at(curve: pd.DataFrame, time: float) -> int:
+    """Patients still followed at ``time`` (follow-up >= time) in one subgroup's Kaplan-Meier table."""
+    later = curve[curve["time"] >= time]
+    return int(later["at_risk"].iloc[0]) if len(later) else 0
+
+
 def kaplan_meier(curves: pd.DataFrame, log_rank_p: float, *, outcome: str, time_unit: str = "days",
-                 risk_times: int = 5):  # fmt: skip
-    """Kaplan-Meier curves per subgroup with 95% bands, numbers at risk and the log-rank p.
+                 times=None, confidence_bands: bool = False):  # fmt: skip
+    """Kaplan-Meier curves per subgroup with censoring marks, numbers at risk and the log-rank p.
 
     Parameters
     ----------
     curves
-        One outcome's Kaplan-Meier table: subgroup, time, at_risk, survival, ci_low, ci_high.
+        One outcome's Kaplan-Meier table (:func:`stratomics.outcomes.kaplan_meier_table`).
     log_rank_p
         The log-rank p-value across subgroups.
     outcome, time_unit
         For the labels.
-    risk_times
-        Number of time points in the at-risk table.
+    times
+        Time points of the axis and the at-risk table (default :func:`km_times`).
+    confidence_bands
+        Draw the 95% confidence bands.
 
     Returns
     -------
     The figure.
     """
     palette = subgroup_palette(curves["subgroup"].unique())
-    ticks = MaxNLocator(risk_times).tick_values(0, curves["time"].max())
-    ticks = ticks[(ticks >= 0) & (ticks <= curves["time"].max())]
+    ticks = km_times(curves["time"].max(), times)
+    ordered = sorted(curves.groupby("subgroup"), key=lambda item: _natural(item[0]))
     with figure_style():
         fig, (ax, ax_risk) = plt.subplots(2, 1, figsize=(COLUMN_WIDTH_IN, 3.3), sharex=True,
-                                          gridspec_kw={"height_ratios": [4, 1.2], "hspace": 0.25})  # fmt: skip
-        for row, (name, curve) in enumerate(sorted(curves.groupby("subgroup"), key=lambda item: _natural(item[0]))):
-            ax.step(curve["time"], curve["survival"], where="post", color=palette[name], lw=1.2, label=name)
-            ax.fill_between(curve["time"], curve["ci_low"], curve["ci_high"], step="post", color=palette[name],
-                            alpha=0.15, lw=0)  # fmt: skip
-            at_risk = [curve.loc[curve["time"] <= t, "at_risk"].iloc[-1] if (curve["time"] <= t).any() else 0
-                       for t in ticks]  # fmt: skip
-            for t, count in zip(ticks, at_risk):
-                ax_risk.text(t, row, f"{count}", ha="center", va="center", fontsize=6, color=palette[name])
-        n_groups = curves["subgroup"].nunique()
-        ax.set(ylabel="proportion without event", ylim=(0, 1.02), title=outcome.replace("_", " "))
+                                          gridspec_kw={"height_ratios": [4, 1.3], "hspace": 0.25})  # fmt: skip
+        for row, (name, curve) in enumerate(ordered):
+            ax.step(curve["time"], curve["survival"], where="post", color=palette[name], lw=1.2,
+                    label=f"{name}: n = {curve['at_risk'].iloc[0]}, {int(curve['events'].sum())} events")  # fmt: skip
+            censored = curve[curve["censored"] > 0]
+            ax.plot(censored["time"], censored["survival"], ls="none", marker="|", ms=3, mew=0.6, color=palette[name])
+            if confidence_bands:
+                ax.fill_between(curve["time"], curve["ci_low"], curve["ci_high"], step="post", color=palette[name],
+                                alpha=0.15, lw=0)  # fmt: skip
+            for t in ticks:
+                ax_risk.text(t, row, f"{at_risk_at(curve, t)}", ha="center", va="center", fontsize=SMALLEST_FONT,
+                             color=palette[name])  # fmt: skip
         test = f"log-rank p = {log_rank_p:.2g}" if np.isfinite(log_rank_p) else "one group: no test"
-        ax.legend(frameon=False, fontsize=6, loc="lower left", title=test, title_fontsize=6)
-        ax_risk.set(ylim=(n_groups - 0.5, -0.5), yticks=range(n_groups), xticks=ticks, xlabel=f"time ({time_unit})")
-        ax_risk.set_yticklabels(sorted(curves["subgroup"].unique(), key=_natural), fontsize=6)
-        ax_risk.set_title("number at risk", fontsize=6, loc="left", fontweight="normal")
+        ax.set(ylabel="proportion without event", ylim=(0, 1.02))
+        ax.set_title(f"{outcome.replace('_', ' ')}, {test}", pad=6 + 10 * ((len(ordered) + 1) // 2))
+        ax.legend(frameon=False, fontsize=SMALLEST_FONT, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2,
+                  borderaxespad=0.2)  # above the data, under the title
+        ax_risk.set(ylim=(len(ordered) - 0.5, -0.5), yticks=range(len(ordered)), xticks=ticks,
+                    xlabel=f"time ({time_unit})")  # fmt: skip
+        ax_risk.set_xticklabels([f"{t:g}" for t in ticks])
+        ax_risk.set_yticklabels([name for name, _ in ordered], fontsize=SMALLEST_FONT)
+        ax_risk.set_title("number at risk", fontsize=SMALLEST_FONT, loc="left", fontweight="normal")
         sns.despine(ax=ax_risk, left=True)
         ax_risk.tick_params(left=False)
     return fig
@@ -219,15 +247,27 @@ def forest(outcomes: pd.DataFrame):
             ax.set_yticks(position, [term.replace("subgroup[", "").rstrip("]") + " vs S1" for term in rows["term"]])
             for y, value, lo, hi, p in zip(position, effect, low, high, rows["p_value"]):
                 ax.annotate(f"{value:.2f} ({lo:.2f}-{hi:.2f}), p = {p:.2g}", (1.02, y), xycoords=("axes fraction", "data"),
-                            fontsize=6, va="center")  # fmt: skip
+                            fontsize=SMALLEST_FONT, va="center")  # fmt: skip
             effect_name = EFFECT_NAMES[rows["model"].iloc[0]]
             ax.set(xlabel=f"adjusted {effect_name} (95% CI)", title=name.replace("_", " "), ylim=(-0.7, len(rows) - 0.3))
         fig.tight_layout()
     return fig
 
 
+def short_label(name) -> str:
+    """A feature name short enough for a figure: the last two levels of a gating path, 20 characters at most."""
+    return "/".join(str(name).split("/")[-2:])[:20]
+
+
+def fdr_line(rows: pd.DataFrame, q_threshold: float) -> float | None:
+    """-log10 of the largest p-value whose q-value is under ``q_threshold`` (None when none is)."""
+    passing = rows.loc[rows["q_value"] < q_threshold, "p_value"]
+    return float(-np.log10(max(passing.max(), 1e-300))) if len(passing) else None
+
+
 def volcano(results: pd.DataFrame, *, outcome: str, q_threshold: float = 0.05, label_top: int = 3):
-    """Estimate against -log10 p, one panel per assay; features under the q threshold coloured.
+    """Estimate against -log10 p, one panel per assay; features under the q threshold coloured, the
+    dashed line at the largest p-value that passes it, the top features labelled with leader lines.
 
     Parameters
     ----------
@@ -248,48 +288,59 @@ def volcano(results: pd.DataFrame, *, outcome: str, q_threshold: float = 0.05, l
     assays = list(dict.fromkeys(rows["assay"]))
     colours = sns.color_palette(PALETTE)
     with figure_style():
-        fig, axes = plt.subplots(1, len(assays), figsize=(PAGE_WIDTH_IN, 2.4), squeeze=False)
+        fig, axes = plt.subplots(1, len(assays), figsize=(PAGE_WIDTH_IN, 2.6), squeeze=False)
         for ax, assay in zip(axes[0], assays):
             part = rows[rows["assay"] == assay]
             significant = part["q_value"] < q_threshold
             log_p = -np.log10(part["p_value"].clip(lower=1e-300))
             ax.scatter(part.loc[~significant, "estimate"], log_p[~significant], s=2, color="#bdbdbd",
-                       rasterized=True, linewidths=0)  # fmt: skip
+                       rasterized=True, linewidths=0, label=f"q ≥ {q_threshold:g}")  # fmt: skip
             ax.scatter(part.loc[significant, "estimate"], log_p[significant], s=4, color=colours[3],
-                       rasterized=True, linewidths=0)  # fmt: skip
+                       rasterized=True, linewidths=0, label=f"q < {q_threshold:g}")  # fmt: skip
+            line = fdr_line(part, q_threshold)
+            if line is not None:
+                ax.axhline(line, color=colours[3], lw=0.6, ls="--")
             for rank, (_, top) in enumerate(part.nsmallest(label_top, "p_value").iterrows()):
-                # labels point inwards and step down with rank, so neighbours do not overprint
+                # labels point inwards and step down with rank, with a leader line to their point
                 inwards = -1 if top["estimate"] > 0 else 1
-                ax.annotate(str(top.get("feature_name", top["feature"])).split("/")[-1][:16],
+                ax.annotate(short_label(top.get("feature_name", top["feature"])),
                             (top["estimate"], -np.log10(max(top["p_value"], 1e-300))),
-                            fontsize=5, xytext=(3 * inwards, 2 - 6 * rank), textcoords="offset points",
-                            ha="left" if inwards > 0 else "right")  # fmt: skip
+                            fontsize=SMALLEST_FONT, xytext=(8 * inwards, -2 - 9 * rank), textcoords="offset points",
+                            ha="left" if inwards > 0 else "right", va="center",
+                            arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.3"})  # fmt: skip
+            reach = 1.15 * np.abs(part["estimate"]).max() if len(part) else 1.0
+            ax.set_xlim(-reach, reach)  # symmetric: up and down effects at the same scale
             ax.xaxis.set_major_locator(MaxNLocator(4, symmetric=True))
-            ax.margins(y=0.12)  # room for the top label
-            ax.set(title=f"{assay}\n{significant.sum()} of {len(part)} at q < {q_threshold}", xlabel=part["effect"].iloc[0])
+            ax.margins(y=0.12)
+            ax.set(title=f"{assay}\n{significant.sum()} of {len(part)} at q < {q_threshold:g}", xlabel=part["effect"].iloc[0])
         axes[0][0].set_ylabel(r"$-\log_{10}$ p")
-        fig.suptitle(outcome.replace("_", " "), fontsize=8, fontweight="bold")
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, frameon=False, fontsize=SMALLEST_FONT, loc="upper right", ncol=2, markerscale=2)
+        fig.suptitle(outcome.replace("_", " "), fontsize=8, fontweight="bold", x=0.02, ha="left")
         fig.tight_layout()
     return fig
 
 
-def manhattan_qq(scan: pd.DataFrame, inflation: float, *, outcome: str, genome_wide: float = 5e-8):
+def manhattan_qq(scan: pd.DataFrame, inflation: float, *, outcome: str, genome_wide: float = 5e-8,
+                 q_threshold: float = 0.05, label_top: int = 3):  # fmt: skip
     """Manhattan plot and QQ plot (with the genomic inflation factor) of a genotype scan.
 
     Parameters
     ----------
     scan
-        Genotype results for one outcome: chrom, pos, p_value.
+        Genotype results for one outcome: chrom, pos, p_value, and q_value and feature when present.
     inflation
         Genomic inflation factor lambda of the scan.
     outcome
         For the title.
-    genome_wide
-        Significance line.
+    genome_wide, q_threshold
+        The two significance lines: genome-wide p and the FDR threshold of the q-values.
+    label_top
+        SNPs labelled (smallest p).
 
     Returns
     -------
-    The figure.
+    The figure; the QQ plot has the 95% band of the expected order statistics (Beta distribution).
     """
     scan = scan[scan["p_value"].notna()].copy()
     scan["chrom_order"] = pd.to_numeric(scan["chrom"], errors="coerce").fillna(100)
@@ -300,21 +351,44 @@ def manhattan_qq(scan: pd.DataFrame, inflation: float, *, outcome: str, genome_w
     log_p = -np.log10(scan["p_value"].clip(lower=1e-300))
     colours = sns.color_palette(PALETTE)
     with figure_style():
-        fig, (ax, ax_qq) = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 2.4), gridspec_kw={"width_ratios": [3, 1]})
+        fig, (ax, ax_qq) = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 2.6), gridspec_kw={"width_ratios": [3, 1]})
         chrom_index = scan["chrom"].map({c: i for i, c in enumerate(spans.index)})
         ax.scatter(x, log_p, c=[colours[0] if i % 2 == 0 else colours[7] for i in chrom_index], s=2,
                    rasterized=True, linewidths=0)  # fmt: skip
-        ax.axhline(-np.log10(genome_wide), color=colours[3], lw=0.8, ls="--")
+        ax.axhline(-np.log10(genome_wide), color=colours[3], lw=0.8, ls="--", label=f"genome-wide p = {genome_wide:g}")
+        line = fdr_line(scan, q_threshold) if "q_value" in scan else None
+        if line is not None:
+            ax.axhline(line, color=colours[1], lw=0.8, ls=":", label=f"FDR q < {q_threshold:g} ({(scan['q_value'] < q_threshold).sum()} SNPs)")
+        for rank, index in enumerate(log_p.nlargest(label_top).index if "feature" in scan else []):
+            ax.annotate(str(scan.loc[index, "feature"]), (x[index], log_p[index]), fontsize=SMALLEST_FONT,
+                        xytext=(4, -3 - 8 * rank), textcoords="offset points", va="center",
+                        arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.3"})  # fmt: skip
+        ax.legend(frameon=False, fontsize=SMALLEST_FONT, loc="upper right", ncol=2)  # in the room left above the lines
+        ax.set_ylim(0, max(log_p.max(), -np.log10(genome_wide)) * 1.3)
         centres = offsets + spans / 2
-        ax.set_xticks(centres, spans.index, fontsize=5)
-        ax.set(xlabel="chromosome", ylabel=r"$-\log_{10}$ p", title=f"{outcome.replace('_', ' ')} ({len(scan)} SNPs)")
-        expected = -np.log10((np.arange(1, len(scan) + 1) - 0.5) / len(scan))
-        ax_qq.scatter(expected, np.sort(log_p.to_numpy())[::-1], s=2, color=colours[0], rasterized=True, linewidths=0)
-        limit = max(expected.max(), log_p.max()) * 1.05
-        ax_qq.plot([0, limit], [0, limit], color="grey", lw=0.8, ls="--")
-        ax_qq.set(xlabel=r"expected $-\log_{10}$ p", ylabel=r"observed $-\log_{10}$ p", title=f"QQ, λ = {inflation:.3f}")
+        shown = [name if i % max(1, len(spans) // 12) == 0 else "" for i, name in enumerate(spans.index)]
+        ax.set_xticks(centres, shown, fontsize=SMALLEST_FONT)
+        ax.set(xlabel="chromosome", ylabel=r"$-\log_{10}$ p")
+        ax.set_title(f"{outcome.replace('_', ' ')} ({len(scan)} SNPs)", loc="left")
+        _qq_panel(ax_qq, log_p.to_numpy(), colours[0])
+        ax_qq.set_title(f"QQ, λ = {inflation:.3f}")
         fig.tight_layout()
     return fig
+
+
+def _qq_panel(ax, log_p: np.ndarray, colour) -> None:
+    """Observed against expected -log10 p, with the 95% band of uniform order statistics."""
+    from scipy import stats
+
+    n = len(log_p)
+    rank = np.arange(1, n + 1)
+    expected = -np.log10((rank - 0.5) / n)
+    band_low, band_high = (-np.log10(stats.beta.ppf(q, rank, n - rank + 1)) for q in (0.975, 0.025))
+    ax.fill_between(expected, band_low, band_high, color="0.85", lw=0, label="95% band")
+    ax.scatter(expected, np.sort(log_p)[::-1], s=2, color=colour, rasterized=True, linewidths=0)
+    limit = max(expected.max(), log_p.max()) * 1.05
+    ax.plot([0, limit], [0, limit], color="grey", lw=0.8, ls="--")
+    ax.set(xlabel=r"expected $-\log_{10}$ p", ylabel=r"observed $-\log_{10}$ p")
 
 
 def named_features(rows: pd.DataFrame) -> pd.Series:
@@ -357,7 +431,7 @@ def marker_heatmap(markers: pd.DataFrame, *, group: str = "subgroup", top: int =
         fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 0.13 * len(chosen) + 1.0))
         sns.heatmap(matrix, cmap="RdBu_r", center=0, vmin=-limit, vmax=limit, ax=ax, yticklabels=True,
                     cbar_kws={"label": "t statistic (subgroup vs rest)", "shrink": 0.5})  # fmt: skip
-        ax.tick_params(axis="y", labelsize=5)
+        ax.tick_params(axis="y", labelsize=SMALLEST_FONT)
         ax.set(xlabel="subgroup", ylabel="", title=f"top {top} markers per subgroup")
     return fig
 
@@ -421,10 +495,10 @@ def meta_forest(meta: pd.DataFrame, site_estimates: pd.DataFrame, *, top: int = 
                 ax.errorbar(estimate, y, xerr=error, fmt="D" if pooled else "s", ms=4 if pooled else 3, lw=1,
                             color=colours[3] if pooled else colours[0], capsize=1.5)  # fmt: skip
             ax.axvline(0, color="grey", lw=0.8, ls="--")
-            ax.set_yticks(position, labels, fontsize=6)
+            ax.set_yticks(position, labels, fontsize=SMALLEST_FONT)
             ax.set_title(f"{best['assay']}: {str(best['feature']).split('/')[-1][:18]}\n{best['outcome_or_contrast']}, "
-                         f"I² = {best['i2']:.2f}", fontsize=6)  # fmt: skip
-            ax.set_xlabel("estimate per SD (95% CI)", fontsize=6)
+                         f"I² = {best['i2']:.2f}", fontsize=SMALLEST_FONT)  # fmt: skip
+            ax.set_xlabel("estimate per SD (95% CI)", fontsize=SMALLEST_FONT)
         for ax in axes.ravel()[len(chosen) :]:
             ax.axis("off")
         fig.tight_layout()
@@ -491,7 +565,7 @@ def prediction_performance(performance: pd.DataFrame):
         ticks = np.arange(len(sets)) * len(models) - (len(models) - 1) / 2
         axes[0, 0].set_yticks(ticks, [s.replace("_", " + ") for s in reversed(sets)])
         handles, labels = axes[0, 0].get_legend_handles_labels()
-        fig.legend(handles, labels, frameon=False, fontsize=6, loc="lower center", ncol=len(labels))
+        fig.legend(handles, labels, frameon=False, fontsize=SMALLEST_FONT, loc="lower center", ncol=len(labels))
         fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
 
@@ -539,8 +613,8 @@ def prediction_curves(curves: pd.DataFrame, *, model: str = "elastic_net"):
                        xlim=(0, 1), ylim=(0, 1))  # fmt: skip
             row[2].set(xlabel="threshold probability", ylabel="net benefit", title="decision curve",
                        ylim=(-0.05, max(prevalence, 0.1) + 0.05))  # fmt: skip
-            row[0].legend(frameon=False, fontsize=6, loc="lower right")
+            row[0].legend(frameon=False, fontsize=SMALLEST_FONT, loc="lower right")
             references = [line for line in row[2].get_lines() if line.get_label() in ("treat all", "treat none")]
-            row[2].legend(handles=references, frameon=False, fontsize=6, loc="upper right")  # sets: see the ROC legend
+            row[2].legend(handles=references, frameon=False, fontsize=SMALLEST_FONT, loc="upper right")  # sets: see the ROC legend
         fig.tight_layout()
     return fig

@@ -191,19 +191,21 @@ def subgroup_outcomes(obs: pd.DataFrame, outcomes: dict, covariates: list[str], 
 
 
 #: Columns of a Kaplan-Meier table (one row per subgroup and event time).
-KM_COLUMNS = ["subgroup", "time", "at_risk", "survival", "ci_low", "ci_high"]
+KM_COLUMNS = ["subgroup", "time", "at_risk", "events", "censored", "survival", "ci_low", "ci_high"]
 
 
 def kaplan_meier_table(obs: pd.DataFrame, time: str, event: str, *, group: str = "subgroup") -> pd.DataFrame:
-    """Kaplan-Meier estimates per subgroup at every event time, with 95% CI and numbers at risk."""
+    """Kaplan-Meier estimates per subgroup at every event or censoring time: numbers at risk, events
+    and censored there, survival with its 95% CI."""
     from lifelines import KaplanMeierFitter
 
     rows = []
     data = obs[[time, event, group]].dropna()
     for level, part in data.groupby(group, observed=True):
         km = KaplanMeierFitter().fit(part[time], part[event])
-        curve = km.survival_function_.join(km.confidence_interval_).join(km.event_table["at_risk"])
-        curve.columns = ["survival", "ci_low", "ci_high", "at_risk"]
+        curve = km.survival_function_.join(km.confidence_interval_).join(
+            km.event_table[["at_risk", "observed", "censored"]])  # fmt: skip
+        curve.columns = ["survival", "ci_low", "ci_high", "at_risk", "events", "censored"]
         rows.append(curve.rename_axis("time").reset_index().assign(subgroup=str(level)))
     return pd.concat(rows, ignore_index=True)[KM_COLUMNS]
 
@@ -211,7 +213,7 @@ def kaplan_meier_table(obs: pd.DataFrame, time: str, event: str, *, group: str =
 #: Footnote of Table 1 (the Word table), saying how each kind of row is summarised and tested.
 TABLE_ONE_NOTE = (
     "Numbers: median [Q1,Q3], Kruskal-Wallis test. Categories: n (%) of the patients with a known value, "
-    "chi-square test; a binary characteristic shows one level. Survival outcomes: events / person-time and "
+    "chi-square test (Fisher's exact test for a 2 x 2 table with small counts); a binary characteristic shows one level. Survival outcomes: events / person-time and "
     "median follow-up by the reverse Kaplan-Meier method, log-rank test. Missing: patients without the value. "
     "Patients without a subgroup are not included."
 )
@@ -267,14 +269,18 @@ def table_one(obs: pd.DataFrame, columns: list[str], *, group: str = "subgroup",
     described[group] = data[group].astype(str).to_numpy()
     rows = [{"characteristic": "patients", "level": "", "missing": "", "all": str(len(data)),
              **{level: str((described[group] == level).sum()) for level in levels}, "test": "", "p_value": np.nan}]  # fmt: skip
-    if columns:
+    known = [column for column in columns if described[column].notna().any()]
+    if known:
+        tested = len(levels) > 1
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tableone's pandas deprecations and small-count notes
-            summary = TableOne(described, columns=columns, categorical=categorical, groupby=group,
-                               nonnormal=[c for c in columns if c not in categorical], pval=True, htest_name=True,
-                               missing=True, overall=True, include_null=False, label_suffix=False, decimals=1,
-                               limit={c: 1 for c in shown}, order={c: [level] for c, level in shown.items()})  # fmt: skip
+            summary = TableOne(described, columns=known, categorical=[c for c in categorical if c in known],
+                               groupby=group, nonnormal=[c for c in known if c not in categorical], pval=tested,
+                               htest_name=tested, missing=True, overall=True, include_null=False, label_suffix=False,
+                               decimals=1, limit={c: 1 for c in shown}, order={c: [level] for c, level in shown.items()})  # fmt: skip
         rows += _tableone_rows(summary, levels)
+    rows += [{"characteristic": column, "level": "no known value", "missing": str(len(data)), "test": "",
+              "p_value": np.nan} for column in columns if column not in known]  # fmt: skip
     for name, (time, event) in (survival or {}).items():
         rows += _survival_rows(data, name, time, event, group)
     return pd.DataFrame(rows)
@@ -283,15 +289,15 @@ def table_one(obs: pd.DataFrame, columns: list[str], *, group: str = "subgroup",
 def _tableone_rows(summary, levels: list[str]) -> list[dict]:
     """Tidy rows of a ``TableOne``: the test and its p-value on each characteristic's first row."""
     table = summary.tableone.droplevel(0, axis=1)
-    tests = summary.htest_table
+    tests = getattr(summary, "htest_table", None)  # None with one subgroup: nothing to compare
     rows = []
     for (characteristic, level), cells in table.iloc[1:].iterrows():  # the first row counts patients
         first = not rows or rows[-1]["characteristic"] != characteristic
         rows.append({"characteristic": characteristic, "level": level or "median [Q1,Q3]",
                      "missing": str(cells["Missing"]).strip(), "all": cells["Overall"],
                      **{level_: cells[level_] for level_ in levels},
-                     "test": tests.loc[characteristic, "Test"] if first else "",
-                     "p_value": float(tests.loc[characteristic, "P-Value"]) if first else np.nan})  # fmt: skip
+                     "test": tests.loc[characteristic, "Test"] if first and tests is not None else "",
+                     "p_value": float(tests.loc[characteristic, "P-Value"]) if first and tests is not None else np.nan})  # fmt: skip
     return rows
 
 

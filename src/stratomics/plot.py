@@ -22,6 +22,10 @@ PALETTE = "colorblind"
 PRESENT_ABSENT = ("#d9d9d9", "#0173b2")
 
 
+#: Smallest text in any figure (points): journals ask for 6-8 pt at print size.
+SMALLEST_FONT = 7
+
+
 @contextmanager
 def figure_style():
     """The stratomics figure style (deterministic: no dates in PDF metadata)."""

@@ -12,7 +12,7 @@ from stratomics.kinds import KINDS
 from matplotlib.colors import ListedColormap
 import matplotlib.pyplot as plt
 
-from stratomics.plot import PAGE_WIDTH_IN, PALETTE, PRESENT_ABSENT, figure_style, histogram
+from stratomics.plot import PAGE_WIDTH_IN, PALETTE, PRESENT_ABSENT, SMALLEST_FONT, figure_style, histogram
 
 
 def assay_coverage(coverage: pd.DataFrame, assays: list[str], batch: str | None = None):
@@ -59,7 +59,7 @@ def assay_coverage(coverage: pd.DataFrame, assays: list[str], batch: str | None 
         ax_counts.invert_yaxis()
         ax_counts.set_xlabel("patients with the assay")
         ax_counts.set_title("Patients per assay")
-        ax_counts.legend(title=batch, frameon=False, fontsize=6, title_fontsize=6,
+        ax_counts.legend(title=batch, frameon=False, fontsize=SMALLEST_FONT, title_fontsize=SMALLEST_FONT,
                          loc="upper left", bbox_to_anchor=(1, 1))  # fmt: skip
         sns.despine(fig=fig)
         fig.tight_layout()
@@ -124,5 +124,5 @@ def _pca_panel(ax, *, adata, batch, key, legend, **_):
     corrected = f"after {method}" if key == "X_qc_pca" and method else ""
     ax.set(title=f"QC PCA {corrected}".strip(), xticks=[], yticks=[])
     if ax.get_legend():
-        ax.legend(frameon=False, fontsize=6, markerscale=1.5, title=colour, title_fontsize=6,
+        ax.legend(frameon=False, fontsize=SMALLEST_FONT, markerscale=1.5, title=colour, title_fontsize=SMALLEST_FONT,
                   loc="upper left", bbox_to_anchor=(1, 1))  # fmt: skip

@@ -34,6 +34,8 @@ rule figures:
         colour_by=RESOLVED["colour_by"],
         outcomes=ALL_OUTCOMES,
         survival=SURVIVAL_OUTCOMES,
+        km_times=config["figures"].get("km_times"),
+        km_confidence_bands=config["figures"]["km_confidence_bands"],
     log:
         "results/logs/figures.log",
     benchmark:

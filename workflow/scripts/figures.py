@@ -32,8 +32,8 @@ def main():
     for index, name in enumerate(params.survival):
         log_rank = outcomes.loc[(outcomes["outcome"] == name) & (outcomes["test"] == "log-rank"), "test_p_value"]
         p_value = log_rank.iloc[0] if len(log_rank) else float("nan")  # one subgroup: no test
-        save(figures.kaplan_meier(curves[curves["outcome"] == name], p_value, outcome=name),
-             outputs.kaplan_meier[2 * index])  # fmt: skip
+        save(figures.kaplan_meier(curves[curves["outcome"] == name], p_value, outcome=name, times=params.km_times,
+                                  confidence_bands=params.km_confidence_bands), outputs.kaplan_meier[2 * index])  # fmt: skip
     save(figures.forest(outcomes), outputs.forest[0])
     biomarkers = read(inputs.biomarkers)
     for index, name in enumerate(params.outcomes):

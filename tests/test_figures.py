@@ -1,0 +1,75 @@
+"""Paper figures: what they draw is checked against the data (censoring, numbers at risk, thresholds, text size)."""
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib import pyplot as plt
+
+from stratomics import figures
+from stratomics.outcomes import kaplan_meier_table, table_one
+from stratomics.plot import SMALLEST_FONT
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    rng = np.random.default_rng(3)
+    n = 300
+    subgroup = pd.Categorical(rng.choice(["S1", "S2"], n), categories=["S1", "S2"])
+    return pd.DataFrame({"subgroup": subgroup, "age": rng.normal(50, 10, n), "sex": rng.choice(["F", "M"], n),
+                         "days": np.ceil(rng.uniform(1, 900, n)), "event": (rng.random(n) < 0.5).astype(int)})  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def associations():
+    rng = np.random.default_rng(4)
+    n = 400
+    p = np.concatenate([rng.uniform(size=n - 5), [1e-9, 1e-8, 1e-7, 1e-6, 1e-5]])
+    from statsmodels.stats.multitest import multipletests
+
+    return pd.DataFrame({"assay": "olink", "feature": [f"rs{i}" for i in range(n)], "feature_name": [f"P{i}" for i in range(n)],
+                         "outcome_or_contrast": "failure", "estimate": rng.normal(0, 0.3, n) + np.sign(rng.normal(size=n)) * (p < 1e-4),
+                         "p_value": p, "q_value": multipletests(p, method="fdr_bh")[1], "effect": "log odds ratio per SD",
+                         "chrom": rng.integers(1, 23, n).astype(str), "pos": rng.integers(1, 10**8, n)})  # fmt: skip
+
+
+def text_sizes(fig) -> list[float]:
+    return [text.get_fontsize() for text in fig.findobj(matplotlib.text.Text) if text.get_text().strip()]
+
+
+def test_kaplan_meier_marks_each_censoring_and_counts_patients_still_followed_at_clinical_times(cohort):
+    curves = kaplan_meier_table(cohort, "days", "event")
+    fig = figures.kaplan_meier(curves, 0.5, outcome="switch")
+    ax, ax_risk = fig.axes
+    censored_times = {group: set(part.loc[part["event"] == 0, "days"]) for group, part in cohort.groupby("subgroup", observed=True)}
+    marks = [line for line in ax.get_lines() if line.get_marker() == "|"]
+    assert [set(line.get_xdata()) for line in marks] == [censored_times["S1"], censored_times["S2"]]
+    assert list(ax_risk.get_xticks()) == [0, 90, 180, 365, 730]
+    s1 = cohort[cohort["subgroup"] == "S1"]
+    shown = {(round(text.get_position()[0]), text.get_position()[1]): text.get_text() for text in ax_risk.texts}
+    assert shown[(365, 0)] == str((s1["days"] >= 365).sum()) and shown[(0, 0)] == str(len(s1))
+    assert not ax.collections  # no confidence band unless asked
+    assert figures.kaplan_meier(curves, 0.5, outcome="switch", confidence_bands=True).axes[0].collections
+    plt.close("all")
+
+
+def test_significance_lines_sit_at_the_fdr_threshold_actually_passed(associations):
+    fig = figures.manhattan_qq(associations, 1.0, outcome="failure")
+    passing = associations.loc[associations["q_value"] < 0.05, "p_value"].max()
+    levels = sorted(line.get_ydata()[0] for line in fig.axes[0].get_lines() if line.get_linestyle() in ("--", ":"))
+    assert levels == pytest.approx(sorted([-np.log10(passing), -np.log10(5e-8)]))
+    volcano = figures.volcano(associations, outcome="failure")
+    assert [line.get_ydata()[0] for line in volcano.axes[0].get_lines()] == pytest.approx([-np.log10(passing)])
+    low, high = volcano.axes[0].get_xlim()
+    assert low == pytest.approx(-high)  # symmetric effect axis
+    plt.close("all")
+
+
+def test_no_text_in_the_paper_figures_is_smaller_than_the_journal_minimum(cohort, associations):
+    made = [figures.kaplan_meier(kaplan_meier_table(cohort, "days", "event"), 0.5, outcome="switch"),
+            figures.manhattan_qq(associations, 1.0, outcome="failure"),
+            figures.volcano(associations, outcome="failure"),
+            figures.table_figure(table_one(cohort, ["age", "sex"]))]  # fmt: skip
+    for fig in made:
+        assert min(text_sizes(fig)) >= SMALLEST_FONT
+    plt.close("all")
