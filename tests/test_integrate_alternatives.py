@@ -91,3 +91,22 @@ def test_every_registered_method_keeps_the_declared_interface(method):
     assert model.variance["variance_explained"].between(-1e-9, 1 + 1e-9).all()
     placed = model.transform({"small": frames["small"]}, mdata.obs_names[:10])  # any subset of the assays
     assert placed.shape == (10, 4) and not np.isnan(placed).any()
+
+
+@pytest.mark.parametrize("n_patients", [5000, 10000])
+def test_mofa_gives_finite_factors_at_biobank_sizes(n_patients):
+    # issue 20: at 5,000 and 10,000 patients an inactive factor's R^2 rounded below 0 and its sqrt scale made NaN scores
+    rng = np.random.default_rng(0)
+    patients = pd.Index([f"P{i}" for i in range(n_patients)])
+    latent = rng.normal(size=(n_patients, 2))
+    assays = {}
+    for name, n_features in [("olink", 20), ("rna", 30)]:
+        values = latent @ rng.normal(size=(2, n_features)) + rng.normal(size=(n_patients, n_features))
+        measured = rng.random(n_patients) < 0.85
+        assays[name] = pd.DataFrame(values[measured], index=patients[measured], columns=[f"{name}{j}" for j in range(n_features)])
+    model, scores = fit_mofa(assays, patients, seed=0)
+    has_assay = patients.isin(assays["olink"].index) | patients.isin(assays["rna"].index)
+    assert np.isfinite(scores[has_assay]).all() and np.isnan(scores[~has_assay]).all()
+    assert (model.variance.groupby("factor")["variance_explained"].max() >= 1e-3).all()  # switched-off factors dropped
+    correlation = np.corrcoef(np.column_stack([scores[has_assay][:, :2], latent[has_assay]]).T)[:2, 2:]
+    assert np.abs(correlation).max(axis=0).min() > 0.8  # both planted factors found
