@@ -62,6 +62,10 @@ def test_significance_lines_sit_at_the_fdr_threshold_actually_passed(association
     assert [line.get_ydata()[0] for line in volcano.axes[0].get_lines()] == pytest.approx([-np.log10(passing)])
     low, high = volcano.axes[0].get_xlim()
     assert low == pytest.approx(-high)  # symmetric effect axis
+    two_assays = associations.assign(assay=np.where(np.arange(len(associations)) % 2, "olink", "rna"),
+                                     adjustment="fdr_bh within outcome_or_contrast+model")  # one FDR family
+    lines = [ax.get_lines()[0].get_ydata()[0] for ax in figures.volcano(two_assays, outcome="failure").axes[:2]]
+    assert lines == pytest.approx([-np.log10(passing)] * 2)
     plt.close("all")
 
 

@@ -267,7 +267,8 @@ def fdr_line(rows: pd.DataFrame, q_threshold: float) -> float | None:
 
 def volcano(results: pd.DataFrame, *, outcome: str, q_threshold: float = 0.05, label_top: int = 3):
     """Estimate against -log10 p, one panel per assay; features under the q threshold coloured, the
-    dashed line at the largest p-value that passes it, the top features labelled with leader lines.
+    dashed line at the largest p-value that passes it in the FDR family (all assays, or each assay as the
+    ``adjustment`` column says), the top features labelled with leader lines.
 
     Parameters
     ----------
@@ -297,7 +298,8 @@ def volcano(results: pd.DataFrame, *, outcome: str, q_threshold: float = 0.05, l
                        rasterized=True, linewidths=0, label=f"q ≥ {q_threshold:g}")  # fmt: skip
             ax.scatter(part.loc[significant, "estimate"], log_p[significant], s=4, color=colours[3],
                        rasterized=True, linewidths=0, label=f"q < {q_threshold:g}")  # fmt: skip
-            line = fdr_line(part, q_threshold)
+            per_assay = "assay" in str(part["adjustment"].iloc[0]) if "adjustment" in part else True
+            line = fdr_line(part if per_assay else rows, q_threshold)  # the threshold of the FDR family
             if line is not None:
                 ax.axhline(line, color=colours[3], lw=0.6, ls="--")
             for rank, (_, top) in enumerate(part.nsmallest(label_top, "p_value").iterrows()):
