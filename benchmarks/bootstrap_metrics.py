@@ -7,8 +7,8 @@ For each cohort size, 500 patient-bootstrap resamples of one survival prediction
 the time-dependent AUC at 365 days) and of one binary prediction (AUC, Brier score, calibration
 intercept and slope) are scored twice: by stratomics (all resamples at once, as patient weights)
 and by a loop calling lifelines' ``concordance_index``, scikit-survival's
-``cumulative_dynamic_auc``, scikit-learn's ``roc_auc_score`` / ``brier_score_loss`` and a Newton
-logistic fit on each resample, as stratomics did before. Prints times and the largest difference.
+``cumulative_dynamic_auc``, scikit-learn's ``roc_auc_score`` / ``brier_score_loss`` and stratomics' one-model
+Newton logistic fit on each resample, as stratomics did before. Prints times and the largest difference.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from stratomics.associate.predictor import logistic_fit
 from stratomics.prediction_metrics import binary_metrics, bootstrap_counts, survival_metrics
 
 
@@ -32,17 +33,6 @@ def simulated(n: int, seed: int = 0):
     event, time = time <= censoring, np.minimum(time, np.ceil(censoring))
     y = (rng.random(n) < special.expit(risk - 0.5)).astype(int)
     return time, event, risk, y, special.expit(0.8 * risk - 0.4)
-
-
-def logistic(y, design, offset):
-    beta = np.zeros(design.shape[1])
-    for _ in range(50):
-        mu = special.expit(offset + design @ beta)
-        step = np.linalg.lstsq((design * (mu * (1 - mu))[:, None]).T @ design, design.T @ (y - mu), rcond=None)[0]
-        beta += step
-        if np.abs(step).max() < 1e-12 * (1 + np.abs(beta).max()):
-            break
-    return beta
 
 
 def reference_loop(data, indices) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -63,8 +53,8 @@ def reference_loop(data, indices) -> tuple[pd.DataFrame, pd.DataFrame]:
         log_odds = np.log(pp / (1 - pp))
         ones = np.ones((len(yy), 1))
         binary.append({"auc": roc_auc_score(yy, pp), "brier": brier_score_loss(yy, pp),
-                       "calibration_intercept": logistic(yy, ones, log_odds)[0],
-                       "calibration_slope": logistic(yy, np.column_stack([ones, log_odds]), 0 * log_odds)[1]})  # fmt: skip
+                       "calibration_intercept": logistic_fit(yy, ones, offset=log_odds)[0],
+                       "calibration_slope": logistic_fit(yy, np.column_stack([ones, log_odds]))[1]})  # fmt: skip
     return pd.DataFrame(survival), pd.DataFrame(binary)
 
 

@@ -263,10 +263,11 @@ def table_one(obs: pd.DataFrame, columns: list[str], *, group: str = "subgroup",
     from tableone import TableOne
 
     data = obs.dropna(subset=[group])
+    labels = data[group].astype(str)
     levels = list(data[group].cat.categories) if hasattr(data[group], "cat") else sorted(data[group].unique())
-    levels = [str(level) for level in levels if (data[group].astype(str) == str(level)).any()]
+    levels = [str(level) for level in levels if str(level) in set(labels)]
     described, categorical, shown = _tableone_input(data, columns)
-    described[group] = data[group].astype(str).to_numpy()
+    described[group] = labels.to_numpy()
     rows = [{"characteristic": "patients", "level": "", "missing": "", "all": str(len(data)),
              **{level: str((described[group] == level).sum()) for level in levels}, "test": "", "p_value": np.nan}]  # fmt: skip
     known = [column for column in columns if described[column].notna().any()]
