@@ -28,7 +28,7 @@ SUBGROUP_TARGETS = [
     *rules.figures.output,
     *(["results/predict/performance.tsv"] if PREDICT_OUTCOMES else []),
     *(rules.predict_figures.output if PREDICT_OUTCOMES else []),
-    "results/federated/model_for_sites.joblib",
+    "results/federated/model_for_sites.zip",
 ]
 FULL_TARGETS = [
     "results/cohort/preprocessed.h5mu",

@@ -146,8 +146,17 @@ def test_tests_model_the_batch_when_assays_are_batch_corrected(config):
     assert resolve(validate_config(config))["associate_covariates"] == ["age"]  # no correction
     config["preprocess"] = {"batch_correction": "combat"}
     assert resolve(validate_config(config))["associate_covariates"] == ["age", "site"]
-    config.update(mode="site", site="LUX")  # one site: nothing to model
+    config.update(mode="site", site="LUX", federated={"model_sha256": "ab" * 32})  # one site: nothing to model
     assert resolve(validate_config(config))["associate_covariates"] == ["age"]
+
+
+def test_site_mode_needs_the_hash_of_the_shipped_model(config):
+    config.update(mode="site", site="LUX")
+    with pytest.raises(StratomicsInputError, match="mode site needs federated.model_sha256"):
+        validate_config(config)
+    config["federated"] = {"model_sha256": "not a hash"}
+    with pytest.raises(StratomicsInputError, match="model_sha256"):
+        validate_config(config)
 
 
 def test_a_config_that_would_run_code_is_refused_with_the_reason(tmp_path):

@@ -77,3 +77,25 @@ def test_no_text_in_the_paper_figures_is_smaller_than_the_journal_minimum(cohort
     for fig in made:
         assert min(text_sizes(fig)) >= SMALLEST_FONT
     plt.close("all")
+
+
+def test_embedding_shows_the_confidence_on_a_colour_bar_and_legends_outside_the_data():
+    rng = np.random.default_rng(5)
+    n = 200
+    coordinates = pd.DataFrame({"patient_id": [f"P{i}" for i in range(n)], "umap_1": rng.normal(size=n),
+                                "umap_2": rng.normal(size=n)})  # fmt: skip
+    obs = pd.DataFrame({"subgroup": rng.choice(["S1", "S2", "S10"], n), "site": rng.choice(["LUX", "BEL"], n),
+                        "subgroup_confidence": rng.choice([0.44, 0.8, 1.0], n)},  # few levels, still a colour bar
+                       index=coordinates["patient_id"])  # fmt: skip
+    fig = figures.embedding(coordinates, obs, ["subgroup", "subgroup_confidence", "site"])
+    fig.canvas.draw()
+    subgroup_ax, confidence_ax, site_ax = fig.axes[:3]
+    colour_bar = fig.axes[-1]
+    assert colour_bar.get_ylabel() == "Subgroup confidence" and colour_bar.get_ylim() == (0.0, 1.0)
+    assert confidence_ax.get_legend() is None and confidence_ax.get_title() == "Subgroup confidence"
+    assert [text.get_text() for text in subgroup_ax.get_legend().get_texts()] == ["S1", "S2", "S10"]
+    for ax in (subgroup_ax, site_ax):
+        legend = ax.get_legend().get_window_extent()
+        assert legend.x0 >= ax.get_window_extent().x1 - 1  # right of the panel, over no point
+    assert min(text_sizes(fig)) >= SMALLEST_FONT
+    plt.close("all")

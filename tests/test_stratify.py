@@ -151,10 +151,10 @@ def test_assignment_reproduces_the_labels_of_held_back_patients(tmp_path, capsys
     new = cohort_of(("big", "small"))  # a new site without the mid assay: still assigned
     without_mid = assign_patients(model, new)
     assert (without_mid["subgroup"] != "").all() and without_mid["n_integrated_assays"].max() == 2
-    save_model(model, tmp_path / "model.joblib")
+    digest = save_model(model, tmp_path / "model.zip")
     new.write(tmp_path / "new.h5mu")
-    assert main(["assign", "--model", str(tmp_path / "model.joblib"), "--cohort", str(tmp_path / "new.h5mu"),
-                 "--out", str(tmp_path / "a.tsv")]) == 0  # fmt: skip
+    assert main(["assign", "--model", str(tmp_path / "model.zip"), "--cohort", str(tmp_path / "new.h5mu"),
+                 "--out", str(tmp_path / "a.tsv"), "--sha256", digest]) == 0  # fmt: skip
     written = pd.read_csv(tmp_path / "a.tsv", sep="\t")
     assert (written["subgroup"].to_numpy() == without_mid["subgroup"].to_numpy()).all()
 

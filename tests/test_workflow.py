@@ -152,7 +152,9 @@ def test_sites_export_aggregates_and_the_centre_meta_analyses_them(workflow_runs
         sheet[sheet["site"] == site].to_csv(folder / "samples.csv", index=False)
         site_config = yaml.safe_load(yaml.safe_dump(config).replace("results/demo", str(full / "demo")))
         site_config["cohort"]["samples"] = str(folder / "samples.csv")
-        site_config.update(mode="site", site=site, federated={"model": str(full / "federated/model_for_sites.joblib"),
+        shipped = full / "federated/model_for_sites.zip"
+        digest = (full / "federated/model_for_sites.zip.sha256").read_text().split()[0]  # sent with the model
+        site_config.update(mode="site", site=site, federated={"model": str(shipped), "model_sha256": digest,
                                                               "min_cell_count": 2})  # tiny sites: let both contribute
         site_config["associate"]["covariates"] = ["age"]  # 10-20 patients per site cannot carry more
         (folder / "site.yaml").write_text(yaml.safe_dump(site_config))
@@ -192,14 +194,14 @@ def test_prediction_compares_predictor_sets_and_the_signature_scores_new_patient
     assert survival.groupby(["model", "feature_set"]).size().eq(len(sheet)).all()  # nobody dropped
     assert {f"loso_{site}" for site in sheet["site"].unique()} <= set(performance["validation"])
     out = tmp_path / "risk.tsv"
-    assert main(["predict", "--signature", str(results / "predict/signature.joblib"), "--cohort",
-                 str(results / "cohort/preprocessed.h5mu"), "--subgroups", str(results / "stratify/model.joblib"),
+    assert main(["predict", "--signature", str(results / "predict/signature.zip"), "--cohort",
+                 str(results / "cohort/preprocessed.h5mu"), "--subgroups", str(results / "stratify/model.zip"),
                  "--out", str(out)]) == 0  # fmt: skip
     new = pd.read_csv(out, sep="\t").set_index("patient_id")
     cohort = md.read_h5mu(results / "cohort/preprocessed.h5mu")
     subgroups = pd.read_csv(results / "stratify/clusters.tsv", sep="\t", keep_default_na=False).set_index("patient_id")
     cohort.obs["subgroup"] = subgroups["subgroup"].reindex(cohort.obs_names).to_numpy()  # the fitted subgroups
-    in_process = predict_patients(load_model(results / "predict/signature.joblib"), cohort).set_index("patient_id")
+    in_process = predict_patients(load_model(results / "predict/signature.zip"), cohort).set_index("patient_id")
     assert new.index.tolist() == sheet["patient_id"].tolist() and new.notna().all().all()
     assert ((new - in_process).abs().max(axis=1) < 1e-6).mean() > 0.9  # same risk unless assigned to another subgroup
 

@@ -45,7 +45,8 @@ def _assign(args: argparse.Namespace) -> None:
 
     from stratomics.subgroups import assign_patients, load_model
 
-    table = assign_patients(load_model(args.model), md.read_h5mu(args.cohort))
+    model = load_model(args.model, sha256=args.sha256, allow_pickle=args.allow_pickle)
+    table = assign_patients(model, md.read_h5mu(args.cohort))
     write_table(table, args.out)
     assigned = (table["subgroup"] != "").sum()
     print(f"assigned {assigned} of {len(table)} patients to subgroups: {args.out}")
@@ -57,11 +58,19 @@ def _predict(args: argparse.Namespace) -> None:
     from stratomics.predict import predict_patients
     from stratomics.subgroups import load_model
 
-    signatures = load_model(args.signature)
-    subgroups = load_model(args.subgroups) if args.subgroups else None
+    signatures = load_model(args.signature, sha256=args.sha256, allow_pickle=args.allow_pickle)
+    subgroups = load_model(args.subgroups, allow_pickle=args.allow_pickle) if args.subgroups else None
     table = predict_patients(signatures, md.read_h5mu(args.cohort), subgroup_model=subgroups)
     write_table(table, args.out)
     print(f"risk of {', '.join(signatures.signatures)} for {len(table)} patients: {args.out}")
+
+
+def _model_file_options(command: argparse.ArgumentParser, model_option: str) -> None:
+    """--sha256 (the hash the sender gave for the model file) and --allow-pickle (older joblib models)."""
+    command.add_argument("--sha256", help=f"expected SHA-256 of the {model_option} file (refused when it differs)")
+    command.add_argument("--allow-pickle", action="store_true",
+                         help="also load joblib pickles of older versions; a pickle runs code when loaded, so only "
+                              "for files you made yourself")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,15 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
     kinds = commands.add_parser("kinds", help="list the assay kinds and the options each accepts")
     kinds.set_defaults(run=_kinds)
     assign = commands.add_parser("assign", help="place the patients of a preprocessed cohort into saved subgroups")
-    assign.add_argument("--model", default="results/stratify/model.joblib", help="saved subgroup model")
+    assign.add_argument("--model", default="results/stratify/model.zip", help="saved subgroup model")
     assign.add_argument("--cohort", required=True, help="preprocessed cohort (.h5mu) of the new patients")
     assign.add_argument("--out", default="assignments.tsv", help="output table")
+    _model_file_options(assign, "--model")
     assign.set_defaults(run=_assign)
     predict = commands.add_parser("predict", help="risk of each outcome for new patients from the saved signature")
-    predict.add_argument("--signature", default="results/predict/signature.joblib", help="saved signature")
+    predict.add_argument("--signature", default="results/predict/signature.zip", help="saved signature")
     predict.add_argument("--cohort", required=True, help="preprocessed cohort (.h5mu) of the new patients")
     predict.add_argument("--subgroups", help="saved subgroup model, when the signature uses subgroups")
     predict.add_argument("--out", default="risk.tsv", help="output table")
+    _model_file_options(predict, "--signature")
     predict.set_defaults(run=_predict)
     return parser
 

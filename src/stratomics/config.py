@@ -92,6 +92,12 @@ def validate_config(config: dict, *, check_files: bool = True, buildable=()) -> 
                 f"config: assays.{name}.{option} does not apply to kind '{spec['kind']}'. "
                 f"Options of this kind: {', '.join(sorted(accepted))}."
             )
+    if config["mode"] == "site" and not config["federated"].get("model_sha256"):
+        raise StratomicsInputError(
+            "config: mode site needs federated.model_sha256: the SHA-256 the coordinating centre sent with the "
+            "model (the first word of model_for_sites.zip.sha256), so that the site loads only the model the "
+            "centre made."
+        )  # fmt: skip
     for section in ("integrate", "predict"):
         for name in config[section].get("assays", []):
             if name not in config["assays"]:

@@ -35,6 +35,10 @@ def subgroup_palette(subgroups) -> dict:
     return dict(zip(names, sns.color_palette(PALETTE, len(names))))
 
 
+#: Panel titles of known patient columns (others: the column name in words).
+PANEL_TITLES = {"subgroup": "Subgroup", "subgroup_confidence": "Subgroup confidence", "crp": "CRP"}
+
+
 def embedding(coordinates: pd.DataFrame, obs: pd.DataFrame, colour_by: list[str]):
     """UMAP of the integrated factors, one panel per patient characteristic.
 
@@ -45,7 +49,8 @@ def embedding(coordinates: pd.DataFrame, obs: pd.DataFrame, colour_by: list[str]
     obs
         Patient table (index patient_id) with ``subgroup``, ``subgroup_confidence`` and ``colour_by``.
     colour_by
-        Columns to colour by; numeric ones get a colour bar.
+        Columns to colour by; continuous ones (and the confidence, on 0-1) get a colour bar, others a
+        legend outside the panel.
 
     Returns
     -------
@@ -57,22 +62,32 @@ def embedding(coordinates: pd.DataFrame, obs: pd.DataFrame, colour_by: list[str]
     with figure_style():
         fig, axes = plt.subplots(rows, columns, figsize=(PAGE_WIDTH_IN, 3.0 * rows), squeeze=False)
         for ax, column in zip(axes.ravel(), colour_by):
-            values = frame[column]
-            if pd.api.types.is_numeric_dtype(values) and values.nunique() > 12:
-                points = ax.scatter(frame["umap_1"], frame["umap_2"], c=values, s=3, cmap="viridis",
-                                    rasterized=True, linewidths=0)  # fmt: skip
-                fig.colorbar(points, ax=ax, shrink=0.7, label=column)
+            values, title = frame[column], PANEL_TITLES.get(column, column.replace("_", " ").capitalize())
+            if _is_continuous(values) or column == "subgroup_confidence":
+                limits = (0, 1) if column == "subgroup_confidence" else (None, None)
+                points = ax.scatter(frame["umap_1"], frame["umap_2"], c=values, s=3, cmap="viridis", vmin=limits[0],
+                                    vmax=limits[1], rasterized=True, linewidths=0)  # fmt: skip
+                fig.colorbar(points, ax=ax, shrink=0.7, label=title)
             else:
                 palette = subgroup_palette(values.dropna().unique()) if column == "subgroup" else PALETTE
                 sns.scatterplot(x=frame["umap_1"], y=frame["umap_2"], hue=values.astype("string"), s=4,
                                 palette=palette, linewidth=0, rasterized=True, ax=ax,
                                 hue_order=sorted(values.dropna().astype(str).unique(), key=_natural))  # fmt: skip
-                ax.legend(title=column, markerscale=2, frameon=False, fontsize=SMALLEST_FONT, loc="best")
-            ax.set(title=column, xlabel="UMAP 1", ylabel="UMAP 2", xticks=[], yticks=[])
+                ax.legend(title=title, markerscale=2, frameon=False, fontsize=SMALLEST_FONT, loc="upper left",
+                          bbox_to_anchor=(1.0, 1.0))  # outside the data  # fmt: skip
+            ax.set(title=title, xlabel="UMAP 1", ylabel="UMAP 2", xticks=[], yticks=[])
         for ax in axes.ravel()[len(colour_by) :]:
             ax.axis("off")
         fig.tight_layout()
     return fig
+
+
+def _is_continuous(values: pd.Series) -> bool:
+    """Numbers with many levels or with fractions (a colour bar), not codes or categories (a legend)."""
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return False
+    known = values.dropna()
+    return known.nunique() > 12 or bool((known % 1 != 0).any())
 
 
 def _natural(name: str):

@@ -10,6 +10,12 @@ them. A patient's subgroup probabilities come from the discriminant of its own p
 reflect how well its assays alone tell the subgroups apart. Fitted patients keep the subgroup of
 the clustering; their confidence is the discriminant's probability of that subgroup.
 
+A discriminant fitted on a few hundred patients is over-confident on new ones (its class means
+and covariance fit the training patients too well), so each discriminant's scores are divided by
+a temperature (Guo et al. 2017, "On calibration of modern neural networks") chosen to minimise
+the log-loss of cross-validated (out-of-fold) probabilities on the fitted patients. A temperature
+above 1 softens the probabilities; 1 leaves them as the discriminant gives them.
+
 Discriminants are fitted for every non-empty subset of the integrated assays when there are at
 most ``MAX_ASSAYS_FOR_ALL_PATTERNS`` of them, otherwise for the patterns present in the cohort.
 """
@@ -22,13 +28,18 @@ from dataclasses import dataclass, field
 from itertools import combinations
 
 import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax, softmax
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 log = logging.getLogger(__name__)
 
 #: Up to this many integrated assays, a discriminant is fitted for every subset (new cohorts may
 #: bring any pattern); above it, for the patterns present in the cohort.
 MAX_ASSAYS_FOR_ALL_PATTERNS = 8
+#: Folds of the cross-validation that chooses a discriminant's temperature.
+CALIBRATION_FOLDS = 5
 
 
 @dataclass
@@ -37,6 +48,7 @@ class Membership:
 
     k: int
     discriminants: dict[frozenset, LinearDiscriminantAnalysis] = field(default_factory=dict)
+    temperatures: dict[frozenset, float] = field(default_factory=dict)
 
     def probabilities(self, coordinates: np.ndarray, patterns: list[frozenset]) -> np.ndarray:
         """Patients x subgroups membership probabilities (NaN rows for a pattern without a discriminant).
@@ -56,11 +68,47 @@ class Membership:
         for pattern in set(patterns):
             rows = np.flatnonzero(patterns == pattern)
             if pattern in self.discriminants:
-                result[rows] = self.discriminants[pattern].predict_proba(coordinates[rows])
+                scores = class_scores(self.discriminants[pattern], coordinates[rows])
+                result[rows] = softmax(scores / self.temperatures.get(pattern, 1.0), axis=1)
             else:
                 log.warning("subgroups: no discriminant for the assay pattern %s (%d patients); they get no "
                             "probability", sorted(pattern), len(rows))  # fmt: skip
         return result
+
+
+def class_scores(discriminant: LinearDiscriminantAnalysis, coordinates: np.ndarray) -> np.ndarray:
+    """Patients x classes log-posterior scores up to a constant per patient (softmax gives the probabilities)."""
+    scores = discriminant.decision_function(coordinates)
+    return np.column_stack([np.zeros(len(scores)), scores]) if scores.ndim == 1 else scores
+
+
+def calibration_temperature(coordinates: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> float:
+    """The temperature that minimises the log-loss of out-of-fold discriminant probabilities.
+
+    Parameters
+    ----------
+    coordinates, labels
+        The fitted patients' coordinates and subgroups.
+    seed
+        Seed of the stratified folds.
+
+    Returns
+    -------
+    The temperature (1.0 when a subgroup has fewer than 2 patients, too few to cross-validate).
+    """
+    folds = min(CALIBRATION_FOLDS, np.bincount(labels).min())
+    if folds < 2:
+        return 1.0
+    discriminant = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")
+    scores = cross_val_predict(discriminant, coordinates, labels, method="decision_function",
+                               cv=StratifiedKFold(folds, shuffle=True, random_state=seed))  # fmt: skip
+    scores = np.column_stack([np.zeros(len(scores)), scores]) if scores.ndim == 1 else scores
+    rows = np.arange(len(labels))
+
+    def log_loss(log_temperature: float) -> float:
+        return -log_softmax(scores / np.exp(log_temperature), axis=1)[rows, labels].mean()
+
+    return float(np.exp(minimize_scalar(log_loss, bounds=(-3.0, 3.0), method="bounded").x))
 
 
 def assay_patterns(assays: list[str], observed: list[frozenset]) -> list[frozenset]:
@@ -71,7 +119,7 @@ def assay_patterns(assays: list[str], observed: list[frozenset]) -> list[frozens
 
 
 def fit_membership(labels: np.ndarray, k: int, *, patterns: list[frozenset],
-                   coordinates_from: Callable[[frozenset], np.ndarray]) -> Membership:  # fmt: skip
+                   coordinates_from: Callable[[frozenset], np.ndarray], seed: int = 0) -> Membership:  # fmt: skip
     """Fit one discriminant per pattern of assays on the fitted patients.
 
     Parameters
@@ -84,6 +132,8 @@ def fit_membership(labels: np.ndarray, k: int, *, patterns: list[frozenset],
         Patterns of assays to fit (see :func:`assay_patterns`).
     coordinates_from
         Returns the fitted patients' coordinates computed from a pattern's assays only.
+    seed
+        Seed of the cross-validation folds that choose each discriminant's temperature.
 
     Returns
     -------
@@ -101,4 +151,5 @@ def fit_membership(labels: np.ndarray, k: int, *, patterns: list[frozenset],
             continue
         discriminant = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")
         membership.discriminants[pattern] = discriminant.fit(coordinates[usable], labels[usable])
+        membership.temperatures[pattern] = calibration_temperature(coordinates[usable], labels[usable], seed=seed)
     return membership

@@ -264,6 +264,15 @@ def screened_model(pipeline):
     return best["screen"], best["model"]
 
 
+def without_search(pipeline):
+    """The pipeline with its penalty search replaced by the model refitted at the chosen penalty (what
+    new patients need; a model file holds no search)."""
+    from sklearn.pipeline import Pipeline
+
+    fitted = pipeline["fit"]
+    return Pipeline([*pipeline.steps[:-1], ("fit", getattr(fitted, "best_estimator_", fitted))])
+
+
 def predicted_risk(pipeline, X: np.ndarray) -> np.ndarray:
     """Probability of the event (binary) or risk score (survival; higher means earlier event)."""
     return pipeline.predict_proba(X)[:, 1] if hasattr(pipeline, "predict_proba") else pipeline.predict(X)
@@ -623,7 +632,7 @@ def fit_signatures(mdata, outcomes: dict, *, clinical: list[str], assays: list[s
             log.warning("predict %s: no signature, the elastic net cannot be fitted on these %d patients at any "
                         "penalty (%s)", outcome, int(known.sum()), str(err)[:200])  # fmt: skip
             continue
-        fitted[outcome] = Signature(outcome, spec, feature_set, columns, pipeline, horizon)
+        fitted[outcome] = Signature(outcome, spec, feature_set, columns, without_search(pipeline), horizon)
         frequency = selection.query("outcome == @outcome and model == 'elastic_net' and feature_set == @feature_set")
         tables.append(_signature_table(pipeline, columns, predictors.block, survival=survival).assign(outcome=outcome).merge(
             frequency[["predictor", "selection_frequency"]].rename(columns={"predictor": "term"}), on="term", how="left"))
@@ -669,7 +678,7 @@ def predict_patients(signatures: Signatures, mdata, subgroup_model=None) -> pd.D
     if signatures.uses_subgroup and "subgroup" not in mdata.obs:
         if subgroup_model is None:
             raise StratomicsInputError("predict: the signature uses the subgroups; give the subgroup model "
-                                       "(--subgroups results/stratify/model.joblib) to place the new patients.")  # fmt: skip
+                                       "(--subgroups results/stratify/model.zip) to place the new patients.")  # fmt: skip
         from stratomics.subgroups import assign_patients
 
         mdata.obs["subgroup"] = assign_patients(subgroup_model, mdata).set_index("patient_id")["subgroup"]

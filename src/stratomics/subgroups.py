@@ -19,6 +19,7 @@ import pandas as pd
 from stratomics.errors import StratomicsInputError
 from stratomics.integrate import DEFAULT_METHOD, IntegrationModel, fit_integration
 from stratomics.membership import Membership, assay_patterns, fit_membership
+from stratomics.model_file import check_sha256, is_model_file, load_model_file, save_model_file
 from stratomics.stratify import Stratification, fit_patients, stratify
 from stratomics.subgroup_space import SubgroupSpace, fit_subgroup_space
 
@@ -81,7 +82,7 @@ def _membership(mdata, model: SubgroupModel, fitted_labels: np.ndarray, frames: 
         return model.coordinates(scores, mdata.obs.loc[fitted])
 
     return fit_membership(fitted_labels, model.stratification.k, patterns=assay_patterns(model.assays, patterns),
-                          coordinates_from=coordinates_from)  # fmt: skip
+                          coordinates_from=coordinates_from, seed=int(mdata.uns["integrate"]["seed"]))  # fmt: skip
 
 
 def assay_frames(mdata, assays: list[str]) -> dict[str, pd.DataFrame]:
@@ -335,14 +336,35 @@ def strip_patient_data(model: SubgroupModel, scales: dict | None = None) -> Subg
     return shipped
 
 
-def save_model(model: SubgroupModel, path: str | Path) -> None:
-    """Save the subgroup model (joblib) with the versions it was made with."""
-    joblib.dump(model, path)
+def save_model(model, path: str | Path) -> str:
+    """Save a subgroup model or signature as a data-only model file (:mod:`stratomics.model_file`).
+
+    Returns
+    -------
+    The file's SHA-256, also written to ``<path>.sha256``.
+    """
+    return save_model_file(model, path)
 
 
-def load_model(path: str | Path) -> SubgroupModel:
-    """Load a saved model (subgroups or signature), warning when package versions differ."""
-    model = joblib.load(path)
+def load_model(path: str | Path, *, sha256: str | None = None, allow_pickle: bool = False):
+    """Load a saved model (subgroups or signature), warning when package versions differ.
+
+    Parameters
+    ----------
+    path
+        A model file (:func:`save_model`).
+    sha256
+        The hash the sender gave; the file is refused when it differs.
+    allow_pickle
+        Also load a joblib pickle (from an older stratomics). A pickle runs code when it is loaded:
+        only for files you made yourself.
+    """
+    if allow_pickle and not is_model_file(path):
+        log.warning("%s: loading a pickle (allow_pickle); it runs code when loaded, so only use files you made", path)
+        check_sha256(path, sha256)
+        model = joblib.load(path)
+    else:
+        model = load_model_file(path, sha256=sha256)
     current = {name: version(name) for name in model.versions}
     changed = {name: (model.versions[name], current[name]) for name in current if current[name] != model.versions[name]}
     if changed:

@@ -1,9 +1,10 @@
 rule ship_model:
     input:
         mdata="results/cohort/stratified.h5mu",
-        model="results/stratify/model.joblib",
+        model="results/stratify/model.zip",
     output:
-        "results/federated/model_for_sites.joblib",
+        model="results/federated/model_for_sites.zip",
+        sha256="results/federated/model_for_sites.zip.sha256",
     log:
         "results/logs/ship_model.log",
     threads: 1
@@ -27,6 +28,7 @@ rule site_export:
         covariates=RESOLVED["associate_covariates"],
         min_count=config["federated"]["min_cell_count"],
         km_times=config["federated"]["km_times"],
+        model_sha256=config["federated"].get("model_sha256"),
     log:
         "results/logs/site_export_{site}.log",
     threads: 1

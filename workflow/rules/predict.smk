@@ -50,7 +50,8 @@ rule predict:
         curves="results/predict/curves.tsv",
         predictions="results/predict/predictions.tsv",
         selection="results/predict/selection.tsv",
-        model="results/predict/signature.joblib",
+        model="results/predict/signature.zip",
+        model_sha256="results/predict/signature.zip.sha256",
     params:
         outcomes={n: config["cohort"]["outcomes"][n] for n in PREDICT_OUTCOMES},
         clinical=PREDICT_CLINICAL,

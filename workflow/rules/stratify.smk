@@ -77,7 +77,8 @@ rule stratify:
             caption="../report/model_selection.rst",
             category="Subgroups",
         ),
-        model="results/stratify/model.joblib",
+        model="results/stratify/model.zip",
+        model_sha256="results/stratify/model.zip.sha256",
     params:
         stratify=config["stratify"],
         seed=config["seed"],

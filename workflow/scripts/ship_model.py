@@ -10,7 +10,8 @@ snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 def main():
     model = load_model(snakemake.input.model)
     scales = feature_scales(md.read_h5mu(snakemake.input.mdata), model.assays)
-    save_model(strip_patient_data(model, scales), snakemake.output[0])
+    digest = save_model(strip_patient_data(model, scales), snakemake.output.model)
+    print(f"model for sites: {snakemake.output.model}, SHA-256 {digest} (send both; sites set federated.model_sha256)")
 
 
 run_step(snakemake.log[0], main, inputs=snakemake.input)
