@@ -99,3 +99,26 @@ def test_embedding_shows_the_confidence_on_a_colour_bar_and_legends_outside_the_
         assert legend.x0 >= ax.get_window_extent().x1 - 1  # right of the panel, over no point
     assert min(text_sizes(fig)) >= SMALLEST_FONT
     plt.close("all")
+
+
+def test_forest_has_a_reference_row_counts_one_ratio_range_and_numbers_outside_the_data():
+    rows = [{"outcome": outcome, "model": model, "term": f"subgroup[S{j + 2}]", "estimate": estimate,
+             "ci_low": estimate - width, "ci_high": estimate + width, "ratio": np.exp(estimate), "p_value": 0.01,
+             "n": 700, "n_events": 250}
+            for outcome, model, width in (("failure_12m", "logistic", 0.3), ("time_to_switch", "cox", 0.9))
+            for j, estimate in enumerate((0.4, -0.3))]  # fmt: skip
+    fig = figures.forest(pd.DataFrame(rows))
+    fig.canvas.draw()
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["failure 12m (700 patients, 250 events)",
+                                                 "time to switch (700 patients, 250 events)"]  # fmt: skip
+    assert [label.get_text() for label in panels[0].get_yticklabels()] == ["S1 (reference)", "S2 vs S1", "S3 vs S1"]
+    assert panels[0].get_xlim() == panels[1].get_xlim()  # one x range
+    assert panels[1].get_xlim()[0] < np.exp(-1.2) and panels[1].get_xlim()[1] > np.exp(1.3)
+    numbers = [ax for ax in fig.axes if not ax.get_title()][0]
+    assert numbers.get_yticklabels()[1].get_text() == f"{np.exp(0.4):.2f} ({np.exp(0.1):.2f}-{np.exp(0.7):.2f}), p = 0.01"
+    for label in numbers.get_yticklabels():  # right of the data, inside the figure
+        assert label.get_window_extent().x0 >= panels[0].get_window_extent().x1
+        assert label.get_window_extent().x1 <= fig.bbox.x1
+    assert min(text_sizes(fig)) >= SMALLEST_FONT
+    plt.close("all")

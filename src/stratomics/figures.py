@@ -225,7 +225,7 @@ EFFECT_NAMES = {"cox": "hazard ratio", "logistic": "odds ratio", "linear": "diff
 
 def forest(outcomes: pd.DataFrame):
     """Adjusted hazard and odds ratios (mean differences for continuous outcomes) of each subgroup
-    against the reference, one panel per outcome.
+    against the reference, one panel per outcome, stacked (ratio panels share one x range).
 
     Parameters
     ----------
@@ -241,32 +241,59 @@ def forest(outcomes: pd.DataFrame):
         return message_figure("No subgroups to compare (one group, or no outcome).",
                               title="Subgroups and outcomes")  # fmt: skip
     names = list(dict.fromkeys(outcomes["outcome"]))
+    ratio_rows = outcomes[outcomes["model"] != "linear"]
+    ratio_limits = _ratio_limits(ratio_rows) if len(ratio_rows) else None
     with figure_style():
-        fig, axes = plt.subplots(1, len(names), figsize=(PAGE_WIDTH_IN, 0.45 * outcomes.groupby("outcome").size().max() + 1.0),
-                                 squeeze=False)  # fmt: skip
-        for ax, name in zip(axes[0], names):
-            rows = outcomes[outcomes["outcome"] == name].reset_index(drop=True)
-            position = np.arange(len(rows))[::-1]
-            ratio_scale = rows["model"].iloc[0] != "linear"  # a continuous outcome: mean differences
-            effect = rows["ratio"] if ratio_scale else rows["estimate"]
-            transform = np.exp if ratio_scale else np.asarray
-            low, high = transform(rows["ci_low"]), transform(rows["ci_high"])
-            ax.errorbar(effect, position, xerr=[effect - low, high - effect], fmt="s",
-                        color=sns.color_palette(PALETTE)[0], ms=4, capsize=2, lw=1)  # fmt: skip
-            ax.axvline(1 if ratio_scale else 0, color="grey", lw=0.8, ls="--")
-            if ratio_scale:
-                ax.set_xscale("log")
-                ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-                ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
-                ax.xaxis.set_minor_formatter(NullFormatter())
-            ax.set_yticks(position, [term.replace("subgroup[", "").rstrip("]") + " vs S1" for term in rows["term"]])
-            for y, value, lo, hi, p in zip(position, effect, low, high, rows["p_value"]):
-                ax.annotate(f"{value:.2f} ({lo:.2f}-{hi:.2f}), p = {p:.2g}", (1.02, y), xycoords=("axes fraction", "data"),
-                            fontsize=SMALLEST_FONT, va="center")  # fmt: skip
-            effect_name = EFFECT_NAMES[rows["model"].iloc[0]]
-            ax.set(xlabel=f"adjusted {effect_name} (95% CI)", title=name.replace("_", " "), ylim=(-0.7, len(rows) - 0.3))
+        heights = [outcomes["outcome"].eq(name).sum() + 1 for name in names]  # subgroups and the reference
+        fig, axes = plt.subplots(len(names), 1, figsize=(PAGE_WIDTH_IN * 0.75, 0.3 * sum(heights) + 1.0 * len(names)),
+                                 squeeze=False, height_ratios=heights)  # fmt: skip
+        for ax, name in zip(axes[:, 0], names):
+            _forest_panel(ax, outcomes[outcomes["outcome"] == name].reset_index(drop=True), ratio_limits)
         fig.tight_layout()
     return fig
+
+
+def _ratio_limits(rows: pd.DataFrame) -> tuple[float, float]:
+    """One x range for every ratio panel: the widest confidence interval, padded, always holding 1."""
+    low, high = np.exp(rows["ci_low"].min()), np.exp(rows["ci_high"].max())
+    return min(low, 1.0) / 1.2, max(high, 1.0) * 1.2
+
+
+def _forest_panel(ax, rows: pd.DataFrame, ratio_limits) -> None:
+    """One outcome: the reference subgroup on top, each other subgroup's effect with its CI, and the
+    numbers as right-hand labels (outside the data, so they never run into the next panel)."""
+    ratio_scale = rows["model"].iloc[0] != "linear"  # a continuous outcome: mean differences
+    effect = rows["ratio"] if ratio_scale else rows["estimate"]
+    transform = np.exp if ratio_scale else np.asarray
+    low, high = transform(rows["ci_low"]), transform(rows["ci_high"])
+    position = np.arange(len(rows))[::-1]
+    null = 1.0 if ratio_scale else 0.0
+    ax.errorbar(effect, position, xerr=[effect - low, high - effect], fmt="s",
+                color=sns.color_palette(PALETTE)[0], ms=4, capsize=2, lw=1)  # fmt: skip
+    ax.plot([null], [len(rows)], marker="D", color="grey", ms=4)  # the reference subgroup
+    ax.axvline(null, color="grey", lw=0.8, ls="--")
+    if ratio_scale:
+        ax.set_xscale("log")
+        ax.set_xlim(*ratio_limits)
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    labels = ["S1 (reference)"] + [term.replace("subgroup[", "").rstrip("]") + " vs S1" for term in rows["term"]]
+    ticks = np.r_[len(rows), position]
+    ax.set_yticks(ticks, labels)
+    numbers = ax.twinx()
+    numbers.set_ylim(-0.7, len(rows) + 0.7)
+    numbers.set_yticks(ticks, ["reference"] + [f"{value:.2f} ({lo:.2f}-{hi:.2f}), p = {p:.2g}"
+                                               for value, lo, hi, p in zip(effect, low, high, rows["p_value"])])  # fmt: skip
+    numbers.tick_params(axis="y", length=0, labelsize=SMALLEST_FONT)
+    numbers.spines[["top", "right"]].set_visible(False)
+    counts = rows[["n", "n_events"]].iloc[0]
+    title = rows["outcome"].iloc[0].replace("_", " ")
+    if pd.notna(counts["n"]):
+        events = f", {int(counts['n_events'])} events" if pd.notna(counts["n_events"]) else ""
+        title += f" ({int(counts['n'])} patients{events})"
+    effect_name = EFFECT_NAMES[rows["model"].iloc[0]]
+    ax.set(xlabel=f"adjusted {effect_name} (95% CI)", title=title, ylim=(-0.7, len(rows) + 0.7))
 
 
 def short_label(name) -> str:
