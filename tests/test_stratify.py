@@ -8,8 +8,9 @@ from sklearn.metrics import adjusted_rand_score
 
 from stratomics.cli import main
 from stratomics.integrate import fit_integration
+from stratomics.model_file import save_model_file
 from stratomics.stratify import fit_patients, select_k, stratify
-from stratomics.subgroups import assign_patients, integrate_and_stratify, save_model, subgroup_table
+from stratomics.subgroups import assign_patients, integrate_and_stratify, subgroup_table
 
 md.set_options(pull_on_update=False)
 
@@ -151,7 +152,7 @@ def test_assignment_reproduces_the_labels_of_held_back_patients(tmp_path, capsys
     new = cohort_of(("big", "small"))  # a new site without the mid assay: still assigned
     without_mid = assign_patients(model, new)
     assert (without_mid["subgroup"] != "").all() and without_mid["n_integrated_assays"].max() == 2
-    digest = save_model(model, tmp_path / "model.zip")
+    digest = save_model_file(model, tmp_path / "model.zip")
     new.write(tmp_path / "new.h5mu")
     assert main(["assign", "--model", str(tmp_path / "model.zip"), "--cohort", str(tmp_path / "new.h5mu"),
                  "--out", str(tmp_path / "a.tsv"), "--sha256", digest]) == 0  # fmt: skip

@@ -68,7 +68,7 @@ class Membership:
         for pattern in set(patterns):
             rows = np.flatnonzero(patterns == pattern)
             if pattern in self.discriminants:
-                scores = class_scores(self.discriminants[pattern], coordinates[rows])
+                scores = class_scores(self.discriminants[pattern].decision_function(coordinates[rows]))
                 result[rows] = softmax(scores / self.temperatures.get(pattern, 1.0), axis=1)
             else:
                 log.warning("subgroups: no discriminant for the assay pattern %s (%d patients); they get no "
@@ -76,9 +76,9 @@ class Membership:
         return result
 
 
-def class_scores(discriminant: LinearDiscriminantAnalysis, coordinates: np.ndarray) -> np.ndarray:
-    """Patients x classes log-posterior scores up to a constant per patient (softmax gives the probabilities)."""
-    scores = discriminant.decision_function(coordinates)
+def class_scores(scores: np.ndarray) -> np.ndarray:
+    """Patients x classes log-posterior scores (up to a constant per patient; softmax gives the
+    probabilities) from a discriminant's decision function, which has one column for two classes."""
     return np.column_stack([np.zeros(len(scores)), scores]) if scores.ndim == 1 else scores
 
 
@@ -102,7 +102,7 @@ def calibration_temperature(coordinates: np.ndarray, labels: np.ndarray, *, seed
     discriminant = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")
     scores = cross_val_predict(discriminant, coordinates, labels, method="decision_function",
                                cv=StratifiedKFold(folds, shuffle=True, random_state=seed))  # fmt: skip
-    scores = np.column_stack([np.zeros(len(scores)), scores]) if scores.ndim == 1 else scores
+    scores = class_scores(scores)
     rows = np.arange(len(labels))
 
     def log_loss(log_temperature: float) -> float:

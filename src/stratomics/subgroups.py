@@ -19,7 +19,7 @@ import pandas as pd
 from stratomics.errors import StratomicsInputError
 from stratomics.integrate import DEFAULT_METHOD, IntegrationModel, fit_integration
 from stratomics.membership import Membership, assay_patterns, fit_membership
-from stratomics.model_file import check_sha256, is_model_file, load_model_file, save_model_file
+from stratomics.model_file import check_sha256, is_model_file, load_model_file
 from stratomics.stratify import Stratification, fit_patients, stratify
 from stratomics.subgroup_space import SubgroupSpace, fit_subgroup_space
 
@@ -336,23 +336,13 @@ def strip_patient_data(model: SubgroupModel, scales: dict | None = None) -> Subg
     return shipped
 
 
-def save_model(model, path: str | Path) -> str:
-    """Save a subgroup model or signature as a data-only model file (:mod:`stratomics.model_file`).
-
-    Returns
-    -------
-    The file's SHA-256, also written to ``<path>.sha256``.
-    """
-    return save_model_file(model, path)
-
-
 def load_model(path: str | Path, *, sha256: str | None = None, allow_pickle: bool = False):
     """Load a saved model (subgroups or signature), warning when package versions differ.
 
     Parameters
     ----------
     path
-        A model file (:func:`save_model`).
+        A model file (:func:`stratomics.model_file.save_model_file`).
     sha256
         The hash the sender gave; the file is refused when it differs.
     allow_pickle

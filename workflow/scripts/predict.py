@@ -2,9 +2,9 @@ import joblib
 import mudata as md
 import pandas as pd
 
+from stratomics.model_file import save_model_file
 from stratomics.predict import fit_signatures
 from stratomics.runner import run_step
-from stratomics.subgroups import save_model
 from stratomics.tables import write_table
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
@@ -19,7 +19,7 @@ def main():
                                        assays=params.assays, feature_set=params.feature_set, evaluations=evaluations,
                                        n_features=params.n_features, horizon=params.horizon, seed=params.seed)  # fmt: skip
     write_table(table, output.signature)
-    save_model(signatures, output.model)
+    save_model_file(signatures, output.model)
     print(f"signature ({params.feature_set}): {int((table['term'] != 'intercept').sum())} terms over "
           f"{len(params.outcomes)} outcomes")  # fmt: skip
 

@@ -2,9 +2,10 @@ import joblib
 import mudata as md
 
 from stratomics.cohort import write_cohort
+from stratomics.model_file import save_model_file
 from stratomics.runner import run_step
 from stratomics.stratify import choose
-from stratomics.subgroups import fitted_scores, save_model, store_subgroups, subgroup_table
+from stratomics.subgroups import fitted_scores, store_subgroups, subgroup_table
 from stratomics.tables import write_table
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
@@ -22,7 +23,7 @@ def main():
     write_cohort(mdata, snakemake.output.mdata)
     write_table(subgroup_table(mdata), snakemake.output.clusters)
     write_table(table, snakemake.output.selection)
-    save_model(model, snakemake.output.model)
+    save_model_file(model, snakemake.output.model)
 
 
 run_step(snakemake.log[0], main, inputs=snakemake.input)
