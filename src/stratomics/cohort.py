@@ -18,6 +18,7 @@ import pandas as pd
 from stratomics.errors import StratomicsInputError
 from stratomics.io import AssayTable, parse_numeric, read_text_table
 from stratomics.kinds import read_assay
+from stratomics.omop import sample_sheet_path
 from stratomics.outcome_types import outcome_type
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def read_sample_sheet(config: dict) -> pd.DataFrame:
     The sheet indexed by patient ID, numeric columns as numbers, text columns as strings.
     """
     cohort = config["cohort"]
-    path, id_column = cohort["samples"], cohort["id_column"]
+    path, id_column = sample_sheet_path(cohort), cohort["id_column"]
     table, sep = read_text_table(path)
     source = f"sample sheet ({path})"
     if id_column not in table.columns:

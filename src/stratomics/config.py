@@ -11,6 +11,7 @@ import yaml
 
 from stratomics.errors import StratomicsInputError
 from stratomics.kinds import KINDS
+from stratomics.omop import DERIVED_SAMPLE_SHEET, duckdb_path, is_postgres, sample_sheet_path
 from stratomics.outcome_types import OUTCOME_TYPES, outcome_type
 from stratomics.stratify import HDBSCAN_SHARES, LEIDEN_RESOLUTIONS
 
@@ -83,6 +84,7 @@ def validate_config(config: dict, *, check_files: bool = True, buildable=()) -> 
     )
     if errors:
         raise StratomicsInputError(_describe_schema_error(errors[0], schema))
+    _check_sample_source(config["cohort"])
     for name, spec in config["assays"].items():
         accepted = KINDS[spec["kind"]].accepted_options
         unknown = set(spec) - {"kind", "path"} - accepted
@@ -108,7 +110,7 @@ def validate_config(config: dict, *, check_files: bool = True, buildable=()) -> 
                     f"(assays: {', '.join(config['assays'])}).{hint}"
                 )
     if check_files:
-        exempt = {str(Path(path)) for path in buildable}
+        exempt = {str(Path(path)) for path in [*buildable, DERIVED_SAMPLE_SHEET]}
         for key, path in input_files(config).items():
             if str(Path(path)) not in exempt and not Path(path).is_file():
                 raise StratomicsInputError(
@@ -122,7 +124,9 @@ def validate_config(config: dict, *, check_files: bool = True, buildable=()) -> 
 def input_files(config: dict) -> dict[str, str]:
     """Every input file a config names, keyed by where it is named (e.g. "assays.rna.path")."""
     cohort = config["cohort"]
-    files = {"cohort.samples": cohort["samples"]}
+    files = {"cohort.samples": sample_sheet_path(cohort)}
+    if cohort.get("omop") and not is_postgres(cohort["omop"]["url"]):
+        files["cohort.omop.url"] = duckdb_path(cohort["omop"]["url"])
     if cohort.get("sample_map"):
         files["cohort.sample_map"] = cohort["sample_map"]
     for name, spec in config["assays"].items():
@@ -135,6 +139,16 @@ def input_files(config: dict) -> dict[str, str]:
             if spec.get(option):
                 files[f"assays.{name}.{option}"] = spec[option]
     return files
+
+
+def _check_sample_source(cohort: dict) -> None:
+    """Exactly one of cohort.samples (a file) and cohort.omop (a CDM database) gives the patients."""
+    if bool(cohort.get("samples")) == bool(cohort.get("omop")):
+        given = "both" if cohort.get("samples") else "neither"
+        raise StratomicsInputError(
+            f"config: cohort has {given} of samples and omop. Give the sample sheet file as cohort.samples, or an "
+            "OMOP CDM database as cohort.omop (then set samples: null when a second config file overrides one)."
+        )
 
 
 def _validator_filling_defaults(schema: dict):

@@ -12,9 +12,12 @@ from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from stratomics.config import input_files as named_files
+from stratomics.omop import without_password
+
 PACKAGES = ("stratomics", "numpy", "scipy", "pandas", "anndata", "mudata", "scanpy", "statsmodels",
             "scikit-learn", "scikit-survival", "numba", "umap-learn", "hdbscan", "mofapy2", "lifelines",
-            "formulaic", "bed-reader", "joblib", "matplotlib", "seaborn", "snakemake")  # fmt: skip
+            "formulaic", "bed-reader", "joblib", "matplotlib", "seaborn", "snakemake", "duckdb", "psycopg")  # fmt: skip
 
 
 def source_commit(folder: Path = Path(__file__).parent) -> str:
@@ -41,13 +44,8 @@ def sha256(path: Path, block: int = 1 << 20) -> str:
 
 
 def input_files(config: dict) -> list[Path]:
-    """Every input file the config names (sample sheet, sample map, assay files and their companions)."""
-    paths = [config["cohort"].get("samples"), config["cohort"].get("sample_map")]
-    for spec in config["assays"].values():
-        paths += [value for key, value in spec.items() if key in ("path", "limits") and value]
-        if spec["kind"] == "genotypes":
-            paths += [f"{spec['path']}.{suffix}" for suffix in ("bed", "bim", "fam")]
-    return sorted({Path(p) for p in paths if p and Path(p).is_file()})
+    """Every input file the config names that exists (sample sheet or CDM file, sample map, assay files)."""
+    return sorted({Path(p) for p in named_files(config).values() if Path(p).is_file()})
 
 
 def collect(config: dict) -> dict:
@@ -68,7 +66,15 @@ def collect(config: dict) -> dict:
     return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seed": config.get("seed"),
             "python": sys.version.split()[0], "platform": platform.platform(), "stratomics_commit": source_commit(),
             "versions": versions,
-            "inputs": inputs, "config": config}  # fmt: skip
+            "inputs": inputs, "config": _redacted(config)}  # fmt: skip
+
+
+def _redacted(config: dict) -> dict:
+    """The config with any password in the OMOP URL replaced by ***."""
+    omop = config.get("cohort", {}).get("omop")
+    if not omop:
+        return config
+    return {**config, "cohort": {**config["cohort"], "omop": {**omop, "url": without_password(omop["url"])}}}
 
 
 def write(record: dict, json_path: Path, html_path: Path) -> None:

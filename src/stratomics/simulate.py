@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from stratomics.simulate_omop import write_demo_cdm
+
 SITES = {"LUX": "Luxembourg", "BEL": "Belgium", "DEU": "Germany", "FRA": "France"}
 SITE_WEIGHTS = (0.3, 0.25, 0.25, 0.2)
 DISEASES = {"IBD": 0.45, "RA": 0.35, "MS": 0.20}
@@ -159,6 +161,7 @@ def simulate_cohort(
     pd.DataFrame(planted).to_csv(paths["planted"], sep="\t", index=False, float_format="%.6g")
     patients.drop(columns=["endotype", "risk_factor", "inflammation"]).to_csv(paths["samples"], index=False)
     samples.to_csv(paths["sample_map"], index=False)
+    write_demo_cdm(patients, paths["omop_cdm"], seed)
     params = {"n_patients": n_patients, "n_snps": n_snps, "n_genes": n_genes, "seed": seed, "scenario": scenario,
               **asdict(setting)}
     paths["parameters"].write_text(json.dumps(params, indent=2) + "\n")
@@ -180,6 +183,7 @@ DEMO_FILES = {
     "endotypes": "ground_truth/endotypes.tsv",
     "planted": "ground_truth/planted_features.tsv",
     "parameters": "ground_truth/parameters.json",
+    "omop_cdm": "omop_cdm.duckdb",
 }
 
 

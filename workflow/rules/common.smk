@@ -5,6 +5,7 @@ from snakemake.utils import min_version
 
 from stratomics.cohort import ingest_settings
 from stratomics.config import input_files, resolve, validate_config
+from stratomics.omop import DERIVED_SAMPLE_SHEET, EXCLUDED_PATIENTS, EXTRACTION_REPORT, duckdb_path, is_postgres
 from stratomics.preprocess import clinical_columns, preprocess_options
 from stratomics.errors import StratomicsInputError
 from stratomics.simulate import DEMO_FILES

@@ -23,3 +23,30 @@ rule ingest:
         "../../envs/stratomics.yaml"
     script:
         "../scripts/ingest.py"
+
+
+# With cohort.omop, the sample sheet is derived from the OMOP CDM (read-only). A PostgreSQL CDM is not a
+# file Snakemake can watch: rerun with --forcerun omop_extract after the database changes.
+if config["cohort"].get("omop"):
+
+    rule omop_extract:
+        input:
+            [] if is_postgres(config["cohort"]["omop"]["url"]) else [duckdb_path(config["cohort"]["omop"]["url"])],
+        output:
+            sheet=DERIVED_SAMPLE_SHEET,
+            report=report(EXTRACTION_REPORT, caption="../report/omop_extraction.rst", category="Quality control"),
+            excluded=EXCLUDED_PATIENTS,
+        params:
+            omop=config["cohort"]["omop"],
+        log:
+            "results/logs/omop_extract.log",
+        benchmark:
+            "results/benchmarks/omop_extract.tsv"
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        conda:
+            "../../envs/stratomics.yaml"
+        script:
+            "../scripts/omop_extract.py"
