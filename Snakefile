@@ -16,6 +16,7 @@ include: "workflow/rules/associate.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/federated.smk"
 include: "workflow/rules/predict.smk"
+include: "workflow/rules/longitudinal.smk"
 
 
 SUBGROUP_TARGETS = [
@@ -38,6 +39,7 @@ FULL_TARGETS = [
     *expand("results/qc/assay_coverage.{ext}", ext=["pdf", "png"]),
     *(SUBGROUP_TARGETS if SUBGROUPS else []),
     *(["results/associate/genotypes.tsv"] if GENOTYPE_ASSAYS else []),
+    *(rules.longitudinal.output if VISITS else []),
     "results/provenance.json",
 ]
 SITE_TARGETS = [f"results/export/{config.get('site')}", "results/qc/ingest_report.tsv"]

@@ -10,8 +10,13 @@ import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
+from conftest import demo_config
 from stratomics.associate.mixed import fit_random_intercept
-from stratomics.longitudinal import add_interaction_q, longitudinal_tests
+from stratomics.cohort import build_cohort
+from stratomics.config import validate_config
+from stratomics.errors import StratomicsInputError
+from stratomics.longitudinal import add_interaction_q, longitudinal_tests, visit_tests
+from stratomics.simulate import simulate_cohort
 
 VISITS = ["baseline", "week14", "week52"]
 
@@ -110,3 +115,29 @@ def test_a_visit_with_too_few_patients_is_left_out_and_named(caplog):
     assert "visit week52 left out" in caplog.text
     with pytest.raises(KeyError):
         longitudinal_tests(adata, patients, group_by="subgroup", visits=VISITS)
+
+
+def test_the_demo_follow_up_visits_recover_the_planted_trajectories(tmp_path):
+    simulate_cohort(tmp_path, n_patients=400, n_snps=200, n_genes=100, scenario="realistic", seed=5)
+    config = demo_config(tmp_path)
+    config["cohort"]["visits"] = VISITS
+    cohort = build_cohort(validate_config(config))
+    assert list(cohort.visits.mod) == ["cytokines"]  # the only assay measured at follow-up
+    assert set(cohort.visits["cytokines"].obs["visit"]) == set(VISITS)
+    assert (cohort.report["status"] == "follow_up").sum() == (cohort.visits["cytokines"].obs["visit"] != "baseline").sum()
+    table = visit_tests(cohort.visits, cohort.mdata.obs, assays=config["assays"], group_columns=["failure_12m"],
+                        visit_order=VISITS, covariates=["age", "sex", "site", "disease"])  # fmt: skip
+    planted = pd.read_csv(tmp_path / "ground_truth/planted_features.tsv", sep="\t")
+    falling = set(planted.loc[planted["effect_on"].str.startswith("follow-up"), "feature"])
+    per_feature = table.drop_duplicates("feature").set_index("feature")
+    found = set(per_feature.index[per_feature["interaction_q"] < 0.05])
+    assert falling <= found and len(found - falling) <= 1
+    responders = table[(table["group"] == "0") & table["feature"].isin(falling) & (table["visit"] == "week14")]
+    assert (responders["ci_high"] < 0).all()  # they fall in responders
+
+
+def test_visits_without_any_sample_stop_with_a_clear_message(small_demo):
+    _, config = small_demo
+    config = {**config, "cohort": {**config["cohort"], "visits": ["baseline", "month6"]}}
+    with pytest.raises(StratomicsInputError, match="no assay sample is at one of them.*week14"):
+        build_cohort(config)

@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 md.set_options(pull_on_update=False)
 
 REPORT_COLUMNS = ["assay", "sample_id", "patient_id", "status", "reason"]
-STATUSES = ("mapped", "unmapped", "duplicate", "failed_qc", "excluded")
+STATUSES = ("mapped", "follow_up", "unmapped", "duplicate", "failed_qc", "excluded")
+#: Where the samples of the follow-up visits (``cohort.visits``) go, with the baseline ones.
+VISITS_FILE = "results/cohort/visits.h5mu"
 CLINICAL = "clinical"
 
 
@@ -41,11 +43,15 @@ class Cohort:
         The ingest report: one row per sample row per assay file (see :data:`REPORT_COLUMNS`).
     coverage
         One row per patient: site/batch, one 0/1 column per assay and ``n_assays``.
+    visits
+        With ``cohort.visits``: one AnnData per assay (genotypes aside) with one observation per sample of
+        every configured visit, obs holding ``patient_id`` and ``visit`` (None otherwise).
     """
 
     mdata: md.MuData
     report: pd.DataFrame
     coverage: pd.DataFrame
+    visits: md.MuData | None = None
 
 
 def read_sample_sheet(config: dict) -> pd.DataFrame:
@@ -158,12 +164,13 @@ def read_sample_map(config: dict) -> pd.DataFrame:
 
 
 def map_samples(
-    assay_name: str, table: AssayTable, sample_map: pd.DataFrame, *, sheet: pd.DataFrame, visit: str
+    assay_name: str, table: AssayTable, sample_map: pd.DataFrame, *, sheet: pd.DataFrame, visit: str, follow_up=()
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Decide the fate of every sample row of one assay file.
 
-    A sample ID is looked up in the sample map, else taken as a patient ID. Rows of other visits are
-    excluded; a second sample of the same patient is a duplicate (the first in file order is kept).
+    A sample ID is looked up in the sample map, else taken as a patient ID. Rows of the ``follow_up``
+    visits are ``follow_up``, rows of other visits excluded; a second sample of the same patient and
+    visit is a duplicate (the first in file order is kept).
 
     Returns
     -------
@@ -176,16 +183,17 @@ def map_samples(
     sample_visit = sample_ids.map(lambda s: visit_of.get(s) or visit)
     qc_failed = table.sample_info.get("qc_failed", pd.Series("", index=table.values.index))
     fates = [
-        _fate(p, v, q, visit, sheet.index)
+        _fate(p, v, q, visit, sheet.index, follow_up)
         for p, v, q in zip(patient, sample_visit, qc_failed.to_numpy())
     ]
     status = pd.Series([fate[0] for fate in fates], index=sample_ids.index)
     reason = pd.Series([fate[1] for fate in fates], index=sample_ids.index)
-    kept = status == "mapped"
-    repeat = kept & patient.where(kept).duplicated()
-    first_sample = sample_ids[kept].groupby(patient[kept]).first()
+    kept = status.isin(["mapped", "follow_up"])
+    key = patient + "|" + sample_visit.map(lambda v: v.strip().casefold())
+    repeat = kept & key.where(kept).duplicated()
+    first_sample = sample_ids[kept].groupby(key[kept]).first()
     status[repeat] = "duplicate"
-    reason[repeat] = [f"patient already has sample {first_sample[p]} (kept)" for p in patient[repeat]]
+    reason[repeat] = [f"patient already has sample {first_sample[k]} at this visit (kept)" for k in key[repeat]]
     report = pd.DataFrame(
         {"assay": assay_name, "sample_id": sample_ids, "patient_id": patient.fillna(""),
          "status": status, "reason": reason}
@@ -196,16 +204,19 @@ def map_samples(
     )
 
 
-def _fate(patient, sample_visit: str, qc_failed: str, visit: str, patients) -> tuple[str, str]:
+def _fate(patient, sample_visit: str, qc_failed: str, visit: str, patients, follow_up=()) -> tuple[str, str]:
     """Status and reason of one sample row, before duplicates are looked for."""
     if patient is None:
         return "unmapped", "not in the sample map nor a patient_id"
     if patient not in patients:
         return "unmapped", f"maps to {patient}, who is not in the sample sheet"
-    if not _same_visit(sample_visit, visit):
+    later = any(_same_visit(sample_visit, v) for v in follow_up)
+    if not later and not _same_visit(sample_visit, visit):
         return "excluded", f"visit {sample_visit}, not {visit}"
     if qc_failed:
         return "failed_qc", qc_failed
+    if later:
+        return "follow_up", f"visit {sample_visit}: in the longitudinal tests ({VISITS_FILE}), not the baseline analyses"
     return "mapped", ""
 
 
@@ -258,12 +269,14 @@ def build_cohort(config: dict) -> Cohort:
     sheet = read_sample_sheet(config)
     sample_map = read_sample_map(config)
     known_ids = set(sheet.index) | set(sample_map.index)
-    visit = config["cohort"]["visit"]
-    modalities, reports = {}, []
+    visit, follow_up = config["cohort"]["visit"], config["cohort"]["visits"][1:]
+    modalities, reports, visit_modalities = {}, [], {}
     for name, spec in config["assays"].items():
         table = read_assay(name, spec, known_ids)
-        report, rows = map_samples(name, table, sample_map, sheet=sheet, visit=visit)
+        report, rows = map_samples(name, table, sample_map, sheet=sheet, visit=visit, follow_up=follow_up)
         reports.append(report)
+        if spec["kind"] != "genotypes" and (report["status"] == "follow_up").any():
+            visit_modalities[name] = visit_samples(table, report, sample_map, visits=config["cohort"]["visits"])
         if len(rows) == 0:
             examples = ", ".join(table.values.index[:3])
             raise StratomicsInputError(
@@ -286,7 +299,47 @@ def build_cohort(config: dict) -> Cohort:
                     "outcome tests of subgroups only where an assay places them; check their sample IDs in the "
                     "ingest report", len(without), len(sheet), ", ".join(without[:5]),
                     ", ..." if len(without) > 5 else "")  # fmt: skip
-    return Cohort(mdata=mdata, report=report, coverage=coverage)
+    if follow_up and not visit_modalities:
+        raise StratomicsInputError(
+            f"config: cohort.visits names the follow-up visits {', '.join(follow_up)}, but no assay sample is at one "
+            f"of them (visits in the sample map: {', '.join(map(str, sample_map['visit'].unique())) or 'none'}). "
+            "Write the visits as the sample map's visit column does, or remove cohort.visits."
+        )
+    visits = md.MuData(visit_modalities) if visit_modalities else None
+    return Cohort(mdata=mdata, report=report, coverage=coverage, visits=visits)
+
+
+def visit_samples(table: AssayTable, report: pd.DataFrame, sample_map: pd.DataFrame, *, visits: list[str]) -> ad.AnnData:
+    """The samples of one assay at every configured visit (baseline and follow-up), one observation each.
+
+    Parameters
+    ----------
+    table
+        The assay as read.
+    report
+        Its rows of the ingest report (from :func:`map_samples`).
+    sample_map
+        The sample map (sample_id -> patient_id, visit).
+    visits
+        The configured visits, baseline first.
+
+    Returns
+    -------
+    An AnnData indexed by sample ID, with ``patient_id`` and ``visit`` (as configured) in obs.
+    """
+    rows = np.flatnonzero(report["status"].iloc[: len(table.values)].isin(["mapped", "follow_up"]).to_numpy())
+    sample_ids = table.values.index.astype(str)[rows]
+    written = pd.Series(sample_ids).map(sample_map["visit"]).fillna("").replace("", visits[0])
+    spelling = {v.strip().casefold(): v for v in visits}
+    obs = table.sample_info.iloc[rows].drop(columns=["qc_failed"], errors="ignore").reset_index(drop=True)
+    obs.insert(0, "patient_id", report["patient_id"].iloc[rows].to_numpy())
+    obs.insert(1, "visit", written.map(lambda v: spelling[v.strip().casefold()]).to_numpy())
+    obs.index = pd.Index(sample_ids, name=None)
+    adata = ad.AnnData(X=table.values.iloc[rows].to_numpy(dtype=np.float64), obs=obs, var=table.var.copy())
+    adata.var.index = adata.var.index.astype(str)
+    for layer_name, layer in table.layers.items():
+        adata.layers[layer_name] = layer.iloc[rows].to_numpy(dtype=np.float64)
+    return adata
 
 
 def _same_visit(written: str, visit: str) -> bool:
@@ -364,7 +417,7 @@ def _log_fates(name: str, report: pd.DataFrame, known_ids: set) -> None:
     naming the unmapped IDs (with the known ID each one matches after trimming and case-folding)."""
     counts = report["status"].value_counts()
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES)
-    lost = counts.drop("mapped", errors="ignore").sum()
+    lost = counts.drop(["mapped", "follow_up"], errors="ignore").sum()
     (log.warning if lost else log.info)("assay '%s': %s (see the ingest report)", name, summary)
     unmapped = report.loc[report["status"] == "unmapped", "sample_id"]
     if len(unmapped):

@@ -85,6 +85,7 @@ def validate_config(config: dict, *, check_files: bool = True, buildable=()) -> 
     if errors:
         raise StratomicsInputError(_describe_schema_error(errors[0], schema))
     _check_sample_source(config["cohort"])
+    _check_visits(config["cohort"])
     for name, spec in config["assays"].items():
         accepted = KINDS[spec["kind"]].accepted_options
         unknown = set(spec) - {"kind", "path"} - accepted
@@ -124,7 +125,8 @@ def validate_config(config: dict, *, check_files: bool = True, buildable=()) -> 
 def input_files(config: dict) -> dict[str, str]:
     """Every input file a config names, keyed by where it is named (e.g. "assays.rna.path")."""
     cohort = config["cohort"]
-    files = {"cohort.samples": sample_sheet_path(cohort)}
+    sheet = sample_sheet_path(cohort)
+    files = {"cohort.samples": sheet} if sheet else {}
     if cohort.get("omop") and not is_postgres(cohort["omop"]["url"]):
         files["cohort.omop.url"] = duckdb_path(cohort["omop"]["url"])
     if cohort.get("sample_map"):
@@ -139,6 +141,18 @@ def input_files(config: dict) -> dict[str, str]:
             if spec.get(option):
                 files[f"assays.{name}.{option}"] = spec[option]
     return files
+
+
+def _check_visits(cohort: dict) -> None:
+    """cohort.visits, when given, starts with the baseline visit (cohort.visit) and names each visit once."""
+    visits = cohort["visits"]
+    if visits and visits[0].strip().casefold() != cohort["visit"].strip().casefold():
+        raise StratomicsInputError(
+            f"config: cohort.visits starts with '{visits[0]}', but the baseline (cohort.visit) is '{cohort['visit']}'. "
+            "List the visits in time order, the baseline first."
+        )
+    if len({v.strip().casefold() for v in visits}) < len(visits):
+        raise StratomicsInputError(f"config: cohort.visits names a visit twice ({', '.join(visits)}).")
 
 
 def _check_sample_source(cohort: dict) -> None:
@@ -198,7 +212,8 @@ def resolve(config: dict) -> dict:
     ``predict_assays``), the covariates per use (``associate_covariates``, also used by the subgroup
     tests and the site exports, so pooled and federated effects are adjusted alike; it holds the
     batch whenever an assay is batch-corrected), the outcomes by
-    use (``outcomes``, ``survival_outcomes``, ``predict_outcomes``), ``predict_clinical``,
+    use (``outcomes``, ``survival_outcomes``, ``predict_outcomes``, ``binary_outcome_columns``: the groupings
+    of the longitudinal tests besides the subgroups), ``predict_clinical``,
     ``table1_columns`` (survival outcomes get their own rows, see
     :func:`stratomics.outcomes.table_one`), ``colour_by`` (embedding colours), ``n_stratify_settings`` and
     ``subgroup_space`` (keyword arguments of :func:`stratomics.subgroups.integrate_cohort`: the
@@ -226,6 +241,8 @@ def resolve(config: dict) -> dict:
         "outcomes": list(outcomes),
         "survival_outcomes": [name for name, otype in types.items() if otype.time_to_event],
         "predict_outcomes": [name for name, otype in types.items() if otype.predictable],
+        "binary_outcome_columns": [otype.columns(name, outcomes[name])[0] for name, otype in types.items()
+                                   if otype.name == "binary"],
         "predict_clinical": config["predict"].get("clinical", [c for c in cohort["covariates"] if c != batch]),
         "table1_columns": list(dict.fromkeys(
             config.get("table1", {}).get("columns", cohort["covariates"]) + outcome_columns

@@ -662,3 +662,65 @@ def prediction_curves(curves: pd.DataFrame, *, model: str = "elastic_net"):
             row[2].legend(handles=references, frameon=False, fontsize=SMALLEST_FONT, loc="upper right")  # sets: see the ROC legend
         fig.tight_layout()
     return fig
+
+
+def trajectories(table: pd.DataFrame, *, group_by: str, visits: list[str], top: int = 6):
+    """Change from baseline (95% CI) per visit and group for the features whose groups differ most.
+
+    Parameters
+    ----------
+    table
+        The longitudinal table (:func:`stratomics.longitudinal.longitudinal_tests`).
+    group_by
+        The grouping to draw (e.g. subgroup or failure_12m).
+    visits
+        The visits in time order, baseline first.
+    top
+        How many features (smallest interaction p) to draw, one panel each.
+
+    Returns
+    -------
+    The figure (a message figure when nothing was tested).
+    """
+    rows = table[table["group_by"] == group_by]
+    title = f"Change from baseline by {group_by.replace('_', ' ')}"
+    if rows.empty:
+        return message_figure("No follow-up visit with at least two groups of 3 or more patients", title=title)
+    order = rows.drop_duplicates(["assay", "feature"]).nsmallest(top, "interaction_p")
+    groups = sorted(rows["group"].unique(), key=_natural)
+    colours = dict(zip(groups, sns.color_palette(PALETTE, len(groups))))
+    shown = [v for v in visits if v == visits[0] or v in set(rows["visit"])]
+    n_columns = min(3, len(order))
+    with figure_style():
+        fig, axes = plt.subplots(int(np.ceil(len(order) / n_columns)), n_columns, squeeze=False, sharex=True,
+                                 figsize=(PAGE_WIDTH_IN, 2.0 * np.ceil(len(order) / n_columns)))  # fmt: skip
+        for ax, (_, feature) in zip(axes.ravel(), order.iterrows()):
+            _trajectory_panel(ax, rows[(rows["assay"] == feature["assay"]) & (rows["feature"] == feature["feature"])],
+                              shown, colours)  # fmt: skip
+            name = named_features(feature.to_frame().T).iloc[0] + (f", {feature['assay']}" if feature["assay"] else "")
+            q = format_p_value(feature["interaction_q"])
+            ax.set_title(f"{name}\ngroups differ: q {q if q.startswith('<') else '= ' + q}")
+        for ax in axes.ravel()[len(order):]:
+            ax.axis("off")
+        for ax in axes[:, 0]:
+            ax.set_ylabel("Change from baseline")
+        handles = [plt.Line2D([], [], color=colours[g], marker="o", label=g) for g in groups]
+        fig.tight_layout(rect=(0, 0, 0.84, 1))
+        fig.legend(handles=handles, title=title.replace(" by ", "\nby "), loc="upper left", bbox_to_anchor=(0.85, 0.95),
+                   frameon=False)  # fmt: skip
+    return fig
+
+
+def _trajectory_panel(ax, rows: pd.DataFrame, visits: list[str], colours: dict) -> None:
+    """One feature: a line per group from 0 at baseline through each visit's change, with 95% CI bars."""
+    offsets = np.linspace(-0.08, 0.08, len(colours))
+    for offset, (group, colour) in zip(offsets, colours.items()):
+        of_group = rows[rows["group"] == group].set_index("visit").reindex(visits[1:])
+        x = np.arange(len(visits)) + offset
+        change = np.concatenate([[0.0], of_group["change"].to_numpy(float)])
+        low = np.concatenate([[0.0], of_group["ci_low"].to_numpy(float)])
+        high = np.concatenate([[0.0], of_group["ci_high"].to_numpy(float)])
+        ax.errorbar(x, change, yerr=[change - low, high - change], color=colour, marker="o", markersize=3,
+                    capsize=2, linewidth=1)  # fmt: skip
+    ax.axhline(0, color="0.6", linewidth=0.6, linestyle="--")
+    ax.set_xticks(range(len(visits)), visits)

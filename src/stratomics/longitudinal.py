@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 import anndata as ad
+import mudata as md
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -19,6 +20,7 @@ from stratomics.associate import feature_names
 from stratomics.associate.design import covariate_formula, model_design
 from stratomics.associate.mixed import fit_random_intercept
 from stratomics.associate.multiple import adjust_p
+from stratomics.preprocess import preprocess_assay
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,7 @@ def longitudinal_tests(
 def _sample_table(adata, patients, group_by, covariates) -> pd.DataFrame:
     """Samples with their patient's group and covariates; samples without a group are left out (logged)."""
     obs = adata.obs[["patient_id", "visit"]].astype(str).join(patients[[group_by, *covariates]], on="patient_id")
+    obs[group_by] = obs[group_by].replace("", np.nan)  # an unassigned patient has an empty subgroup
     grouped = obs[group_by].notna()
     if (~grouped).any():
         log.info("%d samples of patients without %s are left out of the longitudinal tests", (~grouped).sum(), group_by)
@@ -165,3 +168,42 @@ def add_interaction_q(table: pd.DataFrame) -> pd.DataFrame:
                       index=pd.MultiIndex.from_frame(per_feature[["assay", "feature"]]))  # fmt: skip
         table.loc[rows.index, "interaction_q"] = q.reindex(pd.MultiIndex.from_frame(rows[["assay", "feature"]])).to_numpy()
     return table
+
+
+def visit_tests(visits: md.MuData, patients: pd.DataFrame, *, assays: dict, group_columns, visit_order, covariates=(),
+                seed: int = 0) -> pd.DataFrame:  # fmt: skip
+    """Preprocess every assay's visit samples by its kind and test each grouping (see :func:`longitudinal_tests`).
+
+    Parameters
+    ----------
+    visits
+        The samples of every visit (``results/cohort/visits.h5mu``).
+    patients
+        One row per patient with the group columns and covariates.
+    assays
+        The config's assay entries (kind and options), by name.
+    group_columns
+        The groupings (e.g. subgroup, failure_12m).
+    visit_order
+        The visits in time order, baseline first.
+    covariates
+        Patient-level adjustment covariates (batch included: the values are not batch-corrected).
+    seed
+        Seed of the preprocessing's QC PCA.
+
+    Returns
+    -------
+    The tidy table of every assay and grouping, with the interaction q-values.
+    """
+    tables = []
+    for name, adata in visits.mod.items():
+        preprocessed = preprocess_assay(adata, name, assays[name], seed=seed)
+        for group in group_columns:
+            tables.append(longitudinal_tests(preprocessed, patients, group_by=group, visits=list(visit_order),
+                                             covariates=covariates, assay=name))  # fmt: skip
+    tables = [table for table in tables if len(table)]
+    if not tables:
+        log.warning("longitudinal tests: no assay has follow-up samples of at least two groups; nothing was tested")
+        return pd.DataFrame(columns=COLUMNS)
+    return add_interaction_q(pd.concat(tables, ignore_index=True)).sort_values(
+        ["group_by", "interaction_p", "assay", "feature", "group", "visit"], kind="stable", ignore_index=True)

@@ -97,9 +97,9 @@ class OmopExtraction:
     excluded: pd.DataFrame
 
 
-def sample_sheet_path(cohort: dict) -> str:
+def sample_sheet_path(cohort: dict) -> str | None:
     """The sample sheet the analysis reads: ``cohort.samples``, or the one derived from ``cohort.omop``."""
-    return DERIVED_SAMPLE_SHEET if cohort.get("omop") else cohort["samples"]
+    return DERIVED_SAMPLE_SHEET if cohort.get("omop") else cohort.get("samples")
 
 
 def is_postgres(url: str) -> bool:

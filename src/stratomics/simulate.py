@@ -152,7 +152,9 @@ def simulate_cohort(
     barcode = baseline.set_index("patient_id")["sample_id"].reindex(patients["patient_id"])
     paths = {name: out / file for name, file in DEMO_FILES.items()}
     _write_olink(paths["olink_npx"], patients, barcode, has["proteomics"], rng, planted, setting)
-    _write_cytokines(paths, patients, samples, has["cytokines"], rng, planted, setting)
+    follow_rng = np.random.default_rng([seed, 52])  # follow-up visits: the baseline files stay as they were
+    samples = _with_week52(samples, follow_rng)
+    _write_cytokines(paths, patients, samples, has["cytokines"], (rng, follow_rng), planted, setting)
     _write_flow(paths["flow"], patients, barcode, has["flow"], rng, planted, setting)
     _write_rna(paths["rna_counts"], patients, barcode, has["rna"], n_genes, rng, planted, setting)
     _write_plink(out / "genotypes", genotypes, bim, barcode, has["genotypes"], rng)
@@ -381,8 +383,36 @@ def _protein_names(n: int) -> list[str]:
     return known[:n] + [f"PROT{j:03d}" for j in range(len(known), n)]
 
 
-def _write_cytokines(paths, patients, samples, has, rng, planted, setting) -> None:
-    """Wide cytokine concentrations (pg/mL) with censoring strings, plus the limits file."""
+def _with_week52(samples: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Add week-52 samples for 60% of the patients sampled at week 14 (7-digit barcodes)."""
+    week14 = samples.loc[samples["visit"] == "week14", "patient_id"]
+    late = week14[rng.random(len(week14)) < 0.6].to_numpy()
+    codes = rng.choice(np.arange(1_000_000, 9_999_999), size=len(late), replace=False)
+    return pd.concat([samples, pd.DataFrame({"sample_id": [f"BC{c}" for c in codes], "patient_id": late,
+                                             "visit": "week52"})], ignore_index=True)  # fmt: skip
+
+
+def _trajectories(patients, measured, rng, planted) -> np.ndarray:
+    """Samples x cytokines: 3 cytokines fall by 0.8 SD at follow-up in responders (failure_12m 0) only."""
+    falling = rng.choice(len(CYTOKINES), size=3, replace=False)
+    responders = patients.set_index("patient_id")["failure_12m"].eq(0).fillna(False).astype(bool)
+    responder = measured["patient_id"].map(responders).to_numpy(bool)
+    follow_up = measured["visit"].to_numpy() != "baseline"
+    effect = np.zeros((len(measured), len(CYTOKINES)))
+    effect[np.ix_(responder & follow_up, falling)] = -0.8
+    effect[follow_up] += rng.normal(0, 0.3, size=(follow_up.sum(), len(CYTOKINES)))  # visit-to-visit variation
+    planted += [{"assay": "cytokines", "feature": CYTOKINES[j], "effect_on": "follow-up in responders (failure_12m 0)",
+                 "effect": -0.8} for j in falling]  # fmt: skip
+    return effect
+
+
+def _write_cytokines(paths, patients, samples, has, rngs, planted, setting) -> None:
+    """Wide cytokine concentrations (pg/mL) with censoring strings, plus the limits file.
+
+    Week-14 and week-52 samples carry planted trajectories; week-52 values come from the second
+    generator, so that the baseline and week-14 rows draw what they drew before week 52 existed.
+    """
+    rng, follow_rng = rngs
     n_analytes = len(CYTOKINES)
     signal = _assay_signal(
         patients, "cytokines", n_analytes, rng, planted, list(CYTOKINES),
@@ -390,20 +420,26 @@ def _write_cytokines(paths, patients, samples, has, rng, planted, setting) -> No
     )  # fmt: skip
     patient_row = pd.Series(np.arange(len(patients)), index=patients["patient_id"])
     measured = samples[samples["patient_id"].map(pd.Series(has, index=patients["patient_id"]))]
+    trajectory = _trajectories(patients, measured, follow_rng, planted)
+    early = (measured["visit"] != "week52").to_numpy()
     rows = patient_row[measured["patient_id"]].to_numpy()
-    visit_shift = np.where(measured["visit"].to_numpy() == "week14", -0.4, 0.0)[:, None]
-    log10 = rng.uniform(0.5, 2.5, n_analytes) + 0.45 * (signal[rows] + visit_shift)
-    log10 += rng.normal(0, 0.05, log10.shape)
-    lloq = 10 ** (np.quantile(log10, rng.uniform(0.02, 0.4, n_analytes), axis=0).diagonal())
-    uloq = 10 ** (np.quantile(log10, 0.99, axis=0) + 0.02)
+    shift = np.select([measured["visit"].to_numpy() == "week14", ~early], [-0.4, -0.3], 0.0)[:, None]
+    offset = rng.uniform(0.5, 2.5, n_analytes)
+    log10 = offset + 0.45 * (signal[rows] + shift + trajectory)
+    log10[early] += rng.normal(0, 0.05, (early.sum(), n_analytes))
+    log10[~early] += follow_rng.normal(0, 0.05, ((~early).sum(), n_analytes))
+    lloq = 10 ** (np.quantile(log10[early], rng.uniform(0.02, 0.4, n_analytes), axis=0).diagonal())
+    uloq = 10 ** (np.quantile(log10[early], 0.99, axis=0) + 0.02)
     conc = 10**log10
     text = np.char.mod("%.2f", conc).astype(object)
     instrument_style = measured["patient_id"].str.contains("LUX|BEL").to_numpy()[:, None]
     for censored, marks in ((conc < lloq, ("OOR <", "<LLOQ")), (conc > uloq, ("OOR >", ">ULOQ"))):
         text[censored] = np.broadcast_to(np.where(instrument_style, *marks), conc.shape)[censored]
-    extrapolated = (rng.random(conc.shape) < 0.01) & (conc >= lloq) & (conc <= uloq)
-    text[extrapolated] = "*" + text[extrapolated]
-    text[rng.random(conc.shape) < 0.01] = "n.d."
+    first = text[early]
+    extrapolated = (rng.random(first.shape) < 0.01) & (conc[early] >= lloq) & (conc[early] <= uloq)
+    first[extrapolated] = "*" + first[extrapolated]
+    first[rng.random(first.shape) < 0.01] = "n.d."
+    text[early] = first
     table = pd.DataFrame(text, columns=list(CYTOKINES))
     table.insert(0, "sample_id", measured["sample_id"].to_numpy())
     table.to_csv(paths["cytokines"], index=False)

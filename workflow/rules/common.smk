@@ -3,7 +3,7 @@ import sys
 
 from snakemake.utils import min_version
 
-from stratomics.cohort import ingest_settings
+from stratomics.cohort import VISITS_FILE, ingest_settings
 from stratomics.config import input_files, resolve, validate_config
 from stratomics.omop import DERIVED_SAMPLE_SHEET, EXCLUDED_PATIENTS, EXTRACTION_REPORT, duckdb_path, is_postgres
 from stratomics.preprocess import clinical_columns, preprocess_options

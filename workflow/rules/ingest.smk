@@ -9,6 +9,7 @@ rule ingest:
             category="Quality control",
         ),
         coverage="results/qc/modality_coverage.tsv",
+        visits=[VISITS_FILE] if len(config["cohort"]["visits"]) > 1 else [],
     params:
         settings=ingest_settings(config),
     log:

@@ -10,6 +10,8 @@ def main():
     write_cohort(cohort.mdata, snakemake.output.raw)
     write_table(cohort.report, snakemake.output.report)
     write_table(cohort.coverage, snakemake.output.coverage)
+    if snakemake.output.visits:
+        write_cohort(cohort.visits, snakemake.output.visits[0])
 
 
 run_step(snakemake.log[0], main, inputs=snakemake.input)
