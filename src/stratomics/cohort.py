@@ -299,13 +299,17 @@ def build_cohort(config: dict) -> Cohort:
                     "outcome tests of subgroups only where an assay places them; check their sample IDs in the "
                     "ingest report", len(without), len(sheet), ", ".join(without[:5]),
                     ", ..." if len(without) > 5 else "")  # fmt: skip
-    if follow_up and not visit_modalities:
+    in_map = {str(v).strip().casefold() for v in sample_map["visit"].unique()}
+    if follow_up and not visit_modalities and not any(v.strip().casefold() in in_map for v in follow_up):
         raise StratomicsInputError(
             f"config: cohort.visits names the follow-up visits {', '.join(follow_up)}, but no assay sample is at one "
             f"of them (visits in the sample map: {', '.join(map(str, sample_map['visit'].unique())) or 'none'}). "
             "Write the visits as the sample map's visit column does, or remove cohort.visits."
         )
-    visits = md.MuData(visit_modalities) if visit_modalities else None
+    if follow_up and not visit_modalities:
+        log.warning("no assay sample of the sample sheet's patients is at a follow-up visit (%s): nothing for the "
+                    "longitudinal tests", ", ".join(follow_up))  # fmt: skip
+    visits = md.MuData(visit_modalities) if follow_up else None
     return Cohort(mdata=mdata, report=report, coverage=coverage, visits=visits)
 
 
