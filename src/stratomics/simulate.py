@@ -425,11 +425,13 @@ def _write_cytokines(paths, patients, samples, has, rngs, planted, setting) -> N
     rows = patient_row[measured["patient_id"]].to_numpy()
     shift = np.select([measured["visit"].to_numpy() == "week14", ~early], [-0.4, -0.3], 0.0)[:, None]
     offset = rng.uniform(0.5, 2.5, n_analytes)
-    log10 = offset + 0.45 * (signal[rows] + shift + trajectory)
+    log10 = offset + 0.45 * (signal[rows] + shift)
     log10[early] += rng.normal(0, 0.05, (early.sum(), n_analytes))
     log10[~early] += follow_rng.normal(0, 0.05, ((~early).sum(), n_analytes))
+    # the limits come from the values without trajectories, so that every baseline value reads as before
     lloq = 10 ** (np.quantile(log10[early], rng.uniform(0.02, 0.4, n_analytes), axis=0).diagonal())
     uloq = 10 ** (np.quantile(log10[early], 0.99, axis=0) + 0.02)
+    log10 += 0.45 * trajectory
     conc = 10**log10
     text = np.char.mod("%.2f", conc).astype(object)
     instrument_style = measured["patient_id"].str.contains("LUX|BEL").to_numpy()[:, None]
