@@ -276,7 +276,8 @@ def build_cohort(config: dict) -> Cohort:
         report, rows = map_samples(name, table, sample_map, sheet=sheet, visit=visit, follow_up=follow_up)
         reports.append(report)
         if spec["kind"] != "genotypes" and (report["status"] == "follow_up").any():
-            visit_modalities[name] = visit_samples(table, report, sample_map, visits=config["cohort"]["visits"])
+            visit_modalities[name] = visit_samples(name, spec, table, report=report, sample_map=sample_map,
+                                                   visits=config["cohort"]["visits"])
         if len(rows) == 0:
             examples = ", ".join(table.values.index[:3])
             raise StratomicsInputError(
@@ -313,11 +314,14 @@ def build_cohort(config: dict) -> Cohort:
     return Cohort(mdata=mdata, report=report, coverage=coverage, visits=visits)
 
 
-def visit_samples(table: AssayTable, report: pd.DataFrame, sample_map: pd.DataFrame, *, visits: list[str]) -> ad.AnnData:
+def visit_samples(name: str, spec: dict, table: AssayTable, *, report: pd.DataFrame, sample_map: pd.DataFrame,
+                  visits: list[str]) -> ad.AnnData:  # fmt: skip
     """The samples of one assay at every configured visit (baseline and follow-up), one observation each.
 
     Parameters
     ----------
+    name, spec
+        The assay's name and config entry.
     table
         The assay as read.
     report
@@ -329,20 +333,19 @@ def visit_samples(table: AssayTable, report: pd.DataFrame, sample_map: pd.DataFr
 
     Returns
     -------
-    An AnnData indexed by sample ID, with ``patient_id`` and ``visit`` (as configured) in obs.
+    The assay as :func:`assay_to_anndata` builds it, indexed by sample ID, with ``patient_id`` and
+    ``visit`` (as configured) first in obs.
     """
     rows = np.flatnonzero(report["status"].iloc[: len(table.values)].isin(["mapped", "follow_up"]).to_numpy())
+    patients = report["patient_id"].iloc[rows]
+    adata = assay_to_anndata(name, spec, table, rows=rows, patients=patients)
     sample_ids = table.values.index.astype(str)[rows]
     written = pd.Series(sample_ids).map(sample_map["visit"]).fillna("").replace("", visits[0])
     spelling = {v.strip().casefold(): v for v in visits}
-    obs = table.sample_info.iloc[rows].drop(columns=["qc_failed"], errors="ignore").reset_index(drop=True)
-    obs.insert(0, "patient_id", report["patient_id"].iloc[rows].to_numpy())
-    obs.insert(1, "visit", written.map(lambda v: spelling[v.strip().casefold()]).to_numpy())
-    obs.index = pd.Index(sample_ids, name=None)
-    adata = ad.AnnData(X=table.values.iloc[rows].to_numpy(dtype=np.float64), obs=obs, var=table.var.copy())
-    adata.var.index = adata.var.index.astype(str)
-    for layer_name, layer in table.layers.items():
-        adata.layers[layer_name] = layer.iloc[rows].to_numpy(dtype=np.float64)
+    adata.obs = adata.obs.drop(columns=adata.obs.columns[0])  # the sample ID, which becomes the index
+    adata.obs.insert(0, "patient_id", patients.to_numpy())
+    adata.obs.insert(1, "visit", written.map(lambda v: spelling[v.strip().casefold()]).to_numpy())
+    adata.obs_names = pd.Index(sample_ids, name=None)
     return adata
 
 

@@ -235,6 +235,23 @@ def _concept_set_sql(name: str, concept_sets: dict, schema: str) -> str:
     )
 
 
+def _index_sql(omop: dict, schema: str) -> str:
+    """CTEs ``exposure`` (index-drug exposures with their item) and ``index_person`` (the first one per person)."""
+    return f"""{_concept_set_sql("drug", omop["index_drugs"], schema)},
+exposure AS (
+  SELECT de.person_id, dc.item, de.drug_exposure_start_date AS start_date,
+         COALESCE(de.drug_exposure_end_date, de.drug_exposure_start_date + COALESCE(de.days_supply, 1) - 1)
+           AS end_date
+  FROM {schema}.drug_exposure de
+  JOIN (SELECT DISTINCT item, concept_id FROM drug_concept) dc ON dc.concept_id = de.drug_concept_id),
+first_exposure AS (
+  SELECT person_id, item, start_date,
+         ROW_NUMBER() OVER (PARTITION BY person_id ORDER BY start_date, item) AS rank
+  FROM exposure),
+index_person AS (
+  SELECT person_id, item AS index_item, start_date AS index_date FROM first_exposure WHERE rank = 1)"""
+
+
 def _patients_sql(omop: dict, schema: str) -> str:
     """One row per person with an index exposure: demographics, index, outcome dates and disease."""
     grace = int(omop["switch_grace_days"])
@@ -255,19 +272,7 @@ ranked_diagnosis AS (
          ROW_NUMBER() OVER (PARTITION BY person_id ORDER BY n_records DESC, latest DESC, item) AS rank
   FROM diagnosis)"""
     return f"""
-WITH {_concept_set_sql("drug", omop["index_drugs"], schema)},
-exposure AS (
-  SELECT de.person_id, dc.item, de.drug_exposure_start_date AS start_date,
-         COALESCE(de.drug_exposure_end_date, de.drug_exposure_start_date + COALESCE(de.days_supply, 1) - 1)
-           AS end_date
-  FROM {schema}.drug_exposure de
-  JOIN (SELECT DISTINCT item, concept_id FROM drug_concept) dc ON dc.concept_id = de.drug_concept_id),
-first_exposure AS (
-  SELECT person_id, item, start_date,
-         ROW_NUMBER() OVER (PARTITION BY person_id ORDER BY start_date, item) AS rank
-  FROM exposure),
-index_person AS (
-  SELECT person_id, item AS index_item, start_date AS index_date FROM first_exposure WHERE rank = 1),
+WITH {_index_sql(omop, schema)},
 index_drug_exposure AS (
   SELECT e.person_id, e.start_date, e.end_date,
          MAX(e.end_date) OVER (PARTITION BY e.person_id ORDER BY e.start_date, e.end_date
@@ -317,12 +322,7 @@ def _measurements_sql(omop: dict, schema: str) -> str:
     """Per person with an index exposure and measurement column: the nearest value before index."""
     window = int(omop["measurement_window_days"])
     return f"""
-WITH {_concept_set_sql("drug", omop["index_drugs"], schema)},
-index_person AS (
-  SELECT de.person_id, MIN(de.drug_exposure_start_date) AS index_date
-  FROM {schema}.drug_exposure de
-  JOIN (SELECT DISTINCT concept_id FROM drug_concept) dc ON dc.concept_id = de.drug_concept_id
-  GROUP BY de.person_id),
+WITH {_index_sql(omop, schema)},
 {_concept_set_sql("measured", omop["measurements"], schema)},
 candidate AS (
   SELECT m.person_id, mc.item, CAST(m.value_as_number AS DOUBLE PRECISION) AS value, m.unit_source_value AS unit,
