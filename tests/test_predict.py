@@ -202,6 +202,42 @@ def test_a_penalty_whose_refit_overflows_falls_back_to_stronger_penalties(caplog
     assert "could not be fitted" in caplog.text
 
 
+def test_a_refit_with_non_finite_risks_is_rejected_like_an_overflow(caplog):
+    from sklearn.base import BaseEstimator
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import Pipeline
+
+    from stratomics.predict import fit_quietly
+
+    class NaNCurvesAtWeakPenalties(BaseEstimator):
+        """Like sksurv's Breslow baseline after an overflow: the fit succeeds, its predictions are NaN."""
+
+        def __init__(self, alphas=(0.001,)):
+            self.alphas = alphas
+
+        def fit(self, X, y):
+            self.fitted_ = True
+            return self
+
+        def predict(self, X):
+            return np.full(len(X), np.nan if self.alphas[0] < 0.05 else 1.0)
+
+        def score(self, X, y):
+            return -self.alphas[0]
+
+    def check(pipeline):
+        if not np.isfinite(pipeline.predict(np.zeros((3, 2)))).all():
+            raise FloatingPointError("risks are not finite")
+
+    search = GridSearchCV(Pipeline([("model", NaNCurvesAtWeakPenalties())]),
+                          {"model__alphas": [[0.001], [0.01], [0.1], [1.0]]}, cv=3)  # fmt: skip
+    pipeline = Pipeline([("fit", search)])
+    fit_quietly(pipeline, np.zeros((30, 2)), np.zeros(30), check=check)
+    assert search.best_params_ == {"model__alphas": [0.1]}
+    assert np.isfinite(pipeline.predict(np.zeros((3, 2)))).all()
+    assert "risks are not finite" in caplog.text
+
+
 def _explicit_resamples(n: int, seed: int, n_resamples: int = 12):
     """Index arrays of bootstrap resamples and the same resamples as patient weights."""
     from stratomics.prediction_metrics import bootstrap_counts

@@ -296,18 +296,23 @@ def _in_parallel(tasks, n_jobs: int) -> list:
         return Parallel(n_jobs=n_jobs)(tasks)
 
 
-def fit_quietly(pipeline, X: np.ndarray, target):
+def fit_quietly(pipeline, X: np.ndarray, target, *, check=None):
     """Fit a pipeline; a penalty that removes every predictor is a valid candidate, not a warning.
 
     When the refit of the penalty chosen by the inner cross-validation fails numerically (Coxnet
     overflows at small penalties on small cohorts), the search is redone over the stronger penalties
-    only, with a warning; the error is raised when no penalty is left.
+    only, with a warning; the error is raised when no penalty is left. ``check(pipeline)``, when
+    given, judges the refit and raises an ArithmeticError to reject it the same way (sksurv's
+    baseline survival overflows with a warning only, and its curves are then NaN).
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "all coefficients are zero")
         while True:
             try:
-                return pipeline.fit(X, target)
+                pipeline.fit(X, target)
+                if check is not None:
+                    check(pipeline)
+                return pipeline
             except FIT_ERRORS as err:
                 search = pipeline["fit"]
                 stronger = _stronger_penalties(search)
@@ -626,8 +631,9 @@ def fit_signatures(mdata, outcomes: dict, *, clinical: list[str], assays: list[s
         survival = _is_survival(target)
         pipeline = make_pipeline("elastic_net", screened, survival=survival, n_features=n_features,
                                  n_train=int(known.sum()), seed=seed)
+        X = predictors.table.loc[known, columns].to_numpy(float)
         try:
-            fit_quietly(pipeline, predictors.table.loc[known, columns].to_numpy(float), target)
+            fit_quietly(pipeline, X, target, check=_finite_risk_check(outcome, spec, X, horizon))
         except FIT_ERRORS as err:
             log.warning("predict %s: no signature, the elastic net cannot be fitted on these %d patients at any "
                         "penalty (%s)", outcome, int(known.sum()), str(err)[:200])  # fmt: skip
@@ -643,6 +649,18 @@ def fit_signatures(mdata, outcomes: dict, *, clinical: list[str], assays: list[s
         feature_set=feature_set, model="elastic_net")  # fmt: skip
     return signatures, table[["outcome", "feature_set", "model", "term", "block", "coefficient", "ratio", "ratio_type",
                               "selection_frequency"]]  # fmt: skip
+
+
+def _finite_risk_check(outcome: str, spec: dict, X: np.ndarray, horizon: float):
+    """A check for :func:`fit_quietly`: the signature's risks of its training patients are all finite."""
+
+    def check(pipeline):
+        with np.errstate(over="ignore", invalid="ignore"):
+            risk = _risk(Signature(outcome, spec, "", [], without_search(pipeline), horizon), X)
+        if not np.isfinite(risk).all():
+            raise FloatingPointError(f"{int((~np.isfinite(risk)).sum())} of {len(risk)} risks are not finite")
+
+    return check
 
 
 def _signature_table(pipeline, columns: list[str], block: pd.Series, *, survival: bool) -> pd.DataFrame:
