@@ -17,6 +17,7 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/federated.smk"
 include: "workflow/rules/predict.smk"
 include: "workflow/rules/longitudinal.smk"
+include: "workflow/rules/treatment.smk"
 
 
 SUBGROUP_TARGETS = [
@@ -26,6 +27,7 @@ SUBGROUP_TARGETS = [
     "results/associate/biomarkers.tsv",
     "results/associate/markers.tsv",
     *(["results/associate/markers_held_out.tsv"] if config["associate"]["marker_holdout"] > 0 else []),
+    *(rules.treatment_heterogeneity.output if TREATMENT_HETEROGENEITY else []),
     *rules.figures.output,
     *(["results/predict/performance.tsv"] if PREDICT_OUTCOMES else []),
     *(rules.predict_figures.output if PREDICT_OUTCOMES else []),

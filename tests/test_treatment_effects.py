@@ -140,3 +140,24 @@ def test_no_overlap_between_treatments_is_reported_not_estimated():
 def test_an_unknown_reference_treatment_is_an_input_error():
     with pytest.raises(StratomicsInputError, match="reference 'anti-IL17' is not a value of column 'treatment'"):
         treatment_heterogeneity(_cohort(50, 0, 0.0), OUTCOMES, ["age"], treatment="treatment", reference="anti-IL17")
+
+
+def test_the_demo_cohorts_planted_anti_tnf_by_endotype_interaction_is_recovered(tmp_path):
+    """The demo generator makes anti-TNF fail more often in endotype E1 only; with the true endotypes as
+    subgroups, every other treatment beats anti-TNF in E1 and the interaction test sees it."""
+    from stratomics.simulate import TREATMENT_ENDOTYPE_RISK, simulate_cohort
+
+    assert TREATMENT_ENDOTYPE_RISK == {("anti-TNF", "E1"): 0.8}
+    paths = simulate_cohort(tmp_path, n_patients=3000, n_snps=500, n_genes=100, seed=0)
+    sheet = pd.read_csv(paths["samples"]).set_index("patient_id")
+    truth = pd.read_csv(paths["endotypes"], sep="\t").set_index("patient_id")["endotype"]
+    sheet["subgroup"] = truth.str.replace("E", "S")
+    outcomes = {"time_to_switch": {"type": "survival", "time": "time_to_switch_days", "event": "switched"}}
+    effects, _, _ = treatment_heterogeneity(sheet, outcomes, ["age", "sex", "site", "disease"], treatment="treatment",
+                                            reference="anti-TNF")  # fmt: skip
+    weighted = effects[effects["model"] == "iptw"].set_index(["treatment", "subgroup"])
+    for treatment in ("anti-integrin", "anti-CD20"):
+        rows = weighted.loc[treatment]
+        assert rows.at["S1", "ci_high"] < 0, treatment  # better than anti-TNF in E1
+        assert (rows.drop(index="S1")["ci_high"] > 0).all(), treatment  # not shown elsewhere
+        assert rows["interaction_p_value"].iloc[0] < 0.05, treatment

@@ -110,6 +110,9 @@ def _check_columns(sheet: pd.DataFrame, config: dict, source: str) -> None:
     associate = config.get("associate", {})
     needed.update({f"associate.covariates '{c}'": c for c in associate.get("covariates", [])})
     needed.update({f"associate.marker_groups '{c}'": c for c in associate.get("marker_groups", [])})
+    heterogeneity = associate.get("treatment_heterogeneity")
+    if heterogeneity:
+        needed["associate.treatment_heterogeneity treatment"] = heterogeneity["treatment"]
     needed.update({f"table1.columns '{c}'": c for c in config.get("table1", {}).get("columns", [])})
     needed.update({f"figures.colour_by '{c}'": c for c in config.get("figures", {}).get("colour_by", [])})
     needed.update({f"stratify.adjust_for '{c}'": c for c in config.get("stratify", {}).get("adjust_for", [])})
@@ -241,7 +244,7 @@ def assay_to_anndata(
 
 #: Config sections (and keys) that ingest reads: the cohort, the assays and the settings that name
 #: sample-sheet columns, which are checked at ingest.
-INGEST_SETTINGS = {"associate": ("covariates", "marker_groups"), "table1": ("columns",), "figures": ("colour_by",),
+INGEST_SETTINGS = {"associate": ("covariates", "marker_groups", "treatment_heterogeneity"), "table1": ("columns",), "figures": ("colour_by",),
                    "stratify": ("adjust_for",)}  # fmt: skip
 
 

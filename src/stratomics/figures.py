@@ -724,3 +724,113 @@ def _trajectory_panel(ax, rows: pd.DataFrame, visits: list[str], colours: dict) 
                     capsize=2, linewidth=1)  # fmt: skip
     ax.axhline(0, color="0.6", linewidth=0.6, linestyle="--")
     ax.set_xticks(range(len(visits)), visits)
+
+
+def treatment_forest(effects: pd.DataFrame):
+    """Effect of each treatment against the reference within each subgroup (ratio, 95% CI), weighted
+    (filled) and adjusted (open), one panel per outcome and treatment, with the interaction p.
+
+    Parameters
+    ----------
+    effects
+        The treatment-heterogeneity table (:func:`stratomics.treatment_effects.treatment_heterogeneity`).
+
+    Returns
+    -------
+    The figure (a message figure when no effect could be estimated).
+    """
+    title = "Treatment effect by subgroup"
+    estimable = effects[effects["estimate"].notna()]
+    if estimable.empty:
+        return message_figure("No treatment comparison could be estimated in any subgroup (see the notes in "
+                              "treatment_heterogeneity.tsv).", title=title)  # fmt: skip
+    panels = list(estimable.groupby(["outcome", "treatment"], sort=False).groups)
+    limits = _ratio_limits(estimable)
+    with figure_style():
+        height = sum(1.0 + 0.3 * effects.loc[(effects["outcome"] == o) & (effects["treatment"] == t), "subgroup"].nunique()
+                     for o, t in panels)  # fmt: skip
+        fig, axes = plt.subplots(len(panels), 1, squeeze=False, sharex=True, figsize=(PAGE_WIDTH_IN * 0.75, height))
+        for ax, (outcome, treatment) in zip(axes[:, 0], panels):
+            rows = effects[(effects["outcome"] == outcome) & (effects["treatment"] == treatment)]
+            _treatment_panel(ax, rows, limits)
+        axes[-1, 0].set_xlabel(f"{estimable['ratio_type'].iloc[0].capitalize()} vs {estimable['reference'].iloc[0]} "
+                               "(95% CI; < 1 favours the treatment)" if estimable["ratio_type"].nunique() == 1 else
+                               f"Odds or hazard ratio vs {estimable['reference'].iloc[0]} (95% CI)")  # fmt: skip
+        handles = [plt.Line2D([], [], marker=m, ls="", color=sns.color_palette(PALETTE)[0], mfc=f, label=label)
+                   for m, f, label in (("s", None, "weighted (IPTW)"), ("o", "white", "adjusted"))]  # fmt: skip
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / height))
+        fig.legend(handles=handles, loc="upper center", ncols=2, frameon=False, bbox_to_anchor=(0.5, 1.0))
+    return fig
+
+
+def _treatment_panel(ax, rows: pd.DataFrame, limits) -> None:
+    """One outcome and treatment: a row per subgroup, the weighted and adjusted ratios side by side."""
+    subgroups = sorted(rows["subgroup"].unique(), key=_natural)
+    position = dict(zip(subgroups, np.arange(len(subgroups))[::-1]))
+    colour = sns.color_palette(PALETTE)[0]
+    for model, offset, face in (("iptw", 0.15, colour), ("adjusted", -0.15, "white")):
+        shown = rows[(rows["model"] == model) & rows["estimate"].notna()]
+        y = shown["subgroup"].map(position).to_numpy() + offset
+        ratio, low, high = shown["ratio"], np.exp(shown["ci_low"]), np.exp(shown["ci_high"])
+        ax.errorbar(ratio, y, xerr=[ratio - low, high - ratio], fmt="s" if model == "iptw" else "o", color=colour,
+                    mfc=face, ms=4, capsize=2, lw=1)  # fmt: skip
+    for subgroup in rows.loc[rows["estimate"].isna(), "subgroup"].unique():
+        ax.text(1.0, position[subgroup], "  not estimable", va="center", fontsize=SMALLEST_FONT, color="grey")
+    ax.axvline(1.0, color="grey", lw=0.8, ls="--")
+    ax.set_xscale("log")
+    ax.set_xlim(*limits)
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    counts = rows.drop_duplicates("subgroup").set_index("subgroup")
+    ax.set_yticks(list(position.values()), [f"{s} (n = {int(counts.at[s, 'n_treatment'])} vs "
+                                            f"{int(counts.at[s, 'n_reference'])})" for s in position])  # fmt: skip
+    ax.set_ylim(-0.7, len(subgroups) - 0.3)
+    weighted = rows.loc[rows["model"] == "iptw", "interaction_p_value"].dropna()
+    p_text = f"interaction p = {format_p_value(weighted.iloc[0])} (weighted)" if len(weighted) else "no interaction test"
+    ax.set_title(f"{rows['treatment'].iloc[0]} vs {rows['reference'].iloc[0]}: "
+                 f"{rows['outcome'].iloc[0].replace('_', ' ')}\n{p_text}", loc="left")  # fmt: skip
+
+
+def treatment_overlap(propensity: pd.DataFrame, *, trim: float):
+    """Propensity of each treatment (vs the reference) per subgroup and arm: the positivity check.
+
+    Parameters
+    ----------
+    propensity
+        One row per patient and comparison (treatment, reference, subgroup, arm, propensity).
+    trim
+        The trimming bound; patients outside [trim, 1 - trim] were left out (shaded).
+
+    Returns
+    -------
+    The figure: one row of panels per treatment, one column per subgroup.
+    """
+    title = "Propensity overlap"
+    if propensity.empty:
+        return message_figure("No treatment comparison (one treatment only, or no outcome).", title=title)
+    treatments = sorted(propensity["treatment"].unique())
+    subgroups = sorted(propensity["subgroup"].unique(), key=_natural)
+    colours = dict(zip(("treatment", "reference"), sns.color_palette(PALETTE, 2)))
+    bins = np.linspace(0, 1, 26)
+    with figure_style():
+        fig, axes = plt.subplots(len(treatments), len(subgroups), squeeze=False, sharex=True,
+                                 figsize=(PAGE_WIDTH_IN, 1.5 * len(treatments) + 0.4))  # fmt: skip
+        for i, treatment in enumerate(treatments):
+            for j, subgroup in enumerate(subgroups):
+                ax, rows = axes[i, j], propensity[(propensity["treatment"] == treatment) & (propensity["subgroup"] == subgroup)]
+                for arm, colour in colours.items():
+                    ax.hist(rows.loc[rows["arm"] == arm, "propensity"], bins=bins, color=colour, histtype="step", lw=1.2)
+                for edge in ((0, trim), (1 - trim, 1)):
+                    ax.axvspan(*edge, color="grey", alpha=0.2, lw=0)
+                ax.set_title(f"{treatment}, {subgroup}", fontsize=SMALLEST_FONT + 1)
+            axes[i, 0].set_ylabel("Patients")
+        for ax in axes[-1]:
+            ax.set_xlabel("Propensity of the treatment")
+        reference = propensity["reference"].iloc[0]
+        handles = [plt.Line2D([], [], color=colours["treatment"], label="given the treatment"),
+                   plt.Line2D([], [], color=colours["reference"], label=f"given {reference}"),
+                   plt.Rectangle((0, 0), 1, 1, color="grey", alpha=0.2, label=f"trimmed (< {trim:g} or > {1 - trim:g})")]  # fmt: skip
+        fig.tight_layout(rect=(0, 0, 1, 0.93))
+        fig.legend(handles=handles, loc="upper center", ncols=3, frameon=False, bbox_to_anchor=(0.5, 1.0))
+    return fig

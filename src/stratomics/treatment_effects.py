@@ -14,9 +14,10 @@ among the patients given either, in two models side by side:
 
 The effect of ``t`` within subgroup ``g`` is the treatment term plus its interaction with ``g``
 (log odds or log hazard ratio), with its confidence interval from the covariance of the two; the
-subgroup x treatment interaction is the joint Wald test of every interaction term. A subgroup with
-fewer than ``min_per_arm`` patients (or, for a binary or survival outcome, fewer than one event) in
-an arm after trimming cannot be estimated: it is left out of that comparison's models, and its
+subgroup x treatment interaction is the joint Wald test of every interaction term (not given when a
+subgroup's effect separates, i.e. has a standard error above :data:`MAX_STD_ERROR`). A subgroup with
+fewer than ``min_per_arm`` patients in an arm after trimming, or an arm without events (binary: or
+with only events), cannot be estimated: it is left out of that comparison's models, and its
 row says why.
 """
 
@@ -40,6 +41,8 @@ EFFECT_COLUMNS = ["outcome", "treatment", "reference", "subgroup", "model", "est
                   "n_reference", "events_treatment", "events_reference", "effective_n", "note"]  # fmt: skip
 OVERLAP_COLUMNS = ["treatment", "reference", "subgroup", "arm", "n", "n_trimmed", "propensity_min",
                    "propensity_median", "propensity_max"]  # fmt: skip
+#: A log ratio with a larger standard error comes from a model that separates (its estimate is meaningless).
+MAX_STD_ERROR = 5.0
 PROPENSITY_COLUMNS = ["patient_id", "treatment", "reference", "subgroup", "arm", "propensity", "weight", "trimmed"]
 
 
@@ -114,11 +117,11 @@ def fit_outcome_model(model: str, data: pd.DataFrame, design: pd.DataFrame, *,
     from lifelines import CoxPHFitter
 
     frame = design.assign(time=data["time"].to_numpy(float), event=data["event"].to_numpy(float))
-    if weights is None:
-        fit = CoxPHFitter().fit(frame, "time", "event")
-        return fit.params_, fit.variance_matrix_
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # lifelines notes non-integer weights; they are meant
+        warnings.simplefilter("ignore")  # non-integer weights are meant; separation is judged by the caller
+        if weights is None:
+            fit = CoxPHFitter().fit(frame, "time", "event")
+            return fit.params_, fit.variance_matrix_
         fit = CoxPHFitter().fit(frame.assign(weight=weights), "time", "event", weights_col="weight")
     scores = cox_score_residuals(frame, fit.params_.to_numpy(), np.asarray(weights, float))
     meat = (scores * np.asarray(weights, float)[:, None]).T @ (scores * np.asarray(weights, float)[:, None])
@@ -194,16 +197,20 @@ def _arm_counts(data: pd.DataFrame, event: str | None) -> pd.DataFrame:
     return counts
 
 
-def _not_estimable(counts: pd.DataFrame, trimmed: pd.DataFrame, min_per_arm: int) -> pd.Series:
+def _not_estimable(counts: pd.DataFrame, trimmed: pd.DataFrame, min_per_arm: int, *, binary: bool) -> pd.Series:
     """Why each subgroup's effect cannot be estimated ("" when it can): too few patients in an arm
-    within the propensity overlap, or no event at all."""
+    within the propensity overlap, an arm without events or (``binary``) with only events."""
     reasons = pd.Series("", index=counts.index)
     for arm in ("treatment", "reference"):
         few = (counts[f"n_{arm}"] < min_per_arm) & (reasons == "")
         reasons[few] = [f"{counts.at[g, f'n_{arm}']} patient(s) on the {arm} within the propensity overlap "
                         f"({trimmed.at[g, arm]} trimmed), at least {min_per_arm} needed" for g in counts.index[few]]  # fmt: skip
-    none = (counts["events_treatment"] + counts["events_reference"] == 0) & (reasons == "")
-    reasons[none] = "no event in either arm"
+    for arm in ("treatment", "reference"):
+        none = (counts[f"events_{arm}"] == 0) & (reasons == "")
+        reasons[none] = f"no event on the {arm} (its ratio would be 0 or infinite)"
+        if binary:
+            every = (counts[f"events_{arm}"] == counts[f"n_{arm}"]) & (reasons == "")
+            reasons[every] = f"every patient on the {arm} had the event (its odds ratio would be infinite)"
     return reasons
 
 
@@ -244,7 +251,7 @@ def compare_treatments(data: pd.DataFrame, covariates: pd.DataFrame, *, model: s
     counts = counts.reindex(pd.Index(list(data["subgroup"].cat.categories), name="subgroup"), fill_value=0)
     n_trimmed = patients[trimmed].groupby(["subgroup", "arm"]).size().unstack("arm")
     n_trimmed = n_trimmed.reindex(index=counts.index, columns=["treatment", "reference"]).fillna(0).astype(int)
-    reasons = _not_estimable(counts, n_trimmed, min_per_arm)
+    reasons = _not_estimable(counts, n_trimmed, min_per_arm, binary=model == "logistic")
     if reasons.str.len().gt(0).any():
         log.warning("treatment heterogeneity %s: not estimable in %s", label,
                     "; ".join(f"{g}: {r}" for g, r in reasons[reasons != ""].items()))  # fmt: skip
@@ -276,10 +283,15 @@ def _model_rows(model: str, data: pd.DataFrame, design: pd.DataFrame, weights, l
         note = f"the {name} model could not be fitted ({type(err).__name__}: {str(err)[:120]})"
         return pd.DataFrame({"subgroup": levels, "model": name, "note": note})
     effects = _subgroup_effects(params, covariance, levels)
-    p_value, df = interaction_wald(params, covariance)
+    separated = ~(effects["std_error"] <= MAX_STD_ERROR)
+    if separated.any():  # an arm without events, or one the covariates predict perfectly
+        effects.loc[separated, ["estimate", "std_error", "ci_low", "ci_high", "ratio", "p_value"]] = np.nan
+    p_value, df = interaction_wald(params, covariance) if not separated.any() else (np.nan, 0)
     in_levels = data["subgroup"].astype(str).to_numpy()
     effective = [_effective_n(weights[in_levels == level]) if weights is not None else np.nan for level in levels]
-    return effects.assign(model=name, interaction_p_value=p_value, interaction_df=df, effective_n=effective, note="")
+    note = np.where(separated, f"not estimable: the {name} model separates (standard error above {MAX_STD_ERROR:g} "
+                               "on the log scale; an arm without events or predicted perfectly)", "")  # fmt: skip
+    return effects.assign(model=name, interaction_p_value=p_value, interaction_df=df, effective_n=effective, note=note)
 
 
 def _effective_n(weights: np.ndarray) -> float:
@@ -355,8 +367,9 @@ def _comparison_data(given: pd.DataFrame, columns: list[str], covariates: list[s
     roles = ["y"] if len(columns) == 1 else ["time", "event"]
     frame = given[[*columns, group, *covariates]].dropna()
     if len(frame) < len(given):
-        log.info("treatment heterogeneity %s vs reference: %d of %d patients lack the outcome, subgroup or a "
-                 "covariate and are left out", level, len(given) - len(frame), len(given))  # fmt: skip
+        log.info("treatment heterogeneity, %s: %d of %d patients on it or the reference lack the outcome (%s), the "
+                 "subgroup or a covariate and are left out", level, len(given) - len(frame), len(given),
+                 ", ".join(columns))  # fmt: skip
     data = pd.DataFrame(dict(zip(roles, (frame[c].astype(float) for c in columns))), index=frame.index)
     data["treated"] = (given.loc[frame.index, treatment].astype(str) == level).astype(int)
     subgroups = frame[group].astype(str)

@@ -193,3 +193,4 @@ rule gather_genotype_scan:
         "../../envs/stratomics.yaml"
     script:
         "../scripts/gather_results.py"
+
