@@ -6,7 +6,7 @@ import warnings
 import pytest
 
 from stratomics.config import validate_config
-from stratomics.simulate import simulate_cohort
+from stratomics.simulate import DEMO_INSTRUMENTS, simulate_cohort
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 SMALL = {"n_patients": 60, "n_snps": 400, "n_genes": 200}
@@ -34,6 +34,8 @@ def demo_config(folder) -> dict:
             "flow": {"kind": "cell_frequency", "path": f"{folder}/flow_frequencies.tsv"},
             "rna": {"kind": "rna_counts", "path": f"{folder}/rna_counts.tsv"},
             "genotypes": {"kind": "genotypes", "path": f"{folder}/genotypes"},
+            "questionnaire": {"kind": "questionnaire", "path": f"{folder}/questionnaire.csv", "keep_items": True,
+                              "instruments": {name: {**spec, "min_items": 2} for name, spec in DEMO_INSTRUMENTS.items()}},
         },
     }  # fmt: skip
 

@@ -89,6 +89,12 @@ def validate_config(config: dict, *, check_files: bool = True, buildable=()) -> 
     for name, spec in config["assays"].items():
         accepted = KINDS[spec["kind"]].accepted_options
         unknown = set(spec) - {"kind", "path"} - accepted
+        absent = [option for option in KINDS[spec["kind"]].required_options if option not in spec]
+        if absent:
+            raise StratomicsInputError(
+                f"config: assays.{name} (kind '{spec['kind']}') needs the option {absent[0]}: "
+                f"{KINDS[spec['kind']].options[absent[0]].get('description', '')}"
+            )
         if unknown:
             option = sorted(unknown)[0]
             raise StratomicsInputError(
@@ -224,7 +230,8 @@ def resolve(config: dict) -> dict:
     batch = cohort.get("batch")
     genotype_assays = [name for name, spec in config["assays"].items() if spec["kind"] == "genotypes"]
     feature_assays = [name for name in config["assays"] if name not in genotype_assays]
-    integrated = config["integrate"].get("assays", feature_assays)
+    by_default = [name for name in feature_assays if KINDS[config["assays"][name]["kind"]].integrated_by_default]
+    integrated = config["integrate"].get("assays", by_default)
     types = {name: outcome_type(spec, name) for name, spec in outcomes.items()}
     outcome_columns = [column for name, spec in outcomes.items() if not types[name].time_to_event
                        for column in types[name].columns(name, spec)]  # fmt: skip

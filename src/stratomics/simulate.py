@@ -163,10 +163,11 @@ def simulate_cohort(
     _write_plink(out / "genotypes", genotypes, bim, barcode, has["genotypes"], rng)
     truth = patients[["patient_id", "endotype", "risk_factor", "inflammation"]]
     truth.to_csv(paths["endotypes"], sep="\t", index=False, float_format="%.6g")
-    pd.DataFrame(planted).to_csv(paths["planted"], sep="\t", index=False, float_format="%.6g")
     patients.drop(columns=["endotype", "risk_factor", "inflammation"]).to_csv(paths["samples"], index=False)
     samples.to_csv(paths["sample_map"], index=False)
     write_demo_cdm(patients, paths["omop_cdm"], seed)
+    planted += _write_questionnaire(paths["questionnaire"], patients, np.random.default_rng([seed, 18]))
+    pd.DataFrame(planted).to_csv(paths["planted"], sep="\t", index=False, float_format="%.6g")
     params = {"n_patients": n_patients, "n_snps": n_snps, "n_genes": n_genes, "seed": seed, "scenario": scenario,
               **asdict(setting), "treatment_endotype_log_hazard": [
                   {"treatment": t, "endotype": e, "effect": v} for (t, e), v in TREATMENT_ENDOTYPE_RISK.items()]}
@@ -190,6 +191,7 @@ DEMO_FILES = {
     "planted": "ground_truth/planted_features.tsv",
     "parameters": "ground_truth/parameters.json",
     "omop_cdm": "omop_cdm.duckdb",
+    "questionnaire": "questionnaire.csv",
 }
 
 
@@ -477,6 +479,44 @@ def _write_flow(path, patients, barcode, has, rng, planted, setting) -> None:
     table.columns = [name + FLOW_SUFFIX for name in names]
     table.insert(0, "Sample:", list(barcode.to_numpy()[rows]) + ["Mean", "SD"])
     table.to_csv(path, sep="\t", index=False)
+
+
+#: The demo's patient-reported outcome instruments: items (the third fatigue item is reverse-coded) and range.
+DEMO_INSTRUMENTS = {
+    "fatigue": {"items": ["FAT1", "FAT2", "FAT3", "FAT4", "FAT5"], "reverse": ["FAT3"], "range": [1, 5]},
+    "pain": {"items": ["PAIN1", "PAIN2", "PAIN3"], "reverse": [], "range": [0, 10]},
+}
+#: Latent shift (within-instrument SD) planted in each instrument: fatigue by endotype E3, pain by the failure risk factor.
+QUESTIONNAIRE_EFFECTS = {"fatigue": ("endotype E3", 0.8), "pain": ("risk_factor", 0.5)}
+
+
+def _write_questionnaire(path, patients: pd.DataFrame, rng: np.random.Generator) -> list[dict]:
+    """Item responses of 75% of the patients (IDs are patient IDs), a few items skipped and about 1 in 200
+    answers invalid (out of range or text); returns the planted effects."""
+    n = len(patients)
+    causes = {"endotype E3": (patients["endotype"] == "E3").to_numpy(float),
+              "risk_factor": patients["risk_factor"].to_numpy()}  # fmt: skip
+    columns = {"patient_id": patients["patient_id"].to_numpy()}
+    for name, spec in DEMO_INSTRUMENTS.items():
+        cause, effect = QUESTIONNAIRE_EFFECTS[name]
+        latent = effect * causes[cause] + rng.normal(size=n)
+        low, high = spec["range"]
+        middle, spread = (low + high) / 2, (high - low) / 4
+        for item in spec["items"]:
+            sign = -1 if item in spec["reverse"] else 1
+            value = np.clip(np.round(middle + spread * (sign * 0.8 * latent + rng.normal(0, 0.6, n))), low, high)
+            columns[item] = value.astype(int).astype(str)
+    table = pd.DataFrame(columns)
+    items = [item for spec in DEMO_INSTRUMENTS.values() for item in spec["items"]]
+    cells = table[items].to_numpy(object)
+    draw = rng.random(cells.shape)
+    cells[draw < 0.03] = ""
+    cells[(draw >= 0.03) & (draw < 0.035)] = rng.choice(["6", "-1", "11", "three", "3-4"], int(((draw >= 0.03) & (draw < 0.035)).sum()))
+    table[items] = cells
+    table = table[rng.random(n) < 0.75]
+    table.to_csv(path, index=False)
+    return [{"assay": "questionnaire", "feature": name, "effect_on": cause, "effect": effect}
+            for name, (cause, effect) in QUESTIONNAIRE_EFFECTS.items()]  # fmt: skip
 
 
 def _write_rna(path, patients, barcode, has, n_genes, rng, planted, setting) -> None:

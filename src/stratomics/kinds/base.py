@@ -29,6 +29,11 @@ class AssayKind:
         Options common to several kinds that this kind accepts (wide-table options, ``batch_correction``).
     qc_panels
         ``panel(ax, *, adata, qc, batch)`` functions drawn in the assay's QC figure after missingness.
+    required_options
+        Options an assay of this kind must set.
+    integrated_by_default
+        Whether the assay joins the integration when ``integrate.assays`` is not given (digital
+        assays join only when listed there).
     """
 
     name: str
@@ -38,6 +43,8 @@ class AssayKind:
     preprocess_options: tuple[str, ...] = ()
     shared_options: tuple[str, ...] = WIDE_TABLE_OPTIONS + ("batch_correction",)
     qc_panels: tuple[Callable, ...] = ()
+    required_options: tuple[str, ...] = ()
+    integrated_by_default: bool = True
 
     @property
     def accepted_options(self) -> set[str]:
