@@ -36,6 +36,8 @@ def demo_config(folder) -> dict:
             "genotypes": {"kind": "genotypes", "path": f"{folder}/genotypes"},
             "questionnaire": {"kind": "questionnaire", "path": f"{folder}/questionnaire.csv", "keep_items": True,
                               "instruments": {name: {**spec, "min_items": 2} for name, spec in DEMO_INSTRUMENTS.items()}},
+            "voice": {"kind": "voice", "path": f"{folder}/voice_features.csv", "recording_column": "recording",
+                      "duration_column": "duration_s"},
         },
     }  # fmt: skip
 

@@ -109,7 +109,8 @@ def test_resolve_derives_each_setting_once_from_the_config(config):
     resolved = resolve(validate_config(config))
     assert resolved["genotype_assays"] == ["genotypes"]
     assert resolved["integrated_assays"] == resolved["predict_assays"] == ["proteomics", "cytokines", "flow", "rna"]
-    assert resolved["feature_assays"] == ["proteomics", "cytokines", "flow", "rna", "questionnaire"]  # tested, not integrated
+    assert resolved["feature_assays"] == ["proteomics", "cytokines", "flow", "rna", "questionnaire", "voice"]  # tested,
+    # not integrated
     assert resolved["associate_covariates"] == ["age", "sex", "site", "disease"]
     assert resolved["predict_clinical"] == ["age", "sex", "disease"]  # the batch is not a predictor
     assert resolved["survival_outcomes"] == ["time_to_switch"]

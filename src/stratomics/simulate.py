@@ -167,6 +167,7 @@ def simulate_cohort(
     samples.to_csv(paths["sample_map"], index=False)
     write_demo_cdm(patients, paths["omop_cdm"], seed)
     planted += _write_questionnaire(paths["questionnaire"], patients, np.random.default_rng([seed, 18]))
+    planted += _write_voice(paths["voice"], patients, np.random.default_rng([seed, 18, 2]))
     pd.DataFrame(planted).to_csv(paths["planted"], sep="\t", index=False, float_format="%.6g")
     params = {"n_patients": n_patients, "n_snps": n_snps, "n_genes": n_genes, "seed": seed, "scenario": scenario,
               **asdict(setting), "treatment_endotype_log_hazard": [
@@ -192,6 +193,7 @@ DEMO_FILES = {
     "parameters": "ground_truth/parameters.json",
     "omop_cdm": "omop_cdm.duckdb",
     "questionnaire": "questionnaire.csv",
+    "voice": "voice_features.csv",
 }
 
 
@@ -517,6 +519,39 @@ def _write_questionnaire(path, patients: pd.DataFrame, rng: np.random.Generator)
     table.to_csv(path, index=False)
     return [{"assay": "questionnaire", "feature": name, "effect_on": cause, "effect": effect}
             for name, (cause, effect) in QUESTIONNAIRE_EFFECTS.items()]  # fmt: skip
+
+
+#: eGeMAPS-style voice features (name, mean, SD) and those shifted by the failure risk factor (per SD).
+VOICE_FEATURES = {"F0semitoneFrom27.5Hz_sma3nz_amean": (30.0, 4.0), "jitterLocal_sma3nz_amean": (0.025, 0.008),
+                  "shimmerLocaldB_sma3nz_amean": (1.2, 0.3), "HNRdBACF_sma3nz_amean": (8.0, 2.5),
+                  "loudness_sma3_amean": (0.9, 0.3), "alphaRatioV_sma3nz_amean": (-12.0, 4.0),
+                  "hammarbergIndexV_sma3nz_amean": (20.0, 5.0), "MeanVoicedSegmentLengthSec": (0.25, 0.08)}  # fmt: skip
+VOICE_EFFECTS = {"jitterLocal_sma3nz_amean": 0.5, "HNRdBACF_sma3nz_amean": -0.5}
+
+
+def _write_voice(path, patients: pd.DataFrame, rng: np.random.Generator) -> list[dict]:
+    """Two to four recordings for 60% of the patients, with their durations; 5% too short and 3% missing most
+    features (both fail QC); returns the planted effects."""
+    chosen = np.flatnonzero(rng.random(len(patients)) < 0.6)
+    counts = rng.integers(2, 5, len(chosen))
+    owner = np.repeat(chosen, counts)
+    patient_level = rng.normal(size=(len(chosen), len(VOICE_FEATURES)))
+    noise = rng.normal(0, 0.6, (len(owner), len(VOICE_FEATURES)))
+    risk = patients["risk_factor"].to_numpy()[owner]
+    columns = {"patient_id": patients["patient_id"].to_numpy()[owner],
+               "recording": [f"rec{i + 1:05d}" for i in range(len(owner))],
+               "duration_s": np.round(rng.uniform(4, 30, len(owner)), 1)}  # fmt: skip
+    for j, (name, (mean, sd)) in enumerate(VOICE_FEATURES.items()):
+        z = np.repeat(patient_level[:, j], counts) * 0.8 + noise[:, j] + VOICE_EFFECTS.get(name, 0.0) * risk
+        columns[name] = np.round(mean + sd * z, 5)
+    table = pd.DataFrame(columns)
+    short = rng.random(len(table)) < 0.05
+    table.loc[short, "duration_s"] = np.round(rng.uniform(0.3, 1.8, int(short.sum())), 1)
+    broken = rng.random(len(table)) < 0.03
+    table.loc[broken, list(VOICE_FEATURES)[1:]] = np.nan
+    table.to_csv(path, index=False)
+    return [{"assay": "voice", "feature": name, "effect_on": "risk_factor", "effect": effect}
+            for name, effect in VOICE_EFFECTS.items()]  # fmt: skip
 
 
 def _write_rna(path, patients, barcode, has, n_genes, rng, planted, setting) -> None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from stratomics.errors import StratomicsInputError
 from stratomics.io import AssayTable
-from stratomics.kinds import cell_frequency, concentration, genotypes, olink_npx, questionnaire, rna_counts, table
+from stratomics.kinds import cell_frequency, concentration, genotypes, olink_npx, questionnaire, rna_counts, table, voice
 from stratomics.kinds.base import AssayKind
 
 KINDS: dict[str, AssayKind] = {
     kind.name: kind
     for kind in (olink_npx.KIND, concentration.KIND, cell_frequency.KIND, rna_counts.KIND, genotypes.KIND, table.KIND,
-                 questionnaire.KIND)
+                 questionnaire.KIND, voice.KIND)
 }
 
 
