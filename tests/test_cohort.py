@@ -24,7 +24,15 @@ def file_sample_rows(folder) -> dict[str, int]:
         "flow": len(pd.read_csv(folder / "flow_frequencies.tsv", sep="\t")),
         "rna": pd.read_csv(folder / "rna_counts.tsv", sep="\t").shape[1] - 2,
         "genotypes": len((folder / "genotypes.fam").read_text().splitlines()),
+        "questionnaire": len(pd.read_csv(folder / "questionnaire.csv")),
+        "voice": _voice_report_rows(pd.read_csv(folder / "voice_features.csv")),
     }
+
+
+def _voice_report_rows(recordings: pd.DataFrame) -> int:
+    """A voice file is reported per patient (the median of the kept recordings) plus every failed recording."""
+    failed = (recordings["duration_s"] < 2) | (recordings.iloc[:, 3:].isna().mean(axis=1) > 0.5)
+    return recordings.loc[~failed, "patient_id"].nunique() + int(failed.sum())
 
 
 def test_ingest_report_accounts_for_every_sample_row(small_demo, cohort):
@@ -54,8 +62,8 @@ def test_every_patient_stays_with_clinical_columns(small_demo, cohort, tmp_path)
     sheet = pd.read_csv(folder / "samples.csv")
     assert cohort.mdata.obs_names.tolist() == sheet["patient_id"].tolist()
     assert cohort.mdata.obs["age"].tolist() == sheet["age"].tolist()
-    assert (cohort.coverage["n_assays"] == cohort.coverage[["proteomics", "cytokines", "flow", "rna",
-                                                             "genotypes"]].sum(axis=1)).all()  # fmt: skip
+    assert (cohort.coverage["n_assays"] == cohort.coverage[["proteomics", "cytokines", "flow", "rna", "genotypes",
+                                                             "questionnaire", "voice"]].sum(axis=1)).all()  # fmt: skip
     cohort.mdata.write(tmp_path / "raw.h5mu")
     assert md.read_h5mu(tmp_path / "raw.h5mu").n_obs == len(sheet)
 

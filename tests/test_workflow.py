@@ -17,7 +17,7 @@ def test_workflow_builds_the_cohort_and_accounts_for_every_sample(workflow_runs)
     sheet = pd.read_csv(results / "demo/samples.csv")
     mdata = md.read_h5mu(results / "cohort/preprocessed.h5mu")
     assert mdata.obs_names.tolist() == sheet["patient_id"].tolist()
-    assert set(mdata.mod) == {"proteomics", "cytokines", "flow", "rna", "genotypes", "clinical"}
+    assert set(mdata.mod) == {"proteomics", "cytokines", "flow", "rna", "genotypes", "questionnaire", "voice", "clinical"}
     report = pd.read_csv(results / "qc/ingest_report.tsv", sep="\t", keep_default_na=False)
     fam_rows = len((results / "demo/genotypes.fam").read_text().splitlines())
     assert (report["assay"] == "genotypes").sum() == fam_rows
@@ -123,7 +123,7 @@ def test_consensus_scattered_per_k_equals_the_one_process_library_call(workflow_
     results = workflow_runs[0] / "results"
     config = validate_config(yaml.safe_load((workflow_runs[0] / "tiny.yaml").read_text()), check_files=False)
     mdata = md.read_h5mu(results / "cohort/preprocessed.h5mu")
-    assays = [name for name, spec in config["assays"].items() if spec["kind"] != "genotypes"]
+    assays = resolve(config)["integrated_assays"]
     integrate = {key: value for key, value in config["integrate"].items() if key != "assays"}
     _, table = integrate_and_stratify(mdata, assays, integrate_options=integrate,
                                       stratify_options=stratify_options(config["stratify"]),

@@ -107,14 +107,19 @@ def score_instruments(adata: ad.AnnData, instruments: dict) -> pd.DataFrame:
     return pd.DataFrame(scores, index=adata.obs_names)
 
 
-def preprocess_questionnaire(adata: ad.AnnData, record: Record, *, instruments: dict,
+def preprocess_questionnaire(adata: ad.AnnData, record: Record, *, instruments: dict | None = None,
                              keep_items: bool = False) -> ad.AnnData:  # fmt: skip
     """Score the instruments (and keep the items as ordinal features when asked); record invalid responses.
+
+    ``instruments`` is the assay's definition (required; see :func:`score_instruments`).
 
     Returns
     -------
     One feature per instrument score (``var["feature_type"]`` score), then the items if ``keep_items``.
     """
+    if not instruments:
+        raise StratomicsInputError(f"assay '{record.assay}': a questionnaire needs its instruments (config option "
+                                   "instruments: name -> {items, range, ...}).")  # fmt: skip
     invalid = pd.DataFrame(adata.layers["invalid"], index=adata.obs_names, columns=adata.var_names).stack()
     for (patient, item), code in invalid[invalid > 0].items():
         reason = ("not a number" if code == NOT_A_NUMBER else

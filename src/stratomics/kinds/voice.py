@@ -25,12 +25,12 @@ log = logging.getLogger(__name__)
 def read_voice(path, *, source, known_ids, options) -> AssayTable:
     """Read per-recording acoustic features, drop recordings that fail QC, take the median per ID."""
     table, sep = read_text_table(path, sep=options.get("sep"))
-    id_column = options.get("id_column", table.columns[0])
+    id_column = options.get("sample_column", table.columns[0])
     duration = options.get("duration_column")
     absent = [column for column in (id_column, duration) if column and column not in table.columns]
     if absent:
         raise StratomicsInputError(f"{path}: {source} has no column '{absent[0]}' (columns: "
-                                   f"{', '.join(table.columns[:12])}). Set id_column / duration_column to the "
+                                   f"{', '.join(table.columns[:12])}). Set sample_column / duration_column to the "
                                    "file's own names.")  # fmt: skip
     features = [c for c in table.columns if c not in (id_column, duration, options.get("recording_column"))]
     numbers = parse_numeric(table[features + ([duration] if duration else [])], source=f"{source} ({path})",
@@ -69,7 +69,7 @@ KIND = AssayKind(
     read=read_voice,
     preprocess=preprocess_table,
     options={
-        "id_column": {"type": "string", "description": "the column of sample or patient IDs (default: the first); several recordings per ID."},
+        "sample_column": {"type": "string", "description": "the column of sample or patient IDs (default: the first); several recordings per ID."},
         "recording_column": {"type": "string", "description": "a column naming each recording (kept out of the features)."},
         "duration_column": {"type": "string", "description": "the column of recording durations in seconds (for min_duration)."},
         "min_duration": {"type": "number", "minimum": 0, "description": "recordings shorter than this (seconds) fail QC (default 2)."},
