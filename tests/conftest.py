@@ -21,6 +21,7 @@ def demo_config(folder) -> dict:
             "sample_map": f"{folder}/sample_map.csv",
             "covariates": ["age", "sex", "site", "disease"],
             "batch": "site",
+            "index_date": "treatment_start",
             "outcomes": {
                 "failure_12m": {"type": "binary"},
                 "time_to_switch": {"type": "survival", "time": "time_to_switch_days",
@@ -38,6 +39,8 @@ def demo_config(folder) -> dict:
                               "instruments": {name: {**spec, "min_items": 2} for name, spec in DEMO_INSTRUMENTS.items()}},
             "voice": {"kind": "voice", "path": f"{folder}/voice_features.csv", "recording_column": "recording",
                       "duration_column": "duration_s"},
+            "wearable": {"kind": "wearable", "path": f"{folder}/wearable.csv", "window": [-14, -1],
+                         "metrics": {"heart_rate": {"range": [25, 230]}, "steps": {"daily": "sum", "range": [0, 100000]}}},
         },
     }  # fmt: skip
 

@@ -26,6 +26,7 @@ def file_sample_rows(folder) -> dict[str, int]:
         "genotypes": len((folder / "genotypes.fam").read_text().splitlines()),
         "questionnaire": len(pd.read_csv(folder / "questionnaire.csv")),
         "voice": _voice_report_rows(pd.read_csv(folder / "voice_features.csv")),
+        "wearable": pd.read_csv(folder / "wearable.csv")["patient_id"].nunique(),  # summarised or excluded
     }
 
 
@@ -63,7 +64,7 @@ def test_every_patient_stays_with_clinical_columns(small_demo, cohort, tmp_path)
     assert cohort.mdata.obs_names.tolist() == sheet["patient_id"].tolist()
     assert cohort.mdata.obs["age"].tolist() == sheet["age"].tolist()
     assert (cohort.coverage["n_assays"] == cohort.coverage[["proteomics", "cytokines", "flow", "rna", "genotypes",
-                                                             "questionnaire", "voice"]].sum(axis=1)).all()  # fmt: skip
+                                                             "questionnaire", "voice", "wearable"]].sum(axis=1)).all()  # fmt: skip
     cohort.mdata.write(tmp_path / "raw.h5mu")
     assert md.read_h5mu(tmp_path / "raw.h5mu").n_obs == len(sheet)
 

@@ -109,7 +109,7 @@ def test_resolve_derives_each_setting_once_from_the_config(config):
     resolved = resolve(validate_config(config))
     assert resolved["genotype_assays"] == ["genotypes"]
     assert resolved["integrated_assays"] == resolved["predict_assays"] == ["proteomics", "cytokines", "flow", "rna"]
-    assert resolved["feature_assays"] == ["proteomics", "cytokines", "flow", "rna", "questionnaire", "voice"]  # tested,
+    assert resolved["feature_assays"] == ["proteomics", "cytokines", "flow", "rna", "questionnaire", "voice", "wearable"]  # tested,
     # not integrated
     assert resolved["associate_covariates"] == ["age", "sex", "site", "disease"]
     assert resolved["predict_clinical"] == ["age", "sex", "disease"]  # the batch is not a predictor

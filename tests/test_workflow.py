@@ -17,7 +17,7 @@ def test_workflow_builds_the_cohort_and_accounts_for_every_sample(workflow_runs)
     sheet = pd.read_csv(results / "demo/samples.csv")
     mdata = md.read_h5mu(results / "cohort/preprocessed.h5mu")
     assert mdata.obs_names.tolist() == sheet["patient_id"].tolist()
-    assert set(mdata.mod) == {"proteomics", "cytokines", "flow", "rna", "genotypes", "questionnaire", "voice", "clinical"}
+    assert set(mdata.mod) == {"proteomics", "cytokines", "flow", "rna", "genotypes", "questionnaire", "voice", "wearable", "clinical"}
     report = pd.read_csv(results / "qc/ingest_report.tsv", sep="\t", keep_default_na=False)
     fam_rows = len((results / "demo/genotypes.fam").read_text().splitlines())
     assert (report["assay"] == "genotypes").sum() == fam_rows

@@ -118,6 +118,8 @@ def _check_columns(sheet: pd.DataFrame, config: dict, source: str) -> None:
     needed.update({f"stratify.adjust_for '{c}'": c for c in config.get("stratify", {}).get("adjust_for", [])})
     if cohort.get("batch"):
         needed[f"batch '{cohort['batch']}'"] = cohort["batch"]
+    if cohort.get("index_date"):
+        needed["cohort.index_date"] = cohort["index_date"]
     for name, outcome in cohort["outcomes"].items():
         otype = outcome_type(outcome, name)
         for role, column in zip(otype.roles, otype.columns(name, outcome)):
@@ -272,10 +274,11 @@ def build_cohort(config: dict) -> Cohort:
     sheet = read_sample_sheet(config)
     sample_map = read_sample_map(config)
     known_ids = set(sheet.index) | set(sample_map.index)
+    dates = index_dates(config, sheet, sample_map)
     visit, follow_up = config["cohort"]["visit"], config["cohort"]["visits"][1:]
     modalities, reports, visit_modalities = {}, [], {}
     for name, spec in config["assays"].items():
-        table = read_assay(name, spec, known_ids)
+        table = read_assay(name, spec, known_ids, index_dates=dates)
         report, rows = map_samples(name, table, sample_map, sheet=sheet, visit=visit, follow_up=follow_up)
         reports.append(report)
         if spec["kind"] != "genotypes" and (report["status"] == "follow_up").any():
@@ -315,6 +318,26 @@ def build_cohort(config: dict) -> Cohort:
                     "longitudinal tests", ", ".join(follow_up))  # fmt: skip
     visits = md.MuData(visit_modalities) if follow_up else None
     return Cohort(mdata=mdata, report=report, coverage=coverage, visits=visits)
+
+
+def index_dates(config: dict, sheet: pd.DataFrame, sample_map: pd.DataFrame) -> pd.Series | None:
+    """Each patient's index date (``cohort.index_date``), by patient ID and by sample ID; None when not configured.
+
+    A value that is not a date is an input error naming the patients; an empty one leaves the
+    patient without an index date.
+    """
+    column = config["cohort"].get("index_date")
+    if not column:
+        return None
+    text = sheet[column].astype("string").replace("", pd.NA)
+    dates = pd.to_datetime(text, errors="coerce", format="mixed")
+    wrong = text[dates.isna() & text.notna()]
+    if len(wrong):
+        shown = ", ".join(f"'{value}' (patient {patient})" for patient, value in wrong.iloc[:3].items())
+        raise StratomicsInputError(f"sample sheet: cohort.index_date column '{column}' has values that are not dates: "
+                                   f"{shown}. Write dates as YYYY-MM-DD and leave unknown dates empty.")  # fmt: skip
+    by_sample = sample_map["patient_id"].map(dates)
+    return pd.concat([dates, by_sample[~by_sample.index.isin(dates.index)]])
 
 
 def visit_samples(name: str, spec: dict, table: AssayTable, *, report: pd.DataFrame, sample_map: pd.DataFrame,

@@ -20,7 +20,8 @@ SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
 
 def load_schema() -> dict:
     """The JSON schema of config.yaml, completed from the registries: the integration methods (and the default one),
-    the outcome types, and the assay kinds with their own options (each described as "kind: ...")."""
+    the outcome types, and the assay kinds with their own options (each described as "kind: ...", or "kind, kind: ..."
+    when several kinds define it)."""
     from stratomics.integrate import DEFAULT_METHOD, METHODS
 
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
@@ -29,9 +30,13 @@ def load_schema() -> dict:
     outcome["type"]["enum"] = list(OUTCOME_TYPES)
     assay = schema["properties"]["assays"]["additionalProperties"]["properties"]
     assay["kind"]["enum"] = list(KINDS)
+    owners: dict[str, list[str]] = {}
     for kind in KINDS.values():
         for option, fragment in kind.options.items():
-            assay.setdefault(option, {**fragment, "description": f"{kind.name}: {fragment.get('description', '')}"})
+            if option in assay and option not in owners:  # the base schema defines it
+                continue
+            owners.setdefault(option, []).append(kind.name)
+            assay[option] = {**fragment, "description": f"{', '.join(owners[option])}: {fragment.get('description', '')}"}
     return schema
 
 

@@ -161,13 +161,16 @@ def simulate_cohort(
     _write_flow(paths["flow"], patients, barcode, has["flow"], rng, planted, setting)
     _write_rna(paths["rna_counts"], patients, barcode, has["rna"], n_genes, rng, planted, setting)
     _write_plink(out / "genotypes", genotypes, bim, barcode, has["genotypes"], rng)
+    wearable_rng = np.random.default_rng([seed, 18, 3])  # the treatment start and the wearable file: the other files stay
+    patients["treatment_start"] = _treatment_starts(len(patients), wearable_rng)
+    planted_wearable = _write_wearable(paths["wearable"], patients, wearable_rng)
     truth = patients[["patient_id", "endotype", "risk_factor", "inflammation"]]
     truth.to_csv(paths["endotypes"], sep="\t", index=False, float_format="%.6g")
     patients.drop(columns=["endotype", "risk_factor", "inflammation"]).to_csv(paths["samples"], index=False)
     samples.to_csv(paths["sample_map"], index=False)
     write_demo_cdm(patients, paths["omop_cdm"], seed)
     planted += _write_questionnaire(paths["questionnaire"], patients, np.random.default_rng([seed, 18]))
-    planted += _write_voice(paths["voice"], patients, np.random.default_rng([seed, 18, 2]))
+    planted += _write_voice(paths["voice"], patients, np.random.default_rng([seed, 18, 2])) + planted_wearable
     pd.DataFrame(planted).to_csv(paths["planted"], sep="\t", index=False, float_format="%.6g")
     params = {"n_patients": n_patients, "n_snps": n_snps, "n_genes": n_genes, "seed": seed, "scenario": scenario,
               **asdict(setting), "treatment_endotype_log_hazard": [
@@ -194,6 +197,7 @@ DEMO_FILES = {
     "omop_cdm": "omop_cdm.duckdb",
     "questionnaire": "questionnaire.csv",
     "voice": "voice_features.csv",
+    "wearable": "wearable.csv",
 }
 
 
@@ -552,6 +556,73 @@ def _write_voice(path, patients: pd.DataFrame, rng: np.random.Generator) -> list
     table.to_csv(path, index=False)
     return [{"assay": "voice", "feature": name, "effect_on": "risk_factor", "effect": effect}
             for name, effect in VOICE_EFFECTS.items()]  # fmt: skip
+
+
+def _treatment_starts(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Treatment start dates (the index date) spread over 2022-2023, as YYYY-MM-DD."""
+    days = rng.integers(0, 730, n).astype("timedelta64[D]")
+    return np.datetime_as_string(np.datetime64("2022-01-01") + days, unit="D")
+
+
+#: Wearable summaries planted (between-patient SD per unit): daily steps lower in endotype E2, the
+#: heart-rate circadian amplitude lower with the failure risk factor.
+WEARABLE_EFFECTS = {"steps_mean": ("endotype E2", -1.0), "heart_rate_amplitude": ("risk_factor", -0.5)}
+#: Days written around each treatment start (the demo's baseline window is days -14 to -1).
+WEARABLE_DAYS = np.arange(-17, 3)
+#: Heart-rate epochs per day (every 15 minutes).
+EPOCHS_PER_DAY = 96
+
+
+def _write_wearable(path, patients: pd.DataFrame, rng: np.random.Generator) -> list[dict]:
+    """Daily steps and heart rate every 15 minutes for 30% of the patients, around their treatment start.
+
+    About 1 day in 7 is a non-wear day (4-8 hours of heart rate, steps cut short), other days lose
+    a 1-3 hour block (charging), and about 1 value in 1,000 is impossible (heart rate 0 or 300,
+    text, negative steps). Returns the planted effects.
+    """
+    chosen = np.flatnonzero(rng.random(len(patients)) < 0.3)
+    n, n_days = len(chosen), len(WEARABLE_DAYS)
+    causes = {"endotype E2": (patients["endotype"].to_numpy()[chosen] == "E2").astype(float),
+              "risk_factor": patients["risk_factor"].to_numpy()[chosen]}  # fmt: skip
+    shift = {feature: effect * causes[cause] for feature, (cause, effect) in WEARABLE_EFFECTS.items()}
+    log_steps = np.log(7000) + 0.35 * (rng.normal(size=n) + shift["steps_mean"])
+    amplitude = 9 + 2.5 * (0.8 * rng.normal(size=n) + shift["heart_rate_amplitude"])
+    mesor, acrophase = rng.normal(72, 7, n), rng.normal(15, 1.2, n)
+    starts = patients["treatment_start"].to_numpy()[chosen].astype("datetime64[D]")
+    dates = starts[:, None] + WEARABLE_DAYS.astype("timedelta64[D]")
+    hour = np.arange(EPOCHS_PER_DAY) * 24 / EPOCHS_PER_DAY
+    worn = _wear_mask(rng, n, n_days, hour)
+    heart = (mesor[:, None, None] + amplitude[:, None, None] * np.cos(2 * np.pi * (hour - acrophase[:, None, None]) / 24)
+             + rng.normal(0, 5, worn.shape))  # fmt: skip
+    weekend = (dates.astype("datetime64[D]").view("int64") - 4) % 7 >= 5  # 1970-01-01 was a Thursday
+    steps = np.exp(log_steps[:, None] - 0.2 * weekend + rng.normal(0, 0.3, (n, n_days))) * np.minimum(1, worn.sum(2) / 64)
+    who, day, epoch = np.nonzero(worn)
+    minutes = (epoch * 24 * 60 // EPOCHS_PER_DAY).astype("timedelta64[m]")
+    times = np.datetime_as_string(dates[who, day].astype("datetime64[m]") + minutes, unit="m")
+    ids = patients["patient_id"].to_numpy()[chosen]
+    table = pd.concat([
+        pd.DataFrame({"patient_id": ids[who], "time": np.char.replace(times, "T", " "), "metric": "heart_rate",
+                      "value": np.round(heart[who, day, epoch], 1)}),
+        pd.DataFrame({"patient_id": np.repeat(ids, n_days), "time": np.datetime_as_string(dates.ravel(), unit="D"),
+                      "metric": "steps", "value": np.round(steps.ravel())}),
+    ]).sort_values(["patient_id", "time", "metric"], kind="stable")  # fmt: skip
+    table["value"] = table["value"].map("{:g}".format).to_numpy(object)
+    broken = np.flatnonzero(rng.random(len(table)) < 0.001)
+    table.iloc[broken, 3] = np.where(table["metric"].to_numpy()[broken] == "steps", "-1",
+                                     rng.choice(["0", "300", "--"], len(broken)))  # fmt: skip
+    table.to_csv(path, index=False)
+    return [{"assay": "wearable", "feature": feature, "effect_on": cause, "effect": effect}
+            for feature, (cause, effect) in WEARABLE_EFFECTS.items()]  # fmt: skip
+
+
+def _wear_mask(rng: np.random.Generator, n: int, n_days: int, hour: np.ndarray) -> np.ndarray:
+    """Patients x days x epochs: worn or not (non-wear days keep a 4-8 hour block, other days lose 1-3 hours)."""
+    nonwear = rng.random((n, n_days)) < 0.15
+    block_start, block_hours = rng.uniform(6, 14, (n, n_days, 1)), rng.uniform(4, 8, (n, n_days, 1))
+    gap_start, gap_hours = rng.uniform(0, 22, (n, n_days, 1)), rng.uniform(1, 3, (n, n_days, 1))
+    in_block = (hour >= block_start) & (hour < block_start + block_hours)
+    in_gap = (hour >= gap_start) & (hour < gap_start + gap_hours)
+    return np.where(nonwear[:, :, None], in_block, ~in_gap)
 
 
 def _write_rna(path, patients, barcode, has, n_genes, rng, planted, setting) -> None:

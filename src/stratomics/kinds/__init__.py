@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from stratomics.errors import StratomicsInputError
 from stratomics.io import AssayTable
-from stratomics.kinds import cell_frequency, concentration, genotypes, olink_npx, questionnaire, rna_counts, table, voice
+from stratomics.kinds import cell_frequency, concentration, genotypes, olink_npx, questionnaire, rna_counts, table, voice, wearable
 from stratomics.kinds.base import AssayKind
 
 KINDS: dict[str, AssayKind] = {
     kind.name: kind
     for kind in (olink_npx.KIND, concentration.KIND, cell_frequency.KIND, rna_counts.KIND, genotypes.KIND, table.KIND,
-                 questionnaire.KIND, voice.KIND)
+                 questionnaire.KIND, voice.KIND, wearable.KIND)
 }
 
 
-def read_assay(name: str, spec: dict, known_ids: set[str]) -> AssayTable:
+def read_assay(name: str, spec: dict, known_ids: set[str], *, index_dates=None) -> AssayTable:
     """Read one assay from its config entry.
 
     Parameters
@@ -31,6 +31,8 @@ def read_assay(name: str, spec: dict, known_ids: set[str]) -> AssayTable:
         Its config entry: ``kind``, ``path`` and the reader options.
     known_ids
         Sample and patient IDs, used to tell the orientation of wide tables.
+    index_dates
+        Index date by patient and sample ID (``cohort.index_date``), for kinds that read it.
 
     Returns
     -------
@@ -39,4 +41,6 @@ def read_assay(name: str, spec: dict, known_ids: set[str]) -> AssayTable:
     if spec["kind"] not in KINDS:
         raise StratomicsInputError(f"assay '{name}': unknown kind '{spec['kind']}'. Use one of: {', '.join(KINDS)}.")
     source = f"assay '{name}' ({spec['path']})"
-    return KINDS[spec["kind"]].read(spec["path"], source=source, known_ids=known_ids, options=spec)
+    kind = KINDS[spec["kind"]]
+    dates = {"index_dates": index_dates} if kind.reads_index_dates else {}
+    return kind.read(spec["path"], source=source, known_ids=known_ids, options=spec, **dates)

@@ -7,6 +7,8 @@ from typing import Callable
 
 #: Options of every wide table reader (see :func:`stratomics.io.read_wide`).
 WIDE_TABLE_OPTIONS = ("orientation", "annotation_columns", "sep", "na_values")
+#: The ID option of the long-table kinds (several rows per sample or patient).
+ID_COLUMN_OPTION = {"type": "string", "description": "the column of sample or patient IDs (default: the first); several rows per ID."}
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class AssayKind:
     integrated_by_default
         Whether the assay joins the integration when ``integrate.assays`` is not given (digital
         assays join only when listed there).
+    reads_index_dates
+        Whether ``read`` also takes ``index_dates`` (each patient's ``cohort.index_date``).
     """
 
     name: str
@@ -45,6 +49,7 @@ class AssayKind:
     qc_panels: tuple[Callable, ...] = ()
     required_options: tuple[str, ...] = ()
     integrated_by_default: bool = True
+    reads_index_dates: bool = False
 
     @property
     def accepted_options(self) -> set[str]:

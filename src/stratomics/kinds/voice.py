@@ -16,7 +16,7 @@ import pandas as pd
 
 from stratomics.errors import StratomicsInputError
 from stratomics.io import AssayTable, parse_numeric, read_text_table, uses_decimal_comma
-from stratomics.kinds.base import AssayKind
+from stratomics.kinds.base import ID_COLUMN_OPTION, AssayKind
 from stratomics.kinds.table import preprocess_table
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ KIND = AssayKind(
     read=read_voice,
     preprocess=preprocess_table,
     options={
-        "sample_column": {"type": "string", "description": "the column of sample or patient IDs (default: the first); several recordings per ID."},
+        "sample_column": ID_COLUMN_OPTION,
         "recording_column": {"type": "string", "description": "a column naming each recording (kept out of the features)."},
         "duration_column": {"type": "string", "description": "the column of recording durations in seconds (for min_duration)."},
         "min_duration": {"type": "number", "minimum": 0, "description": "recordings shorter than this (seconds) fail QC (default 2)."},
