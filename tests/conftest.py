@@ -39,7 +39,7 @@ def demo_config(folder) -> dict:
                               "instruments": {name: {**spec, "min_items": 2} for name, spec in DEMO_INSTRUMENTS.items()}},
             "voice": {"kind": "voice", "path": f"{folder}/voice_features.csv", "recording_column": "recording",
                       "duration_column": "duration_s"},
-            "wearable": {"kind": "wearable", "path": f"{folder}/wearable.csv", "window": [-14, -1],
+            "wearable": {"kind": "wearable", "path": f"{folder}/wearable.csv", "window": [-14, -1], "batch_correction": "none",
                          "metrics": {"heart_rate": {"range": [25, 230]}, "steps": {"daily": "sum", "range": [0, 100000]}}},
         },
     }  # fmt: skip
