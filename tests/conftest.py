@@ -26,6 +26,7 @@ def demo_config(folder) -> dict:
                 "failure_12m": {"type": "binary"},
                 "time_to_switch": {"type": "survival", "time": "time_to_switch_days",
                                    "event": "switched"},
+                "activity_12m": {"type": "ordinal", "levels": ["remission", "low", "moderate", "high"]},
             },
         },
         "assays": {

@@ -58,12 +58,12 @@ def test_association_tables_cover_every_feature_and_outcome(workflow_runs):
     results = workflow_runs[0] / "results"
     mdata = md.read_h5mu(results / "cohort/preprocessed.h5mu")
     biomarkers = pd.read_csv(results / "associate/biomarkers.tsv", sep="\t")
-    outcomes = ["failure_12m", "time_to_switch"]
+    outcomes = ["activity_12m", "failure_12m", "time_to_switch"]
     for assay in ["proteomics", "cytokines", "flow", "rna"]:
         rows = biomarkers[biomarkers["assay"] == assay]
-        assert len(rows) == 2 * mdata[assay].n_vars
+        assert len(rows) == 3 * mdata[assay].n_vars
         assert sorted(rows["outcome_or_contrast"].unique()) == outcomes
-    assert set(biomarkers["model"]) == {"logistic", "cox"}
+    assert set(biomarkers["model"]) == {"logistic", "cox", "ordinal"}
     olink = pd.read_csv(results / "demo/olink_npx.csv", sep=";").drop_duplicates("OlinkID").set_index("OlinkID")["Assay"]
     proteins = biomarkers[biomarkers["assay"] == "proteomics"]  # human names next to the IDs
     assert proteins["feature"].str.startswith("OID").all()
@@ -71,7 +71,7 @@ def test_association_tables_cover_every_feature_and_outcome(workflow_runs):
     genes = biomarkers[biomarkers["assay"] == "rna"]
     assert genes["feature"].str.startswith("ENSG").all() and genes["feature_name"].str.startswith("GENE").all()
     genotypes = pd.read_csv(results / "associate/genotypes.tsv", sep="\t")
-    assert len(genotypes) == 2 * mdata["genotypes"].n_vars and genotypes["q_value"].notna().any()
+    assert len(genotypes) == 3 * mdata["genotypes"].n_vars and genotypes["q_value"].notna().any()
     markers = pd.read_csv(results / "associate/markers.tsv", sep="\t")
     contrasts = set(markers["outcome_or_contrast"])
     assert {f"disease: {d} vs rest" for d in ["IBD", "MS", "RA"]} <= contrasts
@@ -92,8 +92,8 @@ def test_every_patient_with_an_assay_gets_a_subgroup(workflow_runs):
     chosen = selection.loc[selection["chosen"], "k"].item()
     assert clusters["subgroup"].nunique() == chosen
     outcomes = pd.read_csv(results / "stratify/subgroup_outcomes.tsv", sep="\t")
-    assert sorted(outcomes["outcome"].unique()) == ["failure_12m", "time_to_switch"]
-    assert len(outcomes) == 2 * (chosen - 1) and outcomes["permutation_p_value"].between(0, 1).all()
+    assert sorted(outcomes["outcome"].unique()) == ["activity_12m", "failure_12m", "time_to_switch"]
+    assert len(outcomes) == 3 * (chosen - 1) and outcomes["permutation_p_value"].between(0, 1).all()
 
 
 def test_a_killed_run_resumes_to_the_same_tables(workflow_runs, tmp_path):

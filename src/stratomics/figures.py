@@ -220,7 +220,8 @@ def kaplan_meier(curves: pd.DataFrame, log_rank_p: float, *, outcome: str, time_
 
 
 #: The subgroup effect of each model, as the forest plot's axis names it.
-EFFECT_NAMES = {"cox": "hazard ratio", "logistic": "odds ratio", "linear": "difference in mean"}
+EFFECT_NAMES = {"cox": "hazard ratio", "logistic": "odds ratio", "linear": "difference in mean",
+                "ordinal": "cumulative odds ratio"}
 
 
 def forest(outcomes: pd.DataFrame):

@@ -2,7 +2,7 @@
 
 :data:`OUTCOME_TYPES` is the registry; the config schema's ``type`` enum is generated from it. Each
 step looks up its own function by the type's ``model`` name (one of ``logistic``, ``cox``,
-``linear``): the per-feature fitters in :mod:`stratomics.associate`, the subgroup tests in
+``linear``, ``ordinal``): the per-feature fitters in :mod:`stratomics.associate`, the subgroup tests in
 :mod:`stratomics.outcomes` and the prediction targets in :mod:`stratomics.predict`, so that this
 module sits below all of them. Adding an outcome type is one :class:`OutcomeType` here plus a
 function under its model name in each step that should handle it.
@@ -13,11 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 
 from stratomics.errors import StratomicsInputError
 
-__all__ = ["OUTCOME_TYPES", "OutcomeType", "outcome_type"]
+__all__ = ["OUTCOME_TYPES", "OutcomeType", "ordinal_codes", "outcome_type"]
 
 
 def _shown(values: pd.Series, limit: int = 3) -> str:
@@ -72,6 +73,50 @@ def check_numeric(values: pd.Series, outcome: str, source: str) -> None:
         )
 
 
+def ordinal_codes(values: pd.Series, levels: list | None = None) -> pd.Series:
+    """Ordered categories as codes 0..K-1 over the observed levels (NaN where missing).
+
+    Parameters
+    ----------
+    values
+        The outcome column: numbers (ordered as numbers) or text listed in ``levels``.
+    levels
+        The categories from lowest to highest (``cohort.outcomes.<name>.levels``); None: numeric order.
+
+    Returns
+    -------
+    Float codes; a level never observed takes no code.
+    """
+    if levels is None:
+        numbers = pd.to_numeric(values, errors="coerce")
+        return numbers.map({level: code for code, level in enumerate(sorted(numbers.dropna().unique()))})
+    order = {str(level): rank for rank, level in enumerate(levels)}
+    ranks = values.map(lambda value: order.get(str(value).removesuffix(".0")) if pd.notna(value) else np.nan)
+    return ranks.map({rank: code for code, rank in enumerate(sorted(ranks.dropna().unique()))})
+
+
+def check_ordinal(values: pd.Series, outcome: str, source: str, *, levels: list | None = None) -> None:
+    """An ordinal outcome is numbers or the text of ``levels``, with at least two categories observed."""
+    if levels is None and values.dtype.kind not in "fiu":
+        raise StratomicsInputError(
+            f"{source}: outcome '{outcome}': column '{values.name}' holds text ({_shown(_not_numbers(values))}). "
+            f"List its categories from lowest to highest in cohort.outcomes.{outcome}.levels, or code them as numbers."
+        )
+    if levels is not None:
+        known = {str(level) for level in levels}
+        unknown = values.dropna()[~values.dropna().astype(str).str.removesuffix(".0").isin(known)]
+        if len(unknown):
+            raise StratomicsInputError(
+                f"{source}: outcome '{outcome}': column '{values.name}' has values that are not among its levels "
+                f"{levels}: {_shown(unknown)}. Add them to cohort.outcomes.{outcome}.levels or leave them empty."
+            )
+    if ordinal_codes(values, levels).nunique() < 2:
+        raise StratomicsInputError(
+            f"{source}: outcome '{outcome}': column '{values.name}' has fewer than two observed categories; an "
+            "ordinal outcome that does not vary cannot be analysed."
+        )
+
+
 @dataclass(frozen=True)
 class OutcomeType:
     """What one outcome type needs and how the steps model it.
@@ -91,6 +136,8 @@ class OutcomeType:
         The role whose column counts events (``None``: the outcome has no events).
     predictable
         Whether :mod:`stratomics.predict` builds a prediction for it.
+    options
+        Config keys of the outcome passed to its checks as keywords (when set).
     """
 
     name: str
@@ -99,6 +146,7 @@ class OutcomeType:
     model: str
     event_role: str | None
     predictable: bool
+    options: tuple[str, ...] = ()
 
     def columns(self, outcome: str, spec: dict) -> list[str]:
         """The sample-sheet columns of an outcome, in the order of :attr:`roles`."""
@@ -115,8 +163,9 @@ class OutcomeType:
 
     def check(self, sheet: pd.DataFrame, outcome: str, spec: dict, *, source: str) -> None:
         """Run the type's checks on the outcome's columns of the sample sheet."""
+        keywords = {option: spec[option] for option in self.options if option in spec}
         for check, column in zip(self.checks, self.columns(outcome, spec)):
-            check(sheet[column], outcome, source)
+            check(sheet[column], outcome, source, **keywords)
 
 
 OUTCOME_TYPES: dict[str, OutcomeType] = {
@@ -127,6 +176,8 @@ OUTCOME_TYPES: dict[str, OutcomeType] = {
         OutcomeType("survival", ("time", "event"), (check_time, check_two_classes), model="cox", event_role="event",
                     predictable=True),
         OutcomeType("continuous", ("column",), (check_numeric,), model="linear", event_role=None, predictable=False),
+        OutcomeType("ordinal", ("column",), (check_ordinal,), model="ordinal", event_role=None, predictable=False,
+                    options=("levels",)),
     )
 }  # fmt: skip
 

@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import stats
 
 from stratomics.associate.design import adjustable_covariates
-from stratomics.outcome_types import outcome_type
+from stratomics.outcome_types import ordinal_codes, outcome_type
 
 log = logging.getLogger(__name__)
 
@@ -164,8 +164,45 @@ def continuous_by_subgroup(obs, groups, columns, *, covariates, n_permutations=1
     return rows.assign(model="linear", ratio=np.nan)
 
 
+def ordinal_by_subgroup(obs, groups, columns, *, covariates, n_permutations=1000, seed=0, levels=None) -> pd.DataFrame:
+    """Adjusted cumulative odds ratios of subgroups for an ordinal outcome (proportional odds,
+    statsmodels ``OrderedModel``), with a likelihood-ratio test.
+
+    Parameters are those of :func:`survival_by_subgroup`; ``columns`` holds the outcome's column and
+    ``levels`` its categories from lowest to highest (None: numeric order).
+
+    Returns
+    -------
+    One row per non-reference subgroup (odds of a higher category vs the reference), the overall
+    likelihood-ratio test (adjusted) and the permutation p-value of the unadjusted Kruskal-Wallis
+    test on each row.
+    """
+    from statsmodels.miscmodels.ordinal_model import OrderedModel
+
+    coded = obs.assign(**{columns[0]: ordinal_codes(obs[columns[0]], levels)})
+    y, labels, base, full = _regression_designs(coded, groups, columns[0], covariates)
+    full, base = full.drop(columns="const"), base.drop(columns="const")
+    fit = OrderedModel(y, full, distr="logit").fit(method="bfgs", disp=0, maxiter=1000)
+    if base.shape[1]:
+        null_llf = OrderedModel(y, base, distr="logit").fit(method="bfgs", disp=0, maxiter=1000).llf
+    else:  # thresholds only: the observed category shares
+        counts = np.bincount(y.astype(int))
+        null_llf = float((counts * np.log(counts / len(y))).sum())
+    lr_p = stats.chi2.sf(2 * (fit.llf - null_llf), full.shape[1] - base.shape[1])
+    levels_ = np.unique(labels)
+
+    def kruskal(labels_):
+        return stats.kruskal(*(y[labels_ == level] for level in levels_)).statistic
+
+    permutation = _permutation_p(kruskal, labels, kruskal(labels), n_permutations, seed)
+    rows = _regression_rows(fit, full, test="likelihood ratio", test_p_value=lr_p, permutation_p_value=permutation,
+                            n=len(y), n_events=np.nan)  # fmt: skip
+    return rows.assign(model="ordinal", ratio=np.exp(rows["estimate"]))
+
+
 #: Subgroup tests by an outcome type's model name (:mod:`stratomics.outcome_types`).
-SUBGROUP_TESTS = {"cox": survival_by_subgroup, "logistic": binary_by_subgroup, "linear": continuous_by_subgroup}
+SUBGROUP_TESTS = {"cox": survival_by_subgroup, "logistic": binary_by_subgroup, "linear": continuous_by_subgroup,
+                  "ordinal": ordinal_by_subgroup}  # fmt: skip
 
 
 def subgroup_outcomes(obs: pd.DataFrame, outcomes: dict, covariates: list[str], *, group: str = "subgroup",
@@ -184,8 +221,9 @@ def subgroup_outcomes(obs: pd.DataFrame, outcomes: dict, covariates: list[str], 
     for name, spec in outcomes.items():
         otype = outcome_type(spec, name)
         test = SUBGROUP_TESTS[otype.model]
+        options = {option: spec[option] for option in otype.options if option in spec}
         table = test(obs, groups, otype.columns(name, spec), covariates=covariates, n_permutations=n_permutations,
-                     seed=seed)  # fmt: skip
+                     seed=seed, **options)  # fmt: skip
         tables.append(table.assign(outcome=name))
     return pd.concat(tables, ignore_index=True)[OUTCOME_COLUMNS] if tables else pd.DataFrame(columns=OUTCOME_COLUMNS)
 

@@ -163,6 +163,7 @@ def simulate_cohort(
     _write_plink(out / "genotypes", genotypes, bim, barcode, has["genotypes"], rng)
     wearable_rng = np.random.default_rng([seed, 18, 3])  # the treatment start and the wearable file: the other files stay
     patients["treatment_start"] = _treatment_starts(len(patients), wearable_rng)
+    patients["activity_12m"] = _disease_activity(patients["risk_factor"].to_numpy(), np.random.default_rng([seed, 18, 4]))
     planted_wearable = _write_wearable(paths["wearable"], patients, wearable_rng)
     truth = patients[["patient_id", "endotype", "risk_factor", "inflammation"]]
     truth.to_csv(paths["endotypes"], sep="\t", index=False, float_format="%.6g")
@@ -173,7 +174,7 @@ def simulate_cohort(
     planted += _write_voice(paths["voice"], patients, np.random.default_rng([seed, 18, 2])) + planted_wearable
     pd.DataFrame(planted).to_csv(paths["planted"], sep="\t", index=False, float_format="%.6g")
     params = {"n_patients": n_patients, "n_snps": n_snps, "n_genes": n_genes, "seed": seed, "scenario": scenario,
-              **asdict(setting), "treatment_endotype_log_hazard": [
+              **asdict(setting), "activity_12m_log_odds_per_risk_sd": ACTIVITY_EFFECT, "treatment_endotype_log_hazard": [
                   {"treatment": t, "endotype": e, "effect": v} for (t, e), v in TREATMENT_ENDOTYPE_RISK.items()]}
     paths["parameters"].write_text(json.dumps(params, indent=2) + "\n")
     return paths
@@ -556,6 +557,18 @@ def _write_voice(path, patients: pd.DataFrame, rng: np.random.Generator) -> list
     table.to_csv(path, index=False)
     return [{"assay": "voice", "feature": name, "effect_on": "risk_factor", "effect": effect}
             for name, effect in VOICE_EFFECTS.items()]  # fmt: skip
+
+
+#: Disease activity at 12 months, lowest first, and its log cumulative odds per SD of the failure risk factor.
+ACTIVITY_LEVELS, ACTIVITY_EFFECT = ("remission", "low", "moderate", "high"), 0.8
+
+
+def _disease_activity(risk: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """An ordinal disease-activity category per patient (proportional odds in the risk factor), 3% unknown."""
+    latent = ACTIVITY_EFFECT * risk + rng.logistic(size=len(risk))
+    activity = np.array(ACTIVITY_LEVELS, dtype=object)[np.digitize(latent, [-0.8, 0.6, 2.0])]
+    activity[rng.random(len(risk)) < 0.03] = ""
+    return activity
 
 
 def _treatment_starts(n: int, rng: np.random.Generator) -> np.ndarray:

@@ -325,6 +325,9 @@ def treatment_heterogeneity(obs: pd.DataFrame, outcomes: dict, covariates: list[
     levels = _treatment_levels(obs, treatment, reference)
     covariates = [c for c in adjustable_covariates(covariates, obs, purpose="treatment heterogeneity") if c != treatment]
     effects, propensities = [], []
+    others = [name for name, spec in outcomes.items() if outcome_type(spec, name).model not in ("logistic", "cox")]
+    if others:
+        log.info("treatment heterogeneity compares binary and survival outcomes; not compared: %s", ", ".join(others))
     for level in levels:
         given = obs[obs[treatment].isin([level, reference])]
         for name, spec in outcomes.items():

@@ -23,9 +23,10 @@ from stratomics.associate.design import covariate_formula, group_contrasts, grou
 from stratomics.associate.genetic import scan_snps
 from stratomics.associate.linear import fit_features, moderate, contrast_test
 from stratomics.associate.multiple import add_q_values, adjust_p
+from stratomics.associate.ordinal import fit_ordinal_predictor
 from stratomics.associate.predictor import fit_linear_predictor, fit_logistic_predictor
 from stratomics.errors import StratomicsInputError
-from stratomics.outcome_types import outcome_type
+from stratomics.outcome_types import ordinal_codes, outcome_type
 from stratomics.preprocess import UNCORRECTED
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ EFFECTS = {
     "logistic": "log odds ratio",
     "cox": "log hazard ratio",
     "linear": "difference",
+    "ordinal": "log cumulative odds ratio",
 }
 
 __all__ = ["NAME_COLUMNS", "RESULT_COLUMNS", "add_q_values", "adjust_p", "cluster_markers", "feature_names",
@@ -73,7 +75,13 @@ def outcome_data(obs: pd.DataFrame, outcome: str, spec: dict, *, covariates: lis
     terms = covariate_formula(covariates, complete, purpose=purpose)
     formula = "~ 1" + (" + " + terms if terms else "")
     design = model_design(complete, formula, purpose=purpose)
-    response = complete.loc[design.index, columns].astype(float)
+    if otype.model == "ordinal":  # codes 0..K-1 of the categories observed among the patients kept
+        response = ordinal_codes(complete.loc[design.index, columns[0]], spec.get("levels")).to_frame(columns[0])
+        if response.iloc[:, 0].nunique() < 2:
+            raise StratomicsInputError(f"{purpose}: an ordinal outcome needs two categories or more among the "
+                                       f"{len(response)} patients with complete data.")  # fmt: skip
+    else:
+        response = complete.loc[design.index, columns].astype(float)
     if otype.event_role:
         levels = sorted(response[otype.event_column(outcome, spec)].unique())
         found = ", ".join(f"{level:g}" for level in levels)
@@ -98,9 +106,13 @@ def _linear_table(y: np.ndarray, values: np.ndarray, design: np.ndarray, names) 
     return fit.table(names, distribution="t", df=fit.n - design.shape[1] - 1)
 
 
+def _ordinal_table(codes: np.ndarray, values: np.ndarray, design: np.ndarray, names) -> pd.DataFrame:
+    return fit_ordinal_predictor(codes, values, design[:, 1:]).table(names)
+
+
 #: Per-feature fitters by an outcome type's model name: (response, features, design with intercept,
 #: feature names) -> one row per feature.
-PREDICTOR_TABLES = {"logistic": _logistic_table, "cox": _cox_table, "linear": _linear_table}
+PREDICTOR_TABLES = {"logistic": _logistic_table, "cox": _cox_table, "linear": _linear_table, "ordinal": _ordinal_table}
 
 
 def _standardise(values: np.ndarray) -> np.ndarray:
@@ -134,7 +146,7 @@ def outcome_biomarkers(
     """Test every feature of an assay as a predictor of an outcome, adjusted for covariates.
 
     Binary outcomes: logistic regression; survival: Cox model (Efron ties); continuous: linear
-    regression. Features are standardised, so estimates are per SD of the feature.
+    regression; ordinal: proportional odds (cumulative logit). Features are standardised, so estimates are per SD of the feature.
 
     Parameters
     ----------
@@ -187,8 +199,23 @@ def assay_biomarkers(adata: ad.AnnData, obs: pd.DataFrame, outcomes: dict, *, co
     """
     if not enough_patients(adata, assay=assay, min_patients=min_patients, purpose="biomarkers"):
         return pd.DataFrame(columns=RESULT_COLUMNS)
-    return pd.concat([outcome_biomarkers(adata, obs, name, spec=spec, covariates=covariates, assay=assay)
+    return pd.concat([_biomarkers_or_why_not(adata, obs, name, spec=spec, covariates=covariates, assay=assay)
                       for name, spec in outcomes.items()])  # fmt: skip
+
+
+def _biomarkers_or_why_not(adata, obs, outcome, *, spec, covariates, assay) -> pd.DataFrame:
+    """:func:`outcome_biomarkers`; when the model cannot be set up on this assay's patients (e.g. a
+    covariate constant among them), one row per feature without estimate whose note says why."""
+    try:
+        return outcome_biomarkers(adata, obs, outcome, spec=spec, covariates=covariates, assay=assay)
+    except StratomicsInputError as error:
+        log.warning("biomarkers: assay '%s', outcome '%s' not tested on its %d patients: %s", assay, outcome,
+                    adata.n_obs, error)  # fmt: skip
+        model = outcome_type(spec, outcome).model
+        untested = pd.DataFrame({"estimate": np.nan, "std_error": np.nan, "statistic": np.nan, "p_value": np.nan,
+                                 "n": adata.n_obs, "note": f"not tested: {error}"}, index=adata.var_names)  # fmt: skip
+        return _tidy(untested, names=feature_names(adata), assay=assay, label=outcome, model=model,
+                     effect=f"{EFFECTS[model]} per SD")  # fmt: skip
 
 
 def enough_patients(adata: ad.AnnData, *, assay: str, min_patients: int, purpose: str) -> bool:
@@ -367,7 +394,8 @@ def genotype_scan(
 ) -> pd.DataFrame:
     """Additive scan of the SNPs of a (possibly backed) genotype AnnData against an outcome.
 
-    Binary outcomes: logistic; continuous: linear (as plink2 --glm); survival: Cox. Estimates are
+    Binary outcomes: logistic; continuous: linear (as plink2 --glm); survival: Cox; ordinal:
+    proportional odds. Estimates are
     per copy of allele A1.
 
     Returns
@@ -384,9 +412,9 @@ def genotype_scan(
         return np.asarray(block, dtype=float)[rows]
 
     model = outcome_type(spec, outcome).model
-    if model == "cox":  # the SNP scan kernels are linear and logistic; Cox runs chunk by chunk
+    if model in ("cox", "ordinal"):  # the SNP scan kernels are linear and logistic; the others run chunk by chunk
         table = pd.concat([
-            _cox_table(response.to_numpy(), read_chunk(chunk), design.to_numpy(), selected[chunk])
+            PREDICTOR_TABLES[model](response.to_numpy(), read_chunk(chunk), design.to_numpy(), selected[chunk])
             for chunk in (slice(s, min(len(selected), s + chunk_size)) for s in range(0, len(selected), chunk_size))
         ])  # fmt: skip
     else:
