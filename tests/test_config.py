@@ -114,7 +114,7 @@ def test_resolve_derives_each_setting_once_from_the_config(config):
     assert resolved["associate_covariates"] == ["age", "sex", "site", "disease"]
     assert resolved["predict_clinical"] == ["age", "sex", "disease"]  # the batch is not a predictor
     assert resolved["survival_outcomes"] == ["time_to_switch"]
-    assert resolved["table1_columns"] == ["age", "sex", "site", "disease", "failure_12m"]
+    assert resolved["table1_columns"] == ["age", "sex", "site", "disease", "failure_12m", "activity_12m"]
     assert resolved["colour_by"] == ["subgroup", "site", "disease", "subgroup_confidence"]
     assert resolved["n_stratify_settings"] == 7  # k = 2..8
     assert resolved["subgroup_space"] == {"adjust_for": ["age", "sex", "site", "disease"], "select_factors": True,

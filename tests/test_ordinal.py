@@ -123,3 +123,8 @@ def test_an_assay_whose_covariates_are_collinear_among_its_patients_gets_notes_n
     assert len(table) == 10 and table["p_value"].isna().all()
     assert table["note"].str.startswith("not tested: ").all() and table["n"].eq(12).all()
     assert "biomarkers: assay 'few', outcome 'activity' not tested on its 12 patients" in caplog.text
+    from stratomics.associate import markers_of_groups
+
+    obs["group"] = np.tile(["G1", "G2", "G3"], 14)[:40]
+    markers = markers_of_groups(few, obs.loc[few.obs_names], ["group"], covariates=["site", "disease"], assay="few")
+    assert markers.empty and "markers of group in few: not tested on its 12 patients" in caplog.text

@@ -41,7 +41,9 @@ def test_a_planted_subgroup_by_treatment_interaction_is_recovered_by_both_models
         assert rows.at["S3", "ci_low"] < 0 < rows.at["S3", "ci_high"]
     # the ratio type follows the outcome; positivity rows cover both arms of every subgroup
     assert set(effects.loc[effects["outcome"] == "switch", "ratio_type"]) == {"hazard ratio"}
-    assert len(overlap) == 6 and overlap["n"].sum() == 1500 == len(propensity)
+    for outcome in OUTCOMES:  # each outcome's propensities (its own complete cases)
+        assert len(overlap[overlap["outcome"] == outcome]) == 6
+        assert overlap.loc[overlap["outcome"] == outcome, "n"].sum() == 1500 == (propensity["outcome"] == outcome).sum()
 
 
 def test_the_interaction_test_keeps_its_level_without_an_interaction():

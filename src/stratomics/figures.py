@@ -799,7 +799,8 @@ def treatment_overlap(propensity: pd.DataFrame, *, trim: float):
     Parameters
     ----------
     propensity
-        One row per patient and comparison (treatment, reference, subgroup, arm, propensity).
+        One row per patient and comparison (treatment, reference, subgroup, arm, propensity); with
+        an ``outcome`` column, the first outcome's rows are drawn.
     trim
         The trimming bound; patients outside [trim, 1 - trim] were left out (shaded).
 
@@ -810,6 +811,8 @@ def treatment_overlap(propensity: pd.DataFrame, *, trim: float):
     title = "Propensity overlap"
     if propensity.empty:
         return message_figure("No treatment comparison (one treatment only, or no outcome).", title=title)
+    if "outcome" in propensity:  # each outcome has its own complete cases: the first outcome's patients are shown
+        propensity = propensity[propensity["outcome"] == propensity["outcome"].iloc[0]]
     treatments = sorted(propensity["treatment"].unique())
     subgroups = sorted(propensity["subgroup"].unique(), key=_natural)
     colours = dict(zip(("treatment", "reference"), sns.color_palette(PALETTE, 2)))

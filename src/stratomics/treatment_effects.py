@@ -39,11 +39,11 @@ log = logging.getLogger(__name__)
 EFFECT_COLUMNS = ["outcome", "treatment", "reference", "subgroup", "model", "estimate", "std_error", "ci_low",
                   "ci_high", "ratio", "ratio_type", "p_value", "interaction_p_value", "interaction_df", "n_treatment",
                   "n_reference", "events_treatment", "events_reference", "effective_n", "note"]  # fmt: skip
-OVERLAP_COLUMNS = ["treatment", "reference", "subgroup", "arm", "n", "n_trimmed", "propensity_min",
+OVERLAP_COLUMNS = ["outcome", "treatment", "reference", "subgroup", "arm", "n", "n_trimmed", "propensity_min",
                    "propensity_median", "propensity_max"]  # fmt: skip
 #: A log ratio with a larger standard error comes from a model that separates (its estimate is meaningless).
 MAX_STD_ERROR = 5.0
-PROPENSITY_COLUMNS = ["patient_id", "treatment", "reference", "subgroup", "arm", "propensity", "weight", "trimmed"]
+PROPENSITY_COLUMNS = ["patient_id", "outcome", "treatment", "reference", "subgroup", "arm", "propensity", "weight", "trimmed"]
 
 
 def propensity_scores(covariates: pd.DataFrame, treated: np.ndarray, *, penalty: float = 1.0) -> np.ndarray:
@@ -185,15 +185,12 @@ def interaction_wald(params: pd.Series, covariance: pd.DataFrame) -> tuple[float
     return float(stats.chi2.sf(statistic, len(terms))), len(terms)
 
 
-def _arm_counts(data: pd.DataFrame, event: str | None) -> pd.DataFrame:
+def _arm_counts(data: pd.DataFrame, event: str) -> pd.DataFrame:
     """Patients and events per subgroup and arm (columns n_treatment, n_reference, events_...)."""
-    counts = data.groupby(["subgroup", "treated"], observed=True).agg(n=("treated", "size"),
-                                                                      events=(event or "treated", "sum"))  # fmt: skip
+    counts = data.groupby(["subgroup", "treated"], observed=True).agg(n=("treated", "size"), events=(event, "sum"))
     counts = counts.unstack("treated").reindex(columns=pd.MultiIndex.from_product([["n", "events"], [1, 0]]))
     counts = counts.fillna(0).astype(int)
     counts.columns = ["n_treatment", "n_reference", "events_treatment", "events_reference"]
-    if event is None:
-        counts[["events_treatment", "events_reference"]] = np.nan
     return counts
 
 
@@ -246,7 +243,7 @@ def compare_treatments(data: pd.DataFrame, covariates: pd.DataFrame, *, model: s
                              "reference"), "propensity": propensity, "weight": weights, "trimmed": trimmed},
                             index=data.index)  # fmt: skip
     kept = data[~trimmed]
-    event = {"logistic": "y", "cox": "event"}.get(model)
+    event = {"logistic": "y", "cox": "event"}[model]
     counts = _arm_counts(kept, event)
     counts = counts.reindex(pd.Index(list(data["subgroup"].cat.categories), name="subgroup"), fill_value=0)
     n_trimmed = patients[trimmed].groupby(["subgroup", "arm"]).size().unstack("arm")
@@ -339,14 +336,14 @@ def treatment_heterogeneity(obs: pd.DataFrame, outcomes: dict, covariates: list[
             table, patients = compare_treatments(data, design, model=otype.model, trim=trim, min_per_arm=min_per_arm,
                                                  label=f"{name}, {level} vs {reference}")  # fmt: skip
             effects.append(table.assign(outcome=name, treatment=level, reference=reference))
-            propensities.append(patients.assign(treatment=level, reference=reference).rename_axis("patient_id"))
+            propensities.append(patients.assign(outcome=name, treatment=level, reference=reference).rename_axis("patient_id"))
     if not effects:
         return (pd.DataFrame(columns=EFFECT_COLUMNS), pd.DataFrame(columns=OVERLAP_COLUMNS),
                 pd.DataFrame(columns=PROPENSITY_COLUMNS))  # fmt: skip
     effects = pd.concat(effects, ignore_index=True)
     effects["ratio_type"] = effects["outcome"].map(lambda o: "hazard ratio" if outcome_type(outcomes[o], o).time_to_event
                                                    else "odds ratio")  # fmt: skip
-    propensity = pd.concat(propensities).reset_index().drop_duplicates(["patient_id", "treatment"])
+    propensity = pd.concat(propensities).reset_index()  # per outcome: its complete cases differ
     return effects.reindex(columns=EFFECT_COLUMNS), overlap_table(propensity), propensity[PROPENSITY_COLUMNS]
 
 
@@ -383,8 +380,8 @@ def _comparison_data(given: pd.DataFrame, columns: list[str], covariates: list[s
 
 
 def overlap_table(propensity: pd.DataFrame) -> pd.DataFrame:
-    """The positivity check: per comparison, subgroup and arm, patients, trimmed ones and the propensity range."""
-    grouped = propensity.groupby(["treatment", "reference", "subgroup", "arm"], observed=True)
+    """The positivity check: per outcome, comparison, subgroup and arm, patients, trimmed ones and the propensity range."""
+    grouped = propensity.groupby(["outcome", "treatment", "reference", "subgroup", "arm"], observed=True)
     table = grouped.agg(n=("propensity", "size"), n_trimmed=("trimmed", "sum"), propensity_min=("propensity", "min"),
                         propensity_median=("propensity", "median"), propensity_max=("propensity", "max"))  # fmt: skip
     return table.reset_index()[OVERLAP_COLUMNS]

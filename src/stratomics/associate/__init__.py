@@ -296,9 +296,10 @@ def markers_of_groups(adata: ad.AnnData, obs: pd.DataFrame, groups: list[str], *
                       defined_on: tuple = (), min_patients: int = 2, **options) -> pd.DataFrame:  # fmt: skip
     """:func:`cluster_markers` for each group column (adjusted for the covariates other than itself).
 
-    An assay measured on fewer than ``min_patients`` patients, and a column with fewer than two
-    groups among the assay's patients (one subgroup: no structure found), have nothing to compare:
-    they are skipped with a warning. Rows of the groups in
+    An assay measured on fewer than ``min_patients`` patients, a column with fewer than two
+    groups among the assay's patients (one subgroup: no structure found), and a model that cannot
+    be set up on them (collinear covariates) have nothing to compare: they are skipped with a
+    warning that says why. Rows of the groups in
     ``defined_on`` (the subgroups, when this assay was integrated) get the :data:`DESCRIPTIVE` note:
     features that made the groups separate them by construction.
 
@@ -314,7 +315,12 @@ def markers_of_groups(adata: ad.AnnData, obs: pd.DataFrame, groups: list[str], *
         if len(levels) < 2:
             log.warning("markers of %s in %s: %d group(s), nothing to compare", group, assay, len(levels))
             continue
-        table = cluster_markers(adata, obs, group, covariates=[c for c in covariates if c != group], assay=assay, **options)
+        try:
+            table = cluster_markers(adata, obs, group, covariates=[c for c in covariates if c != group], assay=assay,
+                                    **options)  # fmt: skip
+        except StratomicsInputError as error:  # e.g. covariates collinear among this assay's patients
+            log.warning("markers of %s in %s: not tested on its %d patients: %s", group, assay, adata.n_obs, error)
+            continue
         if group in defined_on:
             table["note"] = table["note"].where(table["note"] != "", DESCRIPTIVE)
         tables.append(table)
