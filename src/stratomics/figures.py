@@ -308,6 +308,10 @@ def fdr_line(rows: pd.DataFrame, q_threshold: float) -> float | None:
     return float(-np.log10(max(passing.max(), 1e-300))) if len(passing) else None
 
 
+#: Volcano panels per row (assays beyond wrap onto further rows).
+VOLCANO_COLUMNS = 4
+
+
 def volcano(results: pd.DataFrame, *, outcome: str, q_threshold: float = 0.05, label_top: int = 3):
     """Estimate against -log10 p, one panel per assay; features under the q threshold coloured, the
     dashed line at the largest p-value that passes it in the FDR family (all assays, or each assay as the
@@ -332,8 +336,13 @@ def volcano(results: pd.DataFrame, *, outcome: str, q_threshold: float = 0.05, l
     assays = list(dict.fromkeys(rows["assay"]))
     colours = sns.color_palette(PALETTE)
     with figure_style():
-        fig, axes = plt.subplots(1, len(assays), figsize=(PAGE_WIDTH_IN, 2.6), squeeze=False)
-        for ax, assay in zip(axes[0], assays):
+        columns = min(len(assays), VOLCANO_COLUMNS)  # more assays wrap onto further rows
+        rows_of_panels = -(-len(assays) // columns) if assays else 1
+        fig, axes = plt.subplots(rows_of_panels, max(columns, 1), figsize=(PAGE_WIDTH_IN, 0.4 + 2.4 * rows_of_panels),
+                                 squeeze=False)  # fmt: skip
+        for ax in axes.flat[len(assays):]:
+            ax.set_visible(False)
+        for ax, assay in zip(axes.flat, assays):
             part = rows[rows["assay"] == assay]
             significant = part["q_value"] < q_threshold
             log_p = -np.log10(part["p_value"].clip(lower=1e-300))
@@ -357,8 +366,11 @@ def volcano(results: pd.DataFrame, *, outcome: str, q_threshold: float = 0.05, l
             ax.set_xlim(-reach, reach)  # symmetric: up and down effects at the same scale
             ax.xaxis.set_major_locator(MaxNLocator(4, symmetric=True))
             ax.margins(y=0.12)
-            ax.set(title=f"{assay}\n{significant.sum()} of {len(part)} at q < {q_threshold:g}", xlabel=part["effect"].iloc[0])
-        axes[0][0].set_ylabel(r"$-\log_{10}$ p")
+            ax.set(title=f"{assay}\n{significant.sum()} of {len(part)} at q < {q_threshold:g}")
+        for row in axes:
+            row[0].set_ylabel(r"$-\log_{10}$ p")
+        if assays:
+            fig.supxlabel(rows["effect"].iloc[0], fontsize=7)
         handles, labels = axes[0][0].get_legend_handles_labels()
         fig.legend(handles, labels, frameon=False, fontsize=SMALLEST_FONT, loc="upper right", ncol=2, markerscale=2)
         fig.suptitle(outcome.replace("_", " "), fontsize=8, fontweight="bold", x=0.02, ha="left")
