@@ -331,7 +331,7 @@ def test_outcome_biomarkers_give_tidy_rows_for_every_feature(demo_mdata):
     for name, spec in outcomes.items():
         table = outcome_biomarkers(mdata["cytokines"], mdata.obs, name, spec=spec, covariates=["age", "sex"], assay="cytokines")
         assert len(table) == mdata["cytokines"].n_vars and table["feature"].is_unique
-        assert (table["model"] == ("logistic" if spec["type"] == "binary" else "cox")).all()
+        assert (table["model"] == {"binary": "logistic", "survival": "cox", "ordinal": "ordinal"}[spec["type"]]).all()
         usable = table["p_value"].notna()
         assert ((table.loc[usable, "ci_low"] < table.loc[usable, "estimate"])
                 & (table.loc[usable, "estimate"] < table.loc[usable, "ci_high"])).all()  # fmt: skip

@@ -171,3 +171,12 @@ def test_a_config_that_would_run_code_is_refused_with_the_reason(tmp_path):
     with pytest.raises(StratomicsInputError, match="tagged.yaml: not valid YAML"):
         read_config(tagged)  # the safe loader knows no Python tags
     assert not marker.exists()
+
+
+def test_an_outcome_or_assay_set_to_null_by_a_later_config_file_is_removed(tmp_path):
+    config = demo_config(tmp_path)
+    config["cohort"]["outcomes"]["activity_12m"] = None
+    config["assays"]["wearable"] = None
+    checked = validate_config(config, check_files=False)
+    assert "activity_12m" not in checked["cohort"]["outcomes"] and "failure_12m" in checked["cohort"]["outcomes"]
+    assert "wearable" not in checked["assays"] and "voice" in checked["assays"]

@@ -64,6 +64,14 @@ def read_config(path: str | Path) -> dict:
     return config
 
 
+def _drop_removed_entries(config: dict) -> None:
+    """Remove the outcomes and assays set to null: a later config file (``--configfile a.yaml b.yaml``)
+    drops an entry of an earlier one that way."""
+    for entries in (config.get("cohort", {}).get("outcomes"), config.get("assays")):
+        for name in [name for name, spec in (entries or {}).items() if spec is None]:
+            del entries[name]
+
+
 def validate_config(config: dict, *, check_files: bool = True, buildable=()) -> dict:
     """Validate a config, fill in the schema's defaults and check the assay options and files.
 
@@ -78,9 +86,10 @@ def validate_config(config: dict, *, check_files: bool = True, buildable=()) -> 
 
     Returns
     -------
-    A copy of the config with defaults filled in.
+    A copy of the config with defaults filled in; outcomes and assays set to null are removed.
     """
     config = copy.deepcopy(config)
+    _drop_removed_entries(config)
     schema = load_schema()
     validator = _validator_filling_defaults(schema)
     errors = sorted(  # misspelt keys first: they explain the other errors

@@ -80,7 +80,10 @@ def demo_cdm_tables(patients: pd.DataFrame, seed: int) -> dict[str, pd.DataFrame
     """
     rng = np.random.default_rng([seed, 5_4])
     n = len(patients)
-    index = [FIRST_INDEX + dt.timedelta(days=int(d)) for d in rng.integers(0, 4 * 365, n)]
+    drawn = [FIRST_INDEX + dt.timedelta(days=int(d)) for d in rng.integers(0, 4 * 365, n)]
+    # the sample sheet's treatment start, when it has one, is the index date (the wearable windows count from it)
+    index = ([dt.date.fromisoformat(day) for day in patients["treatment_start"]] if "treatment_start" in patients
+             else drawn)  # fmt: skip
     timeline = _timeline(patients, rng)
     sites = sorted(patients["site"].unique())
     tables = {

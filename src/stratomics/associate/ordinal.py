@@ -14,7 +14,7 @@ import numpy as np
 from scipy import special
 
 from stratomics.associate.linear import invert_stack
-from stratomics.associate.predictor import NOT_ESTIMABLE, PredictorFit, _cross, in_chunks, weighted_gram
+from stratomics.associate.predictor import NOT_ESTIMABLE, PredictorFit, feature_cross, in_chunks, weighted_gram
 
 MAX_ITER, TOLERANCE, MAX_HALVINGS = 50, 1e-8, 30
 
@@ -100,12 +100,12 @@ def _score_information(params, values, weights, codes, covariates):
     h_eta = (slope_high - slope_low) / prob - (a - b) ** 2
     h_upper, h_lower = slope_high / prob - a**2, -slope_low / prob - b**2
     h_upper_eta, h_lower_eta = -slope_high / prob + a * (a - b), slope_low / prob - b * (a - b)
-    score = np.column_stack([_cross(-weights * (a - b), values, covariates),
+    score = np.column_stack([feature_cross(-weights * (a - b), values, covariates),
                              (upper.T @ (weights * a) - lower.T @ (weights * b)).T])  # fmt: skip
     k = upper.shape[1]
     information = np.empty((values.shape[1], p + k, p + k))
     information[:, :p, :p] = -weighted_gram(weights * h_eta, values, covariates)
-    cross = np.stack([_cross(weights * (h_upper_eta * upper[:, [c]] + h_lower_eta * lower[:, [c]]), values, covariates)
+    cross = np.stack([feature_cross(weights * (h_upper_eta * upper[:, [c]] + h_lower_eta * lower[:, [c]]), values, covariates)
                       for c in range(k)], axis=1)  # fmt: skip
     information[:, p:, :p], information[:, :p, p:] = -cross, -cross.transpose(0, 2, 1)
     information[:, p:, p:] = -(np.einsum("nk,nj,nl->jkl", upper, weights * h_upper, upper)

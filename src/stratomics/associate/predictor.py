@@ -80,7 +80,7 @@ def weighted_gram(weights: np.ndarray, features: np.ndarray, covariates: np.ndar
     return gram
 
 
-def _cross(vector: np.ndarray, features: np.ndarray, covariates: np.ndarray) -> np.ndarray:
+def feature_cross(vector: np.ndarray, features: np.ndarray, covariates: np.ndarray) -> np.ndarray:
     """X'v of every feature's design for per-feature vectors v (patients x features)."""
     return np.column_stack([(vector * features).sum(axis=0), vector.T @ covariates])
 
@@ -143,7 +143,7 @@ def _fit_linear_chunk(features, y, covariates) -> PredictorFit:
     weights = observed.astype(float)
     values = np.where(observed, features, 0.0)
     inverse, usable = invert_stack(weighted_gram(weights, values, covariates))
-    beta = np.einsum("jkl,jl->jk", inverse, _cross(weights * y[:, None], values, covariates))
+    beta = np.einsum("jkl,jl->jk", inverse, feature_cross(weights * y[:, None], values, covariates))
     fitted = values * beta[:, 0] + covariates @ beta[:, 1:].T
     n = observed.sum(axis=0)
     df = n - beta.shape[1]
