@@ -61,11 +61,11 @@ def read_wearable(path, *, source, known_ids, options, index_dates=None) -> Assa
     names = _column_names(table, path, source, options)
     records, invalid = _parse_records(table, names, options)
     _warn_invalid(source, invalid, len(table))
-    records, calendar, no_date = _baseline_days(records, index_dates, options.get("window", DEFAULT_WINDOW))
+    start, end = options.get("window", DEFAULT_WINDOW)
+    records, calendar, no_date = _baseline_days(records, index_dates, (start, end))
     days, intraday = _wear_days(records, options.get("min_wear_hours", 10.0))
     features, counts = _summaries(records[records.set_index(["id", "day"]).index.isin(days.index[days["valid"]])],
                                   days, intraday, calendar=calendar, options=options)  # fmt: skip
-    start, end = options.get("window", DEFAULT_WINDOW)
     counts["valid_wear_fraction"] = counts["n_valid_days"] / (end - start + 1)
     counts["n_invalid_values"] = invalid.groupby("id").size().reindex(counts.index, fill_value=0).astype(float)
     excluded = _excluded(table[names["id"]].unique(), counts, no_date, source=source,
