@@ -157,8 +157,10 @@ class Stratification:
     reference: np.ndarray  # indices of the reference patients
 
     def assign(self, embedding: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Subgroup and confidence (share of resampled models that agree) of new patients."""
+        """Subgroup and confidence (share of resampled models that agree; NaN without them) of new patients."""
         labels = self.final_labels(embedding)
+        if not self.resampled:  # a shipped model keeps no resampled clusterings
+            return labels, np.full(len(labels), np.nan)
         votes = np.array([mapping[model.predict(embedding)] for model, mapping in zip(self.resampled, self.mappings)])
         return labels, (votes == labels).mean(axis=0)
 

@@ -305,17 +305,21 @@ def umap_table(mdata, *, seed: int = 0, n_neighbors: int = 15) -> pd.DataFrame:
                          "umap_2": coordinates[:, 1]})  # fmt: skip
 
 
-def strip_patient_data(model: SubgroupModel, scales: dict | None = None) -> SubgroupModel:
-    """A copy of the model that holds parameters only, to ship to other sites.
+def strip_patient_data(model: SubgroupModel, scales: dict | None = None, *, min_count: int = 5) -> SubgroupModel:
+    """A copy of the model that holds aggregates of at least ``min_count`` patients only, to ship.
 
-    Removes the fitted patients' labels, confidences, consensus matrix and the training labels kept
-    by the resampled clusterings; assignment of new patients is unchanged. ``scales`` (assay ->
-    feature SDs of the discovery cohort) travel with it so that sites report effects on one scale.
+    Removes the fitted patients' labels, confidences and consensus matrix, and the resampled
+    clusterings (a resample's cluster may hold one patient, whose scores would be its centroid).
+    Patients are placed by the final clustering and the membership discriminants, whose subgroup
+    means are over at least ``min_count`` patients; the confidence of a patient whose pattern of
+    assays has no discriminant is unknown (NaN). ``scales`` (assay -> feature SDs of the discovery
+    cohort) travel with it so that sites report effects on one scale.
 
     Raises
     ------
     StratomicsInputError
-        For an SNF model, which needs the fitted patients' profiles to place anyone.
+        For an SNF model, which needs the fitted patients' profiles to place anyone, and for a
+        subgroup of fewer than ``min_count`` fitted patients (its centroid would be theirs).
     """
     import copy
 
@@ -324,15 +328,22 @@ def strip_patient_data(model: SubgroupModel, scales: dict | None = None) -> Subg
     if isinstance(model.integration, SnfModel):
         raise StratomicsInputError("an snf subgroup model holds patient profiles and cannot be shipped; "
                                    "integrate with method mofa or mfa for federated analyses.")  # fmt: skip
+    sizes = np.bincount(model.stratification.labels, minlength=model.stratification.k)
+    if (sizes < min_count).any():
+        small = ", ".join(f"S{i + 1} ({size} patients)" for i, size in enumerate(sizes) if size < min_count)
+        raise StratomicsInputError(
+            f"ship model: subgroups {small} hold fewer than federated.min_cell_count ({min_count}) patients, whose "
+            "subgroup centre would be their own factor scores; stratify with a smaller k before shipping the model."
+        )
     shipped = copy.deepcopy(model)
     shipped.scales = scales or {}
     result = shipped.stratification
     result.labels, result.confidence, result.noise = np.zeros(0, int), np.zeros(0), np.zeros(0, bool)
     result.consensus, result.reference = np.zeros((0, 0), np.float32), np.zeros(0, int)
-    for clustering in (result.model, *result.resampled):
-        for attribute in ("labels_", "strength"):
-            if hasattr(clustering, attribute):
-                setattr(clustering, attribute, None)
+    result.resampled, result.mappings = [], []
+    for attribute in ("labels_", "strength"):
+        if hasattr(result.model, attribute):
+            setattr(result.model, attribute, None)
     return shipped
 
 

@@ -5,6 +5,8 @@ rule ship_model:
     output:
         model="results/federated/model_for_sites.zip",
         sha256="results/federated/model_for_sites.zip.sha256",
+    params:
+        min_count=config["federated"]["min_cell_count"],
     log:
         "results/logs/ship_model.log",
     threads: 1
@@ -29,6 +31,8 @@ rule site_export:
         min_count=config["federated"]["min_cell_count"],
         km_times=config["federated"]["km_times"],
         model_sha256=config["federated"].get("model_sha256"),
+        releases=lambda wildcards: f"{config['federated']['releases']}/{wildcards.site}.json",
+        allow_close_release=config["federated"]["allow_close_release"],
     log:
         "results/logs/site_export_{site}.log",
     threads: 1

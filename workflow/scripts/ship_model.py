@@ -11,7 +11,7 @@ snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 def main():
     model = load_model(snakemake.input.model)
     scales = feature_scales(md.read_h5mu(snakemake.input.mdata), model.assays)
-    digest = save_model_file(strip_patient_data(model, scales), snakemake.output.model)
+    digest = save_model_file(strip_patient_data(model, scales, min_count=snakemake.params.min_count), snakemake.output.model)
     print(f"model for sites: {snakemake.output.model}, SHA-256 {digest} (send both; sites set federated.model_sha256)")
 
 

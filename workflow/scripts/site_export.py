@@ -11,7 +11,8 @@ def main():
     params = snakemake.params
     log = site_export(md.read_h5mu(snakemake.input.cohort), load_model(snakemake.input.model, sha256=params.model_sha256), outcomes=params.outcomes,
                       covariates=params.covariates, folder=snakemake.output[0], min_count=params.min_count,
-                      km_times=params.km_times)  # fmt: skip
+                      km_times=params.km_times, releases=params.releases,
+                      allow_close_release=params.allow_close_release)  # fmt: skip
     print(f"site export written to {snakemake.output[0]}; {len(log)} cells suppressed (disclosure_log.tsv)")
 
 
