@@ -102,3 +102,17 @@ def test_an_array_entry_that_needs_pickle_is_refused(tmp_path):
 def test_objects_outside_the_allowed_classes_cannot_be_saved(tmp_path):
     with pytest.raises(TypeError, match="cannot hold a builtins.function"):
         save_model_file({"f": lambda x: x}, tmp_path / "model.zip")
+
+
+def test_a_model_file_does_not_depend_on_the_fitting_machines_threads(tmp_path):
+    from sklearn.cluster import KMeans
+
+    points = np.random.default_rng(0).normal(size=(200, 3))
+    model = KMeans(3, n_init=2, random_state=0).fit(points)
+    model._n_threads = 16  # as fitted on a 16-core machine
+    save_model_file(model, tmp_path / "many.zip")
+    model._n_threads = 2
+    save_model_file(model, tmp_path / "two.zip")
+    assert (tmp_path / "many.zip").read_bytes() == (tmp_path / "two.zip").read_bytes()
+    loaded = load_model_file(tmp_path / "two.zip")
+    assert (loaded.predict(points) == model.predict(points)).all()

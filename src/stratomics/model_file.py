@@ -40,6 +40,10 @@ ALLOWED_CLASSES = frozenset({
     "sklearn.linear_model._logistic.LogisticRegression", "sksurv.linear_model.coxnet.CoxnetSurvivalAnalysis",
     "sksurv.linear_model.coxph.BreslowEstimator", "sksurv.functions.StepFunction",
 })  # fmt: skip
+#: Attributes that describe the machine a model was fitted on, not the model (scikit-learn's k-means
+#: records the fitting machine's thread count): not written, so the file does not depend on the
+#: machine, and set to these values on loading.
+MACHINE_ATTRIBUTES = {"sklearn.cluster._kmeans.KMeans": {"_n_threads": 1}}
 _FIXED_DATE = (2000, 1, 1, 0, 0, 0)
 _ZIP_MAGIC = b"PK\x03\x04"
 
@@ -177,7 +181,8 @@ def _encode(value, arrays: list):
     name = f"{type(value).__module__}.{type(value).__qualname__}"
     if name not in ALLOWED_CLASSES:
         raise TypeError(f"a model file cannot hold a {name} (allowed: stratomics.model_file.ALLOWED_CLASSES)")
-    return {"type": "object", "class": name, "state": _encode(dict(vars(value)), arrays)}
+    state = {key: item for key, item in vars(value).items() if key not in MACHINE_ATTRIBUTES.get(name, {})}
+    return {"type": "object", "class": name, "state": _encode(state, arrays)}
 
 
 def _encode_values(values: pd.Index | pd.Series, arrays: list):
@@ -240,5 +245,5 @@ def _rebuild(name: str, state: dict, path: str):
     module, _, qualname = name.rpartition(".")
     cls = getattr(importlib.import_module(module), qualname)
     instance = cls.__new__(cls)
-    instance.__dict__.update(state)
+    instance.__dict__.update({**MACHINE_ATTRIBUTES.get(name, {}), **state})
     return instance
