@@ -4,12 +4,13 @@ import anndata as ad
 import mudata as md
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from stratomics.cli import main
 from stratomics.integrate import fit_integration
 from stratomics.model_file import save_model_file
-from stratomics.stratify import fit_patients, select_k, stratify
+from stratomics.stratify import consensus_cdf, consensus_cdf_table, fit_patients, select_k, stratify
 from stratomics.subgroups import assign_patients, integrate_and_stratify, subgroup_table
 
 md.set_options(pull_on_update=False)
@@ -234,3 +235,43 @@ def test_an_assay_on_a_handful_of_patients_is_left_out_of_integration_and_tests_
     assert tested.empty and markers.empty
     assert "integrate: assay 'rare' is left out: measured on 3 patients, fewer than min_patients_per_assay (10)" in caplog.text
     assert "biomarkers: assay 'rare' is not tested: measured on 3 patients" in caplog.text
+
+
+def test_consensus_cdf_area_is_the_integral_of_the_empirical_cdf():
+    crisp = np.kron(np.eye(2), np.ones((3, 3)))  # two blocks of 3: 6 of 15 pairs together
+    cdf, area = consensus_cdf(crisp)
+    assert area == pytest.approx(9 / 15)  # flat at the share of pairs never together
+    assert cdf[0] == pytest.approx(9 / 15) and cdf[50] == pytest.approx(9 / 15) and cdf[-1] == 1
+    rng = np.random.default_rng(1)
+    values = rng.beta(0.5, 0.5, size=(40, 40))
+    consensus = np.triu(values, 1) + np.triu(values, 1).T
+    pairs = consensus[np.triu_indices(40, 1)]
+    grid = np.linspace(0, 1, 20_001)
+    numeric = np.trapezoid((pairs[None, :] <= grid[:, None]).mean(axis=1), grid)  # integral of the ECDF
+    assert consensus_cdf(consensus)[1] == pytest.approx(numeric, abs=1e-3)
+
+
+def test_the_consensus_figure_draws_one_cdf_per_k_and_the_selection_rule():
+    from matplotlib import pyplot as plt
+
+    from stratomics.figures import consensus_and_selection
+    from stratomics.plot import SMALLEST_FONT
+
+    rng = np.random.default_rng(0)
+    embedding = np.vstack([rng.normal(centre, 0.3, size=(40, 2)) for centre in ((0, 0), (3, 0), (0, 3))])
+    result, table = stratify(embedding, k_values=range(2, 6), n_resamples=10, seed=0)
+    assert table.loc[table["chosen"], "k"].item() == 3
+    assert (table["delta_area"].iloc[1:] == table["cdf_area"].diff().iloc[1:] / table["cdf_area"].shift().iloc[1:]).all()
+    from stratomics.stratify import consensus_for_k
+
+    results = [consensus_for_k(embedding, k, n_resamples=10, seed=0) for k in range(2, 6)]
+    labels = pd.Series([f"S{label + 1}" for label in result.labels])
+    fig = consensus_and_selection(result.consensus, labels, pd.Series(result.confidence), selection=table,
+                                  cdf=consensus_cdf_table(results))  # fmt: skip
+    cdf_panel = next(ax for ax in fig.axes if ax.get_title() == "Consensus CDF")
+    assert len(cdf_panel.get_lines()) == 4
+    letters = [text.get_text() for ax in fig.axes for text in ax.texts if len(text.get_text()) == 1]
+    assert letters[-5:] == list("abcde")
+    sizes = [text.get_fontsize() for text in fig.findobj(plt.Text) if text.get_text().strip()]
+    assert min(sizes) >= SMALLEST_FONT
+    plt.close(fig)

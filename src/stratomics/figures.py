@@ -98,8 +98,12 @@ def _natural(name: str):
 
 def consensus_and_selection(consensus: np.ndarray, labels: pd.Series, confidence: pd.Series,
                             *,
-                            selection: pd.DataFrame):  # fmt: skip
-    """Consensus matrix of the chosen subgroups and the model-selection curves.
+                            selection: pd.DataFrame, cdf: pd.DataFrame):  # fmt: skip
+    """Consensus matrix of the chosen subgroups and the model selection, as ConsensusClusterPlus draws it.
+
+    Panels: (a) the consensus matrix ordered by subgroup; (b) the consensus CDF of every k; (c) the
+    relative change in the area under the CDF; (d) PAC with the crisp threshold of the rule; (e) the
+    p-value of each k against the Gaussian null reference with its Bonferroni threshold.
 
     Parameters
     ----------
@@ -108,42 +112,72 @@ def consensus_and_selection(consensus: np.ndarray, labels: pd.Series, confidence
     labels, confidence
         Subgroup and confidence of the reference patients (same order).
     selection
-        The model-selection table (k, pac, silhouette, mean_cluster_consensus, chosen).
+        The model-selection table (k, pac, delta_area, null_p_value, chosen, rule).
+    cdf
+        The consensus CDF of every k (k, consensus, cdf; :func:`stratomics.stratify.consensus_cdf_table`).
 
     Returns
     -------
     The figure.
     """
+    from stratomics.stratify import CRISP_PAC, NULL_ALPHA
+
+    tried = selection[selection["k"].isin(cdf["k"])]
+    chosen = selection.loc[selection["chosen"]].iloc[0]
+    with figure_style():
+        fig = plt.figure(figsize=(PAGE_WIDTH_IN, 4.6))
+        grid = fig.add_gridspec(2, 3, width_ratios=[1.3, 1, 1], hspace=0.6, wspace=0.6)
+        _consensus_heatmap(fig.add_subplot(grid[:, 0]), consensus, labels, confidence)
+        ax_cdf = fig.add_subplot(grid[0, 1])
+        colours = sns.color_palette("viridis", len(tried))
+        for colour, (k, curve) in zip(colours, cdf.groupby("k")):
+            ax_cdf.step(curve["consensus"], curve["cdf"], where="post", color=colour, lw=2 if k == chosen["k"] else 0.9,
+                        label=f"k = {k}")  # fmt: skip
+        ax_cdf.set(xlabel="consensus index", ylabel="CDF", title="Consensus CDF", xlim=(0, 1), ylim=(0, 1))
+        ax_cdf.legend(fontsize=SMALLEST_FONT, frameon=False, loc="lower right", ncol=2, handlelength=1,
+                      columnspacing=0.8, labelspacing=0.2)  # fmt: skip
+        panels = [(grid[0, 2], "delta_area", "Delta CDF area", None),
+                  (grid[1, 1], "pac", f"PAC (dashed: {CRISP_PAC:g})", CRISP_PAC),
+                  (grid[1, 2], "null_p_value", f"Null p (dashed: {NULL_ALPHA:g}/{len(tried)})",
+                   NULL_ALPHA / len(tried))]  # fmt: skip
+        axes = [fig.add_subplot(cell) for cell, *_ in panels]
+        for ax, (_, column, title, threshold) in zip(axes, panels):
+            _selection_curve(ax, tried, chosen, column, title=title, threshold=threshold)
+        for ax, letter in zip([fig.axes[0], ax_cdf, *axes], "abcde"):
+            ax.text(-0.3, 1.06, letter, transform=ax.transAxes, fontsize=10, fontweight="bold", va="bottom")
+        fig.suptitle(f"Chosen: k = {chosen['k']} ({chosen['rule']})", fontsize=SMALLEST_FONT, y=0.995, wrap=True)
+    return fig
+
+
+def _consensus_heatmap(ax, consensus, labels, confidence):
+    """The consensus matrix ordered by subgroup and confidence, subgroups framed, colour bar beside it."""
     order = np.lexsort((-confidence.to_numpy(), labels.map(lambda name: int(name[1:])).to_numpy()))
     palette = subgroup_palette(labels.unique())
-    with figure_style():
-        fig = plt.figure(figsize=(PAGE_WIDTH_IN, 3.2))
-        grid = fig.add_gridspec(3, 2, width_ratios=[1.1, 1], hspace=0.15, wspace=0.35)
-        ax_heat = fig.add_subplot(grid[:, 0])
-        image = ax_heat.imshow(consensus[np.ix_(order, order)], cmap="Blues", vmin=0, vmax=1,
-                               interpolation="nearest", rasterized=True)  # fmt: skip
-        sorted_labels = labels.to_numpy()[order]
-        starts = np.r_[0, np.flatnonzero(sorted_labels[1:] != sorted_labels[:-1]) + 1, len(order)]
-        for start, end in zip(starts[:-1], starts[1:]):
-            ax_heat.add_patch(plt.Rectangle((start - 0.5, start - 0.5), end - start, end - start, fill=False,
-                                            edgecolor=palette[sorted_labels[start]], lw=1.2))  # fmt: skip
-            ax_heat.text((start + end) / 2, -len(order) * 0.02, sorted_labels[start], ha="center", va="bottom",
-                         fontsize=SMALLEST_FONT, color=palette[sorted_labels[start]])  # fmt: skip
-        ax_heat.set(xticks=[], yticks=[], xlabel=f"patients by subgroup (n = {len(order)})")
-        fig.colorbar(image, ax=ax_heat, shrink=0.6, label="consensus", location="left", pad=0.04)
-        curves = [("pac", "PAC (lower = stabler)"), ("silhouette", "silhouette"),
-                  ("mean_cluster_consensus", "mean cluster consensus")]  # fmt: skip
-        chosen = selection.loc[selection["chosen"]].iloc[0]
-        for row, (column, label) in enumerate(curves):
-            ax = fig.add_subplot(grid[row, 1])
-            ax.plot(selection["k"], selection[column], "o-", color=sns.color_palette(PALETTE)[0], ms=3, lw=1)
-            ax.plot(chosen["k"], chosen[column], "o", color=sns.color_palette(PALETTE)[3], ms=6, mfc="none")
-            ax.set_ylabel(label, fontsize=SMALLEST_FONT)
-            ax.set_xticks(selection["k"].unique())
-            if row < len(curves) - 1:
-                ax.tick_params(labelbottom=False)
-        ax.set_xlabel(f"number of subgroups k (chosen: {chosen['k']})")
-    return fig
+    image = ax.imshow(consensus[np.ix_(order, order)], cmap="Blues", vmin=0, vmax=1, interpolation="nearest",
+                      rasterized=True)  # fmt: skip
+    sorted_labels = labels.to_numpy()[order]
+    starts = np.r_[0, np.flatnonzero(sorted_labels[1:] != sorted_labels[:-1]) + 1, len(order)]
+    for start, end in zip(starts[:-1], starts[1:]):
+        ax.add_patch(plt.Rectangle((start - 0.5, start - 0.5), end - start, end - start, fill=False,
+                                   edgecolor=palette[sorted_labels[start]], lw=1.2))  # fmt: skip
+        ax.text((start + end) / 2, -len(order) * 0.02, sorted_labels[start], ha="center", va="bottom",
+                fontsize=SMALLEST_FONT, color=palette[sorted_labels[start]])  # fmt: skip
+    ax.set(xticks=[], yticks=[], xlabel=f"patients (n = {len(order)})")
+    colour_bar = ax.figure.colorbar(image, ax=ax, fraction=0.05, pad=0.03, location="right")
+    colour_bar.ax.set_title("consensus", fontsize=SMALLEST_FONT)
+
+
+def _selection_curve(ax, table, chosen, column, *, title, threshold=None):
+    """One model-selection statistic against k, the chosen k circled, an optional threshold (dashed)."""
+    ax.plot(table["k"], table[column], "o-", color=sns.color_palette(PALETTE)[0], ms=3, lw=1)
+    ax.plot(chosen["k"], chosen[column], "o", color=sns.color_palette(PALETTE)[3], ms=7, mfc="none")
+    if column == "null_p_value":
+        ax.set_yscale("log")
+    if threshold is not None:
+        ax.axhline(threshold, color="0.4", lw=0.8, ls="--")
+    ax.set_title(title, fontsize=SMALLEST_FONT + 1)
+    ax.set_xticks(table["k"].unique())
+    ax.set_xlabel("number of subgroups k")
 
 
 #: Time points (days) of the Kaplan-Meier axis and at-risk table when the follow-up is in days.

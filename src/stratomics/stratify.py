@@ -371,6 +371,45 @@ def candidate_settings(n: int, *, algorithm: str = "kmeans", k_values=range(2, 9
     return sorted(set(k_values) | ({k} if k else set()))
 
 
+#: Consensus values at which the consensus CDF is tabulated.
+CDF_GRID = np.linspace(0, 1, 101)
+
+
+def consensus_cdf(consensus: np.ndarray) -> tuple[np.ndarray, float]:
+    """Empirical CDF of the pairwise consensus values and the area under it (ConsensusClusterPlus).
+
+    A crisp clustering puts every pair near 0 or 1: the CDF is flat in between, and its area is
+    the share of pairs never clustered together. Monti et al. (2003) choose k where the area
+    stops growing (the relative change, delta area, falls off).
+
+    Parameters
+    ----------
+    consensus
+        Patients x patients: share of resamples that cluster each pair together.
+
+    Returns
+    -------
+    The CDF at :data:`CDF_GRID` and the exact area under the empirical CDF on [0, 1].
+    """
+    pairs = np.sort(consensus[np.triu_indices(len(consensus), 1)])
+    cdf = np.searchsorted(pairs, CDF_GRID, side="right") / len(pairs)
+    values, counts = np.unique(np.r_[pairs, 1.0], return_counts=True)
+    below = np.cumsum(counts)[:-1] / len(pairs)  # the CDF is constant from one value to the next
+    return cdf, float(np.sum(np.diff(values) * below))
+
+
+def consensus_cdf_table(results: list[Stratification]) -> pd.DataFrame:
+    """Long table of the consensus CDF of every setting: setting, k, consensus, cdf."""
+    return pd.concat([pd.DataFrame({"setting": r.setting, "k": r.k, "consensus": CDF_GRID,
+                                    "cdf": consensus_cdf(r.consensus)[0]}) for r in results if len(r.consensus) > 1],
+                     ignore_index=True)  # fmt: skip
+
+
+def _delta_area(areas: pd.Series) -> pd.Series:
+    """Relative change of the CDF area from the previous setting (the first keeps its area)."""
+    return (areas - areas.shift()).div(areas.shift()).fillna(areas)
+
+
 def choose(results: list[Stratification], embedding: np.ndarray, *, algorithm: str = "kmeans",
            k: int | None = None, min_size: int | None = None, seed: int = 0) -> tuple[Stratification, pd.DataFrame]:  # fmt: skip
     """The model-selection table of consensus results and the chosen one (see the module docstring).
@@ -393,9 +432,11 @@ def choose(results: list[Stratification], embedding: np.ndarray, *, algorithm: s
         {"setting": r.setting, "k": r.k, "pac": r.pac, "mean_cluster_consensus": r.mean_cluster_consensus,
          "min_cluster_consensus": r.min_cluster_consensus, "silhouette": r.silhouette,
          "smallest_subgroup": int(np.bincount(r.labels, minlength=r.k).min()),
-         "mean_confidence": float(r.confidence.mean()), "noise": int(r.noise.sum())}
+         "mean_confidence": float(r.confidence.mean()), "noise": int(r.noise.sum()),
+         "cdf_area": consensus_cdf(r.consensus)[1]}
         for r in results
     ])  # fmt: skip
+    table["delta_area"] = _delta_area(table["cdf_area"])
     table[["null_p_value", "gap", "gap_sd"]] = null_reference(embedding, results, seed=seed)
     table["supported"] = table["null_p_value"] < NULL_ALPHA / len(table)
     min_size = min_size if min_size is not None else max(10, int(0.02 * n))
@@ -455,7 +496,7 @@ def stratify(
     -------
     The chosen stratification and the model-selection table (one row per setting: setting, k, pac,
     mean_cluster_consensus, min_cluster_consensus, silhouette, smallest_subgroup, mean_confidence,
-    noise, chosen, rule).
+    noise, cdf_area, delta_area, chosen, rule).
     """
     n = len(embedding)
     settings = candidate_settings(n, algorithm=algorithm, k_values=k_values, k=k,

@@ -13,6 +13,7 @@ rule figures:
         mdata="results/cohort/stratified.h5mu",
         umap="results/stratify/umap.tsv",
         selection="results/stratify/model_selection.tsv",
+        cdf="results/stratify/consensus_cdf.tsv",
         outcomes="results/stratify/subgroup_outcomes.tsv",
         kaplan_meier="results/stratify/kaplan_meier.tsv",
         table_one="results/stratify/table1.tsv",

@@ -77,6 +77,7 @@ rule stratify:
             caption="../report/model_selection.rst",
             category="Subgroups",
         ),
+        cdf="results/stratify/consensus_cdf.tsv",
         model="results/stratify/model.zip",
         model_sha256="results/stratify/model.zip.sha256",
     params:

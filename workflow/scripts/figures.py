@@ -26,7 +26,8 @@ def main():
     save(figures.embedding(read(inputs.umap), obs, params.colour_by), outputs.embedding[0])
     patients = pd.Index(mdata.uns["stratify"]["consensus_patients"])
     save(figures.consensus_and_selection(mdata.uns["stratify"]["consensus"], obs.loc[patients, "subgroup"].astype(str),
-                                         obs.loc[patients, "subgroup_confidence"], selection=read(inputs.selection)),
+                                         obs.loc[patients, "subgroup_confidence"], selection=read(inputs.selection),
+                                         cdf=read(inputs.cdf)),
          outputs.consensus[0])  # fmt: skip
     outcomes, curves = read(inputs.outcomes), read(inputs.kaplan_meier)
     for index, name in enumerate(params.survival):

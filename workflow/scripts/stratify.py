@@ -4,7 +4,7 @@ import mudata as md
 from stratomics.cohort import write_cohort
 from stratomics.model_file import save_model_file
 from stratomics.runner import run_step
-from stratomics.stratify import choose
+from stratomics.stratify import choose, consensus_cdf_table
 from stratomics.subgroups import fitted_scores, store_subgroups, subgroup_table
 from stratomics.tables import write_table
 
@@ -23,6 +23,7 @@ def main():
     write_cohort(mdata, snakemake.output.mdata)
     write_table(subgroup_table(mdata), snakemake.output.clusters)
     write_table(table, snakemake.output.selection)
+    write_table(consensus_cdf_table(results), snakemake.output.cdf)
     save_model_file(model, snakemake.output.model)
 
 
