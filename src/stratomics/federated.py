@@ -255,13 +255,12 @@ def subgroup_plan(counts: pd.DataFrame, *, min_count: int) -> dict:
 def _planned_counts(counts, plan, min_count):
     """Subgroup counts with the plan's cells blanked, then any small total."""
     file, counts, log = "subgroup_counts.tsv", counts.copy(), []
-    rows = counts.set_index("subgroup").index
     for outcome, hidden in plan.items():
         columns = list(counts.columns.drop("subgroup")) if outcome is None else [f"{outcome}_events",
                                                                                  f"{outcome}_without_event"]  # fmt: skip
         for subgroup, reason in hidden.items():
-            log += blank_cells(counts, np.flatnonzero(rows == subgroup), columns, file=file, key=["subgroup"],
-                               reason=reason)  # fmt: skip
+            log += blank_cells(counts, counts.index[counts["subgroup"] == subgroup], columns, file=file,
+                               key=["subgroup"], reason=reason)  # fmt: skip
     safe, small = suppress_small_cells(counts, {c: [] for c in counts.columns if c != "subgroup"}, min_count=min_count,
                                        file=file, key=["subgroup"])  # fmt: skip
     return safe, log + small
@@ -404,8 +403,8 @@ def site_export(mdata, model, *, outcomes: dict, covariates: list[str], folder: 
     assigned = assign_patients(model, mdata).set_index("patient_id")["subgroup"].replace("", np.nan)
     obs = obs.assign(subgroup=pd.Categorical(assigned.reindex(obs.index), categories=sorted(assigned.dropna().unique())))
     subgroups = obs["subgroup"]
-    sets = release_sets(mdata, subgroups, outcomes=outcomes, assays=list(scales))
     if releases is not None:
+        sets = release_sets(mdata, subgroups, outcomes=outcomes, assays=list(scales))
         check_release(releases, sets, min_count=min_count, allow=allow_close_release)
     counts = subgroup_counts(obs, subgroups, outcomes)
     plan = subgroup_plan(counts, min_count=min_count)
