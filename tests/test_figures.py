@@ -122,3 +122,34 @@ def test_forest_has_a_reference_row_counts_one_ratio_range_and_numbers_outside_t
         assert label.get_window_extent().x1 <= fig.bbox.x1
     assert min(text_sizes(fig)) >= SMALLEST_FONT
     plt.close("all")
+
+
+def test_factor_overview_draws_the_tables_it_is_given():
+    from stratomics.factor_figures import factor_overview
+
+    rng = np.random.default_rng(5)
+    variance = pd.DataFrame([(f, a, rng.uniform(0, 0.2)) for f in range(1, 6) for a in ("rna", "flow")],
+                            columns=["factor", "assay", "variance_explained"])  # fmt: skip
+    selection = pd.DataFrame({"factor": [f"factor_{f}" for f in range(1, 6)], "kept": [False, True, False, True, False]})
+    variables = [("age", "characteristic", "Spearman rho"), ("site", "characteristic", "eta"),
+                 ("switch", "outcome", "Somers' D")]  # fmt: skip
+    associations = pd.DataFrame([(f, v, kind, measure, rng.uniform(-0.5, 0.5), 0.5) for f in range(1, 6)
+                                 for v, kind, measure in variables],
+                                columns=["factor", "variable", "kind", "measure", "association", "q_value"])  # fmt: skip
+    associations.loc[(associations["factor"] == 2) & (associations["variable"] == "switch"), ["association", "q_value"]] = [0.6, 0.001]
+    features = pd.DataFrame([(f, "rna", f"g{f}_{i}", f"GENE{f}_{i}", 0.9 - 0.05 * i, i + 1) for f in range(1, 6) for i in range(12)],
+                            columns=["factor", "assay", "feature", "feature_name", "correlation", "rank"])  # fmt: skip
+    fig = factor_overview(variance, selection, associations=associations, features=features, top=8)
+    titled = {ax.get_title(): ax for ax in fig.axes}
+    ax_variance, ax_associations = titled["Variance explained"], titled["Characteristics and outcomes (*: q < 0.05)"]
+    assert [t.get_text() for t in ax_variance.get_xticklabels()] == ["F1", "F2*", "F3", "F4*", "F5"]
+    image = ax_associations.collections[0].get_array().reshape(3, 5)
+    assert image[2, 1] == pytest.approx(0.6)  # the outcome row last, under the characteristics
+    assert [t.get_text() for t in ax_associations.get_yticklabels()] == ["age (ρ)", "site (η)", "switch (D)"]
+    assert [t.get_text() for t in ax_associations.texts if t.get_text()] == ["*", "b"]  # one star and the panel letter
+    feature_axes = [ax for ax in fig.axes if ax.get_title().startswith("Factor")]
+    assert [ax.get_title() for ax in feature_axes] == ["Factor 2", "Factor 4"]
+    names = [t.get_text() for t in feature_axes[0].get_yticklabels()]
+    assert names == [f"GENE2_{i}" for i in range(8)][::-1]  # the first-ranked at the top
+    assert min(text_sizes(fig)) >= SMALLEST_FONT
+    plt.close("all")

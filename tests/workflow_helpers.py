@@ -10,12 +10,12 @@ ROOT = Path(__file__).resolve().parents[1]
 TABLES = ["qc/ingest_report.tsv", "qc/modality_coverage.tsv", "qc/preprocess_removed.tsv",
           "qc/feature_qc.tsv", "associate/biomarkers.tsv", "associate/genotypes.tsv",
           "associate/markers.tsv", "stratify/clusters.tsv", "stratify/model_selection.tsv",
-          "integrate/embedding.tsv", "integrate/factor_selection.tsv", "stratify/umap.tsv", "stratify/subgroup_outcomes.tsv", "stratify/table1.tsv", "stratify/table1.docx",
+          "integrate/embedding.tsv", "integrate/factor_selection.tsv", "integrate/factor_features.tsv", "integrate/factor_associations.tsv", "stratify/umap.tsv", "stratify/subgroup_outcomes.tsv", "stratify/table1.tsv", "stratify/table1.docx",
           "predict/performance.tsv", "predict/signature.tsv", "predict/predictions.tsv", "predict/curves.tsv",
           "associate/longitudinal.tsv"]  # fmt: skip
 
 FIGURES = ["qc/assay_coverage", *(f"qc/{a}_qc" for a in ("proteomics", "cytokines", "flow", "rna", "genotypes")),
-           *(f"figures/{name}" for name in ("embedding", "consensus", "km_time_to_switch", "forest",
+           *(f"figures/{name}" for name in ("embedding", "consensus", "factors", "km_time_to_switch", "forest",
                                              "volcano_failure_12m", "volcano_time_to_switch", "manhattan_failure_12m",
                                              "markers_heatmap", "table1", "predict_performance",
                                              "predict_curves", "trajectories_subgroup", "trajectories_failure_12m"))]  # fmt: skip

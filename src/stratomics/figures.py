@@ -13,7 +13,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import FormatStrFormatter, LogLocator, MaxNLocator, NullFormatter
 
-from stratomics.plot import PAGE_WIDTH_IN, PALETTE, SMALLEST_FONT, figure_style
+from stratomics.plot import PAGE_WIDTH_IN, PALETTE, SMALLEST_FONT, figure_style, panel_letters
 from stratomics.tables import format_p_value
 
 COLUMN_WIDTH_IN = 3.5
@@ -143,8 +143,7 @@ def consensus_and_selection(consensus: np.ndarray, labels: pd.Series, confidence
         axes = [fig.add_subplot(cell) for cell, *_ in panels]
         for ax, (_, column, title, threshold) in zip(axes, panels):
             _selection_curve(ax, tried, chosen, column, title=title, threshold=threshold)
-        for ax, letter in zip([fig.axes[0], ax_cdf, *axes], "abcde"):
-            ax.text(-0.3, 1.06, letter, transform=ax.transAxes, fontsize=10, fontweight="bold", va="bottom")
+        panel_letters([fig.axes[0], ax_cdf, *axes])
         fig.suptitle(f"Chosen: k = {chosen['k']} ({chosen['rule']})", fontsize=SMALLEST_FONT, y=0.995, wrap=True)
     return fig
 

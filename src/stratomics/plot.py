@@ -51,6 +51,24 @@ def save_figure(fig: plt.Figure, path_stem: str | Path) -> list[Path]:
     return paths
 
 
+def panel_letters(axes, *, x: float | None = None, y: float = 1.06) -> None:
+    """Letter the panels a, b, c, ... in the order given (10 pt bold, above the top-left corner).
+
+    Parameters
+    ----------
+    axes
+        The panels, in reading order.
+    x, y
+        Position in axes fractions; ``x`` None: left of the panel's tick labels and axis label.
+    """
+    for ax, letter in zip(axes, "abcdefghijklmnopqrstuvwxyz"):
+        left = x
+        if left is None:
+            extent = ax.get_tightbbox(ax.figure.canvas.get_renderer()).transformed(ax.transAxes.inverted())
+            left = min(extent.x0, 0.0)
+        ax.text(left, y, letter, transform=ax.transAxes, fontsize=10, fontweight="bold", va="bottom", ha="left")
+
+
 
 
 def histogram(ax, values, *, title, xlabel, threshold=None, log=False, value_range=None):

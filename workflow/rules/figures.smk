@@ -14,6 +14,10 @@ rule figures:
         umap="results/stratify/umap.tsv",
         selection="results/stratify/model_selection.tsv",
         cdf="results/stratify/consensus_cdf.tsv",
+        variance="results/integrate/variance_explained.tsv",
+        factor_selection="results/integrate/factor_selection.tsv",
+        factor_associations="results/integrate/factor_associations.tsv",
+        factor_features="results/integrate/factor_features.tsv",
         outcomes="results/stratify/subgroup_outcomes.tsv",
         kaplan_meier="results/stratify/kaplan_meier.tsv",
         table_one="results/stratify/table1.tsv",
@@ -23,6 +27,7 @@ rule figures:
     output:
         embedding=figure("embedding", "fig_embedding"),
         consensus=figure("consensus", "fig_consensus"),
+        factors=figure("factors", "fig_factors"),
         kaplan_meier=[f for o in SURVIVAL_OUTCOMES for f in figure(f"km_{o}", "fig_km")],
         forest=figure("forest", "fig_forest"),
         volcano=[f for o in ALL_OUTCOMES for f in figure(f"volcano_{o}", "fig_volcano")],

@@ -38,6 +38,38 @@ rule integrate:
         "../scripts/integrate.py"
 
 
+rule factor_annotation:
+    input:
+        mdata="results/integrate/integrated.h5mu",
+        model="results/integrate/model.joblib",
+    output:
+        features=report(
+            "results/integrate/factor_features.tsv",
+            caption="../report/factor_features.rst",
+            category="Subgroups",
+        ),
+        associations=report(
+            "results/integrate/factor_associations.tsv",
+            caption="../report/factor_associations.rst",
+            category="Subgroups",
+        ),
+    params:
+        characteristics=list(dict.fromkeys(RESOLVED["table1_columns"] + [c for c in [config["cohort"].get("batch")] if c])),
+        outcomes=config["cohort"]["outcomes"],
+    log:
+        "results/logs/factor_annotation.log",
+    benchmark:
+        "results/benchmarks/factor_annotation.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/stratomics.yaml"
+    script:
+        "../scripts/factor_annotation.py"
+
+
 rule consensus:
     input:
         "results/integrate/integrated.h5mu",

@@ -5,6 +5,7 @@ import pandas as pd
 
 from stratomics import figures
 from stratomics.associate.multiple import genomic_inflation
+from stratomics.factor_figures import factor_overview
 from stratomics.plot import save_figure
 from stratomics.runner import run_step
 
@@ -29,6 +30,9 @@ def main():
                                          obs.loc[patients, "subgroup_confidence"], selection=read(inputs.selection),
                                          cdf=read(inputs.cdf)),
          outputs.consensus[0])  # fmt: skip
+    save(factor_overview(read(inputs.variance), read(inputs.factor_selection),
+                         associations=read(inputs.factor_associations), features=read(inputs.factor_features)),
+         outputs.factors[0])  # fmt: skip
     outcomes, curves = read(inputs.outcomes), read(inputs.kaplan_meier)
     for index, name in enumerate(params.survival):
         log_rank = outcomes.loc[(outcomes["outcome"] == name) & (outcomes["test"] == "log-rank"), "test_p_value"]

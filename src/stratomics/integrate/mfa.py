@@ -90,6 +90,13 @@ class IntegrationModel:
             scores[rows] = solution.T
         return scores
 
+    def feature_weights(self) -> dict[str, pd.DataFrame]:
+        """Loadings of the standardised features on the joint factors, per assay (features x factors):
+        each block's component loadings times its weight, mapped through the joint components."""
+        return {name: pd.DataFrame(block.loadings @ self.components[:, self.block_slices[name]].T * block.weight,
+                                   index=block.features)
+                for name, block in self.blocks.items()}  # fmt: skip
+
 
 def _block(values: pd.DataFrame, n_components: int, seed: int, *, weighted: bool = True) -> BlockModel:
     """Standardise an assay and take its leading components with the MFA weight.

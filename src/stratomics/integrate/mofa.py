@@ -85,6 +85,10 @@ class MofaModel:
         scores[scored] = solution
         return scores
 
+    def feature_weights(self) -> dict[str, pd.DataFrame]:
+        """MOFA's weights W per assay: features x factors (of the standardised features)."""
+        return {name: pd.DataFrame(view.weights, index=view.features) for name, view in self.views.items()}
+
 
 def _standardised(values: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Features with some spread, centred and scaled."""
