@@ -153,3 +153,43 @@ def test_factor_overview_draws_the_tables_it_is_given():
     assert names == [f"GENE2_{i}" for i in range(8)][::-1]  # the first-ranked at the top
     assert min(text_sizes(fig)) >= SMALLEST_FONT
     plt.close("all")
+
+
+def test_marker_heatmap_shows_scaled_subgroup_means_with_names_and_an_assay_bar():
+    import anndata as ad
+    import mudata as md
+
+    from stratomics.subgroups import scaled_group_means
+
+    rng = np.random.default_rng(6)
+    patients = [f"p{i}" for i in range(90)]
+    subgroup = np.repeat(["S1", "S2", "S3"], 30)
+    modalities = {}
+    for assay, scale in (("rna", 1.0), ("olink", 50.0)):  # the scale of an assay must not matter
+        values = rng.normal(size=(90, 6)) * scale
+        values[subgroup == "S2", 0] += 2 * scale
+        values[::7, 1] = np.nan
+        modalities[assay] = ad.AnnData(values, obs=pd.DataFrame(index=patients),
+                                       var=pd.DataFrame({"gene_name": [f"{assay.upper()}{j}" for j in range(6)]},
+                                                        index=[f"{assay}_id{j}" for j in range(6)]))  # fmt: skip
+    mdata = md.MuData(modalities)
+    mdata.obs["subgroup"] = pd.Categorical(subgroup)
+    means = scaled_group_means(mdata, ["rna", "olink"]).set_index(["assay", "feature", "level"])
+    column = pd.Series(modalities["olink"].X[:, 1], index=patients).dropna()
+    z = (column - column.mean()) / column.std(ddof=1)
+    assert means.loc[("olink", "olink_id1", "S3"), "scaled_mean"] == pytest.approx(z[subgroup[z.index.str[1:].astype(int)] == "S3"].mean())
+    assert means.loc[("olink", "olink_id1", "S3"), "n"] == (subgroup[z.index.str[1:].astype(int)] == "S3").sum()
+    markers = pd.DataFrame([(a, f"{a}_id{j}", f"{a.upper()}{j}", f"subgroup: {s} vs rest", p)
+                            for a in ("rna", "olink") for j in range(6) for s, p in zip(("S1", "S2", "S3"), rng.uniform(size=3))],
+                           columns=["assay", "feature", "feature_name", "outcome_or_contrast", "p_value"])  # fmt: skip
+    markers.loc[markers["feature"].str.endswith("id0") & markers["outcome_or_contrast"].str.contains("S2"), "p_value"] = 1e-12
+    fig = figures.marker_heatmap(markers, means.reset_index(), top=2)
+    ax_assay, ax = fig.axes[0], fig.axes[1]
+    labels = [t.get_text() for t in ax_assay.get_yticklabels()]
+    assert len(labels) == 6 and {"RNA0", "OLINK0"} <= set(labels[2:4])  # S2's top two: the planted feature in both assays
+    drawn = ax.collections[0].get_array().reshape(6, 3)
+    row = labels.index("OLINK0")
+    assert drawn[row, 1] == pytest.approx(means.loc[("olink", "olink_id0", "S2"), "scaled_mean"]) and drawn[row, 1] > 0.8
+    assert [a.get_ylabel() for a in fig.axes][-1] == "mean (SD units)"  # the colour bar
+    assert min(text_sizes(fig)) >= SMALLEST_FONT
+    plt.close("all")

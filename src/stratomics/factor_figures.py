@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from stratomics.figures import short_label
 from stratomics.plot import PAGE_WIDTH_IN, PALETTE, SMALLEST_FONT, figure_style, panel_letters
 
 #: Factors whose top features are drawn (those that define the subgroups first).
@@ -102,11 +103,6 @@ def _top_features(ax, rows: pd.DataFrame, factor: int, colours: dict) -> None:
     """The factor's top features by absolute correlation, named, coloured by assay."""
     rows = rows.iloc[::-1]
     ax.barh(np.arange(len(rows)), rows["correlation"], color=[colours[assay] for assay in rows["assay"]])
-    ax.set_yticks(np.arange(len(rows)), [_short(name) for name in rows["feature_name"]], fontsize=SMALLEST_FONT)
+    ax.set_yticks(np.arange(len(rows)), [short_label(name) for name in rows["feature_name"]], fontsize=SMALLEST_FONT)
     ax.axvline(0, color="0.3", lw=0.6)
     ax.set(xlim=(-1, 1), xlabel="correlation", title=f"Factor {factor}")
-
-
-def _short(name: str, limit: int = 16) -> str:
-    """A feature name in at most ``limit`` characters, keeping its end (a gating path's last gates)."""
-    return name if len(name) <= limit else "…" + name[-(limit - 1) :]

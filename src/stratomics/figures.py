@@ -488,13 +488,15 @@ def named_features(rows: pd.DataFrame) -> pd.Series:
     return names.where(names == ids, names + " (" + ids + ")")
 
 
-def marker_heatmap(markers: pd.DataFrame, *, group: str = "subgroup", top: int = 5):
-    """The top markers of each subgroup (one-vs-rest) across assays: their t statistic in every subgroup.
+def marker_heatmap(markers: pd.DataFrame, means: pd.DataFrame, *, group: str = "subgroup", top: int = 5):
+    """The top markers of each subgroup (one-vs-rest) across assays: their scaled mean in every subgroup.
 
     Parameters
     ----------
     markers
         Marker table with contrasts named "<group>: <level> vs rest".
+    means
+        Scaled means per feature and level (:func:`stratomics.subgroups.scaled_group_means`).
     group
         The grouping whose contrasts to show.
     top
@@ -502,27 +504,41 @@ def marker_heatmap(markers: pd.DataFrame, *, group: str = "subgroup", top: int =
 
     Returns
     -------
-    The figure.
+    The figure: names on the rows, an assay bar beside them, colours clipped (arrows on the colour bar)
+    where a few means go beyond the 95th percentile.
     """
     contrasts = markers["outcome_or_contrast"].astype(str)
     rows = markers[contrasts.str.startswith(f"{group}: ") & markers["p_value"].notna()].copy()
     if rows.empty:
         return message_figure(f"No {group} markers: fewer than two groups were compared.", title="Markers")
     rows["level"] = rows["outcome_or_contrast"].str.removeprefix(f"{group}: ").str.removesuffix(" vs rest")
-    rows["label"] = rows["assay"] + ": " + named_features(rows)
     levels = sorted(rows["level"].unique(), key=_natural)
     chosen = []
     for level in levels:
-        best = rows[(rows["level"] == level) & ~rows["label"].isin(chosen)].nsmallest(top, "p_value")
-        chosen += list(best["label"])
-    matrix = rows.pivot_table(index="label", columns="level", values="statistic").reindex(index=chosen, columns=levels)
-    limit = np.nanpercentile(np.abs(matrix.to_numpy()), 98)
+        best = rows[(rows["level"] == level) & ~rows.set_index(["assay", "feature"]).index.isin(chosen)]
+        chosen += list(best.nsmallest(top, "p_value")[["assay", "feature"]].itertuples(index=False, name=None))
+    matrix = means.pivot_table(index=["assay", "feature"], columns="level", values="scaled_mean")
+    matrix = matrix.reindex(index=pd.MultiIndex.from_tuples(chosen), columns=levels)
+    names = rows.drop_duplicates(["assay", "feature"]).set_index(["assay", "feature"])["feature_name"]
+    assays = [assay for assay, _ in chosen]
+    colours = dict(zip(sorted(set(assays)), sns.color_palette(PALETTE)))
+    limit = float(np.nanpercentile(np.abs(matrix.to_numpy()), 95))
+    clipped = np.nanmax(np.abs(matrix.to_numpy())) > limit
     with figure_style():
-        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 0.13 * len(chosen) + 1.0))
-        sns.heatmap(matrix, cmap="RdBu_r", center=0, vmin=-limit, vmax=limit, ax=ax, yticklabels=True,
-                    cbar_kws={"label": "t statistic (subgroup vs rest)", "shrink": 0.5})  # fmt: skip
-        ax.tick_params(axis="y", labelsize=SMALLEST_FONT)
-        ax.set(xlabel="subgroup", ylabel="", title=f"top {top} markers per subgroup")
+        fig = plt.figure(figsize=(COLUMN_WIDTH_IN, 0.13 * len(chosen) + 1.2))
+        grid = fig.add_gridspec(1, 2, width_ratios=[0.06, 1], wspace=0.03)
+        ax_assay, ax = fig.add_subplot(grid[0]), fig.add_subplot(grid[1])
+        ax_assay.imshow(np.array([colours[assay] for assay in assays])[:, None, :], aspect="auto",
+                        interpolation="nearest")  # fmt: skip
+        ax_assay.set(xticks=[], yticks=np.arange(len(chosen)))
+        ax_assay.set_yticklabels([short_label(names.get(key, key[1])) for key in chosen], fontsize=SMALLEST_FONT)
+        sns.heatmap(matrix.to_numpy(), cmap="RdBu_r", center=0, vmin=-limit, vmax=limit, ax=ax, yticklabels=False,
+                    xticklabels=levels, cbar_kws={"label": "mean (SD units)", "shrink": 0.5,
+                                                  "extend": "both" if clipped else "neither"})  # fmt: skip
+        handles = [plt.Rectangle((0, 0), 1, 1, color=colour) for colour in colours.values()]
+        ax.legend(handles, list(colours), title="assay", loc="upper left", bbox_to_anchor=(1.35, 1), frameon=False,
+                  fontsize=SMALLEST_FONT, title_fontsize=SMALLEST_FONT)  # fmt: skip
+        ax.set(xlabel="subgroup", ylabel="", title=f"Top {top} markers per subgroup")
     return fig
 
 

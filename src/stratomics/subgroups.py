@@ -280,6 +280,39 @@ def subgroup_table(mdata) -> pd.DataFrame:
     return table.rename_axis("patient_id").reset_index()
 
 
+def scaled_group_means(mdata, assays: list[str], *, group: str = "subgroup") -> pd.DataFrame:
+    """Each feature's mean per group in units of its standard deviation (values z-scored over the
+    patients with a group and a value; missing values left out): a marker's effect size that is
+    comparable across assays and does not grow with n as a t statistic does.
+
+    Parameters
+    ----------
+    mdata
+        The cohort with ``obs[group]``.
+    assays
+        Assays whose features to summarise.
+    group
+        The grouping column.
+
+    Returns
+    -------
+    One row per assay, feature and group level: assay, feature, level, scaled_mean, n.
+    """
+    tables = []
+    for assay in assays:
+        adata = mdata[assay]
+        labels = mdata.obs[group].reindex(adata.obs_names)
+        values = adata.to_df().astype(float)[labels.notna().to_numpy()]
+        scaled = (values - values.mean()) / values.std(ddof=1).replace(0, np.nan)
+        grouped = scaled.groupby(labels.dropna().astype(str).to_numpy())
+        means = grouped.mean().rename_axis(index="level", columns="feature").stack(future_stack=True)
+        counts = grouped.count().rename_axis(index="level", columns="feature").stack(future_stack=True)
+        table = pd.DataFrame({"scaled_mean": means, "n": counts}).reset_index().assign(assay=assay)
+        tables.append(table[["assay", "feature", "level", "scaled_mean", "n"]])
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["assay", "feature", "level",
+                                                                                       "scaled_mean", "n"])
+
+
 def embedding_table(mdata) -> pd.DataFrame:
     """One row per patient: patient_id, n_integrated_assays and factor_1..factor_k."""
     scores = mdata.obsm["X_integrated"]

@@ -8,6 +8,7 @@ from stratomics.associate.multiple import genomic_inflation
 from stratomics.factor_figures import factor_overview
 from stratomics.plot import save_figure
 from stratomics.runner import run_step
+from stratomics.subgroups import scaled_group_means
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 
@@ -48,7 +49,9 @@ def main():
         for index, name in enumerate(params.outcomes):
             rows = scan[scan["outcome_or_contrast"] == name]
             save(figures.manhattan_qq(rows, genomic_inflation(rows["p_value"]), outcome=name), outputs.manhattan[2 * index])
-    save(figures.marker_heatmap(read(inputs.markers)), outputs.markers[0])
+    markers = read(inputs.markers)
+    means = scaled_group_means(mdata, [assay for assay in markers["assay"].unique() if assay in mdata.mod])
+    save(figures.marker_heatmap(markers, means), outputs.markers[0])
     save(figures.table_figure(read(inputs.table_one), title="Table 1. Patient characteristics by subgroup"),
          outputs.table_one[0])  # fmt: skip
 
