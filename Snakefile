@@ -3,7 +3,16 @@
 # Run your cohort:   snakemake --cores all --configfile my_cohort.yaml
 
 
+import os
+
 from stratomics.runner import report_warnings
+
+# The report opens on the run's key numbers once `rule summary` has written them.
+SUMMARY_PAGE = "results/report/summary.rst"
+
+
+report: os.path.abspath(SUMMARY_PAGE) if os.path.exists(SUMMARY_PAGE) else "workflow/report/workflow.rst"
+
 
 
 include: "workflow/rules/common.smk"
@@ -43,6 +52,7 @@ FULL_TARGETS = [
     *(["results/associate/genotypes.tsv"] if GENOTYPE_ASSAYS else []),
     *(rules.longitudinal.output if VISITS else []),
     "results/provenance.json",
+    SUMMARY_PAGE,
 ]
 SITE_TARGETS = [f"results/export/{config.get('site')}", "results/qc/ingest_report.tsv"]
 META_TARGETS = rules.meta_analysis.output

@@ -76,3 +76,38 @@ rule provenance:
         "../../envs/stratomics.yaml"
     script:
         "../scripts/provenance.py"
+
+
+def summary_inputs(wildcards):
+    """The tables the landing page reads: those this run makes."""
+    inputs = {"coverage": "results/qc/modality_coverage.tsv", "provenance": "results/provenance.json"}
+    if SUBGROUPS:
+        inputs |= {"clusters": "results/stratify/clusters.tsv", "selection": "results/stratify/model_selection.tsv",
+                   "outcomes": "results/stratify/subgroup_outcomes.tsv", "biomarkers": "results/associate/biomarkers.tsv"}
+        if RESOLVED["batch"]:
+            inputs["stability"] = "results/stratify/site_stability.tsv"
+        if PREDICT_OUTCOMES:
+            inputs["performance"] = "results/predict/performance.tsv"
+    if GENOTYPE_ASSAYS:
+        inputs["genotypes"] = "results/associate/genotypes.tsv"
+    return inputs
+
+
+rule summary:
+    input:
+        unpack(summary_inputs),
+    output:
+        SUMMARY_PAGE,
+    params:
+        config=config,
+        resolved=RESOLVED,
+    log:
+        "results/logs/summary.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    conda:
+        "../../envs/stratomics.yaml"
+    script:
+        "../scripts/summary.py"
