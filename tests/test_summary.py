@@ -74,3 +74,13 @@ def test_template_syntax_in_names_is_not_evaluated():
     found["biomarkers"].loc[0, "feature_name"] = "{{ 7 * 7 }}"
     html = rendered(summary_rst(found, config=CONFIG, resolved=RESOLVED, provenance=PROVENANCE))
     assert "{{ 7 * 7 }}" in html and "49" not in html
+
+
+def test_report_keeps_the_rows_with_the_smallest_p_value_or_rank():
+    from stratomics.tables import top_rows
+
+    table = pd.DataFrame({"feature": list("abcdef"), "p_value": [0.5, np.nan, 0.01, 0.2, 0.01, 0.9]})
+    assert list(top_rows(table, 3)["feature"]) == ["c", "e", "d"]  # ties in file order
+    assert list(top_rows(table, 10)["feature"])[-1] == "b"  # untested rows last
+    ranked = pd.DataFrame({"factor": [1, 1, 2, 2], "rank": [1, 2, 1, 2], "feature": list("wxyz")})
+    assert list(top_rows(ranked, 2)["feature"]) == ["w", "y"]

@@ -1,7 +1,12 @@
 """The workflow end to end on a tiny demo cohort, under pytest."""
 
+import base64
 import filecmp
+import io
+import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import time
@@ -9,6 +14,8 @@ from pathlib import Path
 
 import mudata as md
 import pandas as pd
+import pytest
+from PIL import Image
 from workflow_helpers import FIGURES, TABLES, run_workflow, workflow_command
 
 
@@ -229,3 +236,28 @@ def test_a_changed_setting_reruns_the_steps_that_read_it_and_only_those(workflow
     assert "preprocess_assay" in rerun and "ingest" not in rerun
     rerun = planned_rules("table1={columns: [age, bmi]}")  # checked at ingest, used by subgroup_outcomes
     assert {"ingest", "subgroup_outcomes"} <= rerun
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed (CI installs Debian's)")
+def test_report_opens_on_the_run_summary_in_a_browser_and_embeds_every_figure(workflow_runs):
+    folder = workflow_runs[0]
+    report = folder / "report.html"
+    result = subprocess.run(workflow_command(folder, "--report", str(report)), capture_output=True, text=True,
+                            timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = report.read_text()
+    assert len(html) < 15e6  # large tables enter as their top rows
+    results = json.loads(re.search(r"var results = (\{.*?\});\n", html).group(1))
+    figures = sorted(str(path.relative_to(folder)) for path in (folder / "results/figures").glob("*.png"))
+    assert figures and set(figures) <= set(results)
+    for name in figures:
+        data = base64.b64decode(results[name]["data_uri"].split(",", 1)[1])
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()  # a complete PNG
+    rendered = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=20000",
+                               "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=300)  # fmt: skip
+    dom = rendered.stdout
+    # the landing page is in the document as elements, not only in the script that holds it
+    assert '<h1 class="title">stratomics results</h1>' in dom, dom[-2000:]
+    clusters = pd.read_csv(folder / "results/stratify/clusters.tsv", sep="\t")
+    assert f"<strong>{len(clusters)} patients</strong>" in dom

@@ -91,3 +91,18 @@ def _save_reproducibly(document, path: str | Path) -> None:
         for entry in source.infolist():
             fixed = zipfile.ZipInfo(entry.filename, date_time=(2000, 1, 1, 0, 0, 0))
             target.writestr(fixed, source.read(entry.filename), compress_type=zipfile.ZIP_DEFLATED)
+
+
+#: Rows of a large table that the HTML report embeds (the full table stays in results/).
+REPORT_ROWS = 1000
+#: The column that orders a table's rows for the report (smallest first), by the table's columns.
+REPORT_ORDER = ("p_value", "rank")
+
+
+def top_rows(table: pd.DataFrame, n: int = REPORT_ROWS) -> pd.DataFrame:
+    """The ``n`` first rows by the first of :data:`REPORT_ORDER` the table has (smallest first, missing
+    values last, ties in file order); the table itself when it has none of them."""
+    order_by = next((column for column in REPORT_ORDER if column in table), None)
+    if order_by is None:
+        return table.head(n)
+    return table.sort_values(order_by, kind="stable", na_position="last").head(n)

@@ -62,11 +62,7 @@ rule gather_markers:
     input:
         expand("results/associate/markers/{assay}.tsv", assay=FEATURE_ASSAYS),
     output:
-        report(
-            "results/associate/markers.tsv",
-            caption="../report/markers.rst",
-            category="Association",
-        ),
+        "results/associate/markers.tsv",
     params:
         method=config["associate"]["fdr_method"],
         per_assay=config["associate"]["fdr_family"] == "per_assay",
@@ -122,11 +118,7 @@ rule gather_biomarkers:
     input:
         expand("results/associate/biomarkers/{assay}.tsv", assay=FEATURE_ASSAYS),
     output:
-        report(
-            "results/associate/biomarkers.tsv",
-            caption="../report/biomarkers.rst",
-            category="Association",
-        ),
+        "results/associate/biomarkers.tsv",
     params:
         method=config["associate"]["fdr_method"],
         per_assay=config["associate"]["fdr_family"] == "per_assay",
@@ -175,11 +167,7 @@ rule gather_genotype_scan:
             chunk=GENOTYPE_CHUNKS,
         ),
     output:
-        report(
-            "results/associate/genotypes.tsv",
-            caption="../report/genotypes.rst",
-            category="Association",
-        ),
+        "results/associate/genotypes.tsv",
     params:
         method=config["associate"]["fdr_method"],
         per_assay=False,

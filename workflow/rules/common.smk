@@ -9,6 +9,7 @@ from stratomics.omop import DERIVED_SAMPLE_SHEET, EXCLUDED_PATIENTS, EXTRACTION_
 from stratomics.preprocess import clinical_columns, preprocess_options
 from stratomics.errors import StratomicsInputError
 from stratomics.simulate import DEMO_FILES
+from stratomics.tables import REPORT_ROWS
 
 min_version("8.0")
 

@@ -111,3 +111,33 @@ rule summary:
         "../../envs/stratomics.yaml"
     script:
         "../scripts/summary.py"
+
+
+# Large tables enter the report as their top rows (the full tables stay in results/).
+def top_table(name, caption, category):
+    return report(f"results/report/top_{name}.tsv", caption=f"../report/{caption}.rst", category=category)
+
+
+rule report_tables:
+    input:
+        markers="results/associate/markers.tsv",
+        biomarkers="results/associate/biomarkers.tsv",
+        factor_features="results/integrate/factor_features.tsv",
+        genotypes=["results/associate/genotypes.tsv"] if GENOTYPE_ASSAYS else [],
+    output:
+        markers=top_table("markers", "markers", "Association"),
+        biomarkers=top_table("biomarkers", "biomarkers", "Association"),
+        factor_features=top_table("factor_features", "factor_features", "Subgroups"),
+        genotypes=[top_table("genotypes", "genotypes", "Association")] if GENOTYPE_ASSAYS else [],
+    params:
+        rows=REPORT_ROWS,
+    log:
+        "results/logs/report_tables.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    conda:
+        "../../envs/stratomics.yaml"
+    script:
+        "../scripts/report_tables.py"

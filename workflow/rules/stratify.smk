@@ -43,11 +43,7 @@ rule factor_annotation:
         mdata="results/integrate/integrated.h5mu",
         model="results/integrate/model.joblib",
     output:
-        features=report(
-            "results/integrate/factor_features.tsv",
-            caption="../report/factor_features.rst",
-            category="Subgroups",
-        ),
+        features="results/integrate/factor_features.tsv",
         associations=report(
             "results/integrate/factor_associations.tsv",
             caption="../report/factor_associations.rst",
