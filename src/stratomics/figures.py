@@ -134,8 +134,10 @@ def consensus_and_selection(consensus: np.ndarray, labels: pd.Series, confidence
             ax_cdf.step(curve["consensus"], curve["cdf"], where="post", color=colour, lw=2 if k == chosen["k"] else 0.9,
                         label=f"k = {k}")  # fmt: skip
         ax_cdf.set(xlabel="consensus index", ylabel="CDF", title="Consensus CDF", xlim=(0, 1), ylim=(0, 1))
-        ax_cdf.legend(fontsize=SMALLEST_FONT, frameon=False, loc="lower right", ncol=2, handlelength=1,
-                      columnspacing=0.8, labelspacing=0.2)  # fmt: skip
+        # above the matrix (panel a's free space), where no curve runs
+        fig.legend(*ax_cdf.get_legend_handles_labels(), title="consensus CDF (b)", fontsize=SMALLEST_FONT,
+                   title_fontsize=SMALLEST_FONT, frameon=False, loc="upper left", bbox_to_anchor=(0.04, 0.93),
+                   ncol=4, handlelength=1, columnspacing=0.8, labelspacing=0.2)  # fmt: skip
         panels = [(grid[0, 2], "delta_area", "Delta CDF area", None),
                   (grid[1, 1], "pac", f"PAC (dashed: {CRISP_PAC:g})", CRISP_PAC),
                   (grid[1, 2], "null_p_value", f"Null p (dashed: {NULL_ALPHA:g}/{len(tried)})",
@@ -163,7 +165,7 @@ def _consensus_heatmap(ax, consensus, labels, confidence):
                 fontsize=SMALLEST_FONT, color=palette[sorted_labels[start]])  # fmt: skip
     ax.set(xticks=[], yticks=[], xlabel=f"patients (n = {len(order)})")
     colour_bar = ax.figure.colorbar(image, ax=ax, fraction=0.05, pad=0.03, location="right")
-    colour_bar.ax.set_title("consensus", fontsize=SMALLEST_FONT)
+    colour_bar.set_label("consensus index", fontsize=SMALLEST_FONT)
 
 
 def _selection_curve(ax, table, chosen, column, *, title, threshold=None):

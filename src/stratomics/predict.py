@@ -17,6 +17,7 @@ come from unsupervised clustering that never sees the outcome, so they are compu
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from dataclasses import dataclass, field
 
@@ -518,9 +519,14 @@ def evaluate_outcome(predictors: Predictors, obs: pd.DataFrame, outcome: str, *,
         site = None
     sites = obs.loc[patients, site].astype(str).to_numpy() if site else None
     performance, curves, predictions, selection = [], [], [], []
+    started, steps = time.perf_counter(), [(model, feature_set) for model in models for feature_set in feature_sets]
     for model in models:
         cv_risk, held_out = {}, {}
         for feature_set in feature_sets:
+            step = steps.index((model, feature_set)) + 1
+            log.info("predict %s: %s on %s (%d of %d): %d folds x %d repeats%s; %.0f s so far", outcome, model,
+                     feature_set, step, len(steps), n_splits, n_repeats, ", then each site held out" if site else "",
+                     time.perf_counter() - started)  # fmt: skip
             columns = predictors.columns(feature_set)
             X, screened = table[columns].to_numpy(float), (predictors.block[columns] == "omics").to_numpy()
             options = dict(model=model, screened=screened, n_features=n_features, seed=seed, n_jobs=n_jobs,
@@ -538,6 +544,7 @@ def evaluate_outcome(predictors: Predictors, obs: pd.DataFrame, outcome: str, *,
                 held_out[feature_set] = site_held_out_risk(X, target, sites, **options)
                 predictions.append(predictions[-1].assign(validation="leave_one_site_out", risk=held_out[feature_set]))
         options = dict(horizons=horizons, n_bootstrap=n_bootstrap, seed=seed)
+        log.info("predict %s: %s: %d bootstrap resamples of the metrics", outcome, model, n_bootstrap)
         performance.append(performance_table(target, cv_risk, **options).assign(model=model, validation="nested_cv"))
         if site:
             performance += _site_performance(target, held_out, sites, model, options)
