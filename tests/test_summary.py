@@ -10,7 +10,7 @@ from stratomics.summary import summary_rst
 
 CONFIG = {"seed": 7, "cohort": {"covariates": ["age", "sex"], "outcomes": {"failure": {"type": "binary"}}},
           "integrate": {"method": "mofa"}, "stratify": {"k_min": 2, "k_max": 6, "n_resamples": 50}}  # fmt: skip
-RESOLVED = {"integrated_assays": ["rna", "olink"], "subgroup_space": {"adjust_for": ["age", "sex", "site"]},
+RESOLVED = {"integrated_assays": ["rna", "olink"], "batch": "centre", "subgroup_space": {"adjust_for": ["age", "sex", "site"]},
             "associate_covariates": ["age", "sex", "site"]}  # fmt: skip
 PROVENANCE = {"date": "2026-12-02", "stratomics_commit": "abcdef1234567", "seed": 7,
               "versions": {"mofapy2": "0.7.5", "statsmodels": "0.15.0"}}  # fmt: skip
@@ -23,7 +23,7 @@ def rendered(text: str) -> str:
 
 
 def tables(k: int) -> dict:
-    coverage = pd.DataFrame({"patient_id": [f"p{i}" for i in range(50)], "site": ["A", "B"] * 25,
+    coverage = pd.DataFrame({"patient_id": [f"p{i}" for i in range(50)], "centre": ["A", "B"] * 25,
                              "rna": [1] * 40 + [0] * 10, "olink": [1] * 30 + [0] * 20})  # fmt: skip
     coverage["n_assays"] = coverage[["rna", "olink"]].sum(axis=1)
     labels = [f"S{1 + i % k}" for i in range(40)] + [None] * 10
@@ -46,7 +46,7 @@ def tables(k: int) -> dict:
 def test_landing_page_states_the_numbers_of_the_tables():
     text = summary_rst(tables(3), config=CONFIG, resolved=RESOLVED, provenance=PROVENANCE)
     html = rendered(text)
-    assert "50 patients" in html and "at 2 sites" in html
+    assert "50 patients" in html and "in 2 centre groups" in html
     assert "rna: 40 (80%)" in html and "olink: 30 (60%)" in html
     assert "k = 3" in html and "Defined on 30 patients, assigned to 10 more; 10 without an integrated assay" in html
     assert "S1 14, S2 13, S3 13" in html

@@ -40,7 +40,7 @@ def summary_rst(tables: dict, *, config: dict, resolved: dict, provenance: dict)
     """
     sections = [
         _title(provenance),
-        _cohort_section(tables.get("coverage")),
+        _cohort_section(tables.get("coverage"), resolved.get("batch")),
         _subgroup_section(tables.get("clusters"), tables.get("selection"), tables.get("stability")),
         _outcome_section(tables.get("outcomes")),
         _biomarker_section(tables.get("biomarkers"), tables.get("genotypes")),
@@ -63,13 +63,13 @@ def _title(provenance: dict) -> str:
             "under **Figures**; every table is under its step.")  # fmt: skip
 
 
-def _cohort_section(coverage: pd.DataFrame | None) -> str:
-    """Patients, and patients per assay."""
+def _cohort_section(coverage: pd.DataFrame | None, batch: str | None) -> str:
+    """Patients (and batches, e.g. sites), and patients per assay."""
     if coverage is None:
         return ""
-    assays = [c for c in coverage.columns if c not in ("patient_id", "site", "n_assays")]
-    lines = [_heading("Cohort"), "", f"**{len(coverage)} patients**"
-             + (f" at {coverage['site'].nunique()} sites" if "site" in coverage else "") + "; per assay:", ""]  # fmt: skip
+    assays = [c for c in coverage.columns if c not in ("patient_id", batch, "n_assays")]
+    where = f" in {coverage[batch].nunique()} {batch} groups" if batch in coverage else ""
+    lines = [_heading("Cohort"), "", f"**{len(coverage)} patients**{where}; per assay:", ""]
     for assay in assays:
         n = int(coverage[assay].sum())
         lines.append(f"- {assay}: {n} ({100 * n / max(len(coverage), 1):.0f}%)")
