@@ -14,16 +14,12 @@ and outcomes they go with (the views MOFA+ users publish next to the variance ex
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from stratomics.associate import adjust_p, feature_names
 from stratomics.outcome_types import ordinal_codes, outcome_type
-
-log = logging.getLogger(__name__)
 
 __all__ = ["ASSOCIATION_COLUMNS", "FEATURE_COLUMNS", "factor_associations", "factor_features",
            "masked_correlation", "method_weights"]  # fmt: skip
@@ -87,7 +83,7 @@ def factor_features(mdata, scores: np.ndarray, assays: list[str], *, weights: di
     patients = pd.Index(mdata.obs_names)
     for assay in assays:
         adata = mdata[assay]
-        values = pd.DataFrame(_dense(adata.X), index=adata.obs_names, columns=adata.var_names.astype(str))
+        values = adata.to_df().astype(float).rename(columns=str)
         rows = patients.get_indexer(values.index)
         keep = (rows >= 0) & ~np.isnan(scores[np.maximum(rows, 0)]).any(axis=1)
         correlation, n = masked_correlation(values.to_numpy(dtype=float)[keep], scores[rows[keep]])
@@ -102,11 +98,6 @@ def factor_features(mdata, scores: np.ndarray, assays: list[str], *, weights: di
     table = order.drop(columns="size").reset_index(drop=True)
     table["rank"] = table.groupby("factor").cumcount() + 1
     return table[FEATURE_COLUMNS]
-
-
-def _dense(matrix) -> np.ndarray:
-    """A dense float array of an AnnData matrix."""
-    return np.asarray(matrix.toarray() if hasattr(matrix, "toarray") else matrix, dtype=float)
 
 
 def _weight_column(table: pd.DataFrame, weights: pd.DataFrame | None) -> np.ndarray:
