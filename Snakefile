@@ -38,6 +38,7 @@ SUBGROUP_TARGETS = [
     *(["results/associate/markers_held_out.tsv"] if config["associate"]["marker_holdout"] > 0 else []),
     *(rules.treatment_heterogeneity.output if TREATMENT_HETEROGENEITY else []),
     *rules.figures.output,
+    *(rules.enrichment_figure.output if ENRICHMENT["gene_sets"] else []),
     *rules.report_tables.output,
     *(["results/predict/performance.tsv"] if PREDICT_OUTCOMES else []),
     *(rules.predict_figures.output if PREDICT_OUTCOMES else []),

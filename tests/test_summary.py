@@ -69,6 +69,24 @@ def test_no_structure_is_said_and_absent_steps_are_left_out():
     assert "not a git checkout" in html
 
 
+def test_enrichment_is_summarised_per_ranking_or_said_to_be_not_configured():
+    enrichment = pd.DataFrame({"source": "markers", "assay": "rna", "outcome_or_contrast": ["subgroup: S1 vs rest"] * 3
+                               + ["subgroup: S2 vs rest"], "gene_set": ["HALLMARK_A", "HALLMARK_B", "HALLMARK_C", "HALLMARK_A"],
+                               "nes": [2.31, -1.9, 0.4, 0.3], "p_value": [0.001, 0.002, 0.5, 0.6],
+                               "q_value": [0.0005, 0.01, 0.7, 0.8]})  # fmt: skip
+    configured = {**CONFIG, "enrichment": {"gene_sets": "h.gmt"}}
+    html = rendered(summary_rst({**tables(3), "enrichment": enrichment}, config=configured, resolved=RESOLVED,
+                                provenance=PROVENANCE))  # fmt: skip
+    assert "markers, rna, subgroup: S1 vs rest: 2 of 3 sets; strongest HALLMARK_A (NES 2.31, q &lt; 0.001)" in html
+    assert "S2 vs rest:" not in html and "in 2 rankings" in html
+    assert "gene sets of h.gmt with GSEA preranked (gseapy; 1000 permutations; sets with 15-500" in html
+    html = rendered(summary_rst({**tables(3), "enrichment": enrichment.assign(q_value=0.5)}, config=configured,
+                                resolved=RESOLVED, provenance=PROVENANCE))  # fmt: skip
+    assert "No gene set at q &lt; 0.05 in any of the 2 rankings tested" in html
+    html = rendered(summary_rst(tables(3), config=CONFIG, resolved=RESOLVED, provenance=PROVENANCE))
+    assert "Not run: no GMT file is configured (enrichment.gene_sets)" in html
+
+
 def test_template_syntax_in_names_is_not_evaluated():
     found = tables(3)
     found["biomarkers"].loc[0, "feature_name"] = "{{ 7 * 7 }}"

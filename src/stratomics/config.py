@@ -160,6 +160,8 @@ def input_files(config: dict) -> dict[str, str]:
         for option in ("limits", "hierarchy"):
             if spec.get(option):
                 files[f"assays.{name}.{option}"] = spec[option]
+    if config.get("enrichment", {}).get("gene_sets"):
+        files["enrichment.gene_sets"] = config["enrichment"]["gene_sets"]
     return files
 
 

@@ -17,7 +17,8 @@ from stratomics.omop import without_password
 
 PACKAGES = ("stratomics", "numpy", "scipy", "pandas", "anndata", "mudata", "scanpy", "statsmodels",
             "scikit-learn", "scikit-survival", "numba", "umap-learn", "hdbscan", "mofapy2", "lifelines",
-            "formulaic", "bed-reader", "joblib", "matplotlib", "seaborn", "snakemake", "duckdb", "psycopg")  # fmt: skip
+            "formulaic", "bed-reader", "joblib", "matplotlib", "seaborn", "snakemake", "duckdb", "psycopg", "tableone",
+            "gseapy")  # fmt: skip
 
 
 def source_commit(folder: Path = Path(__file__).parent) -> str:

@@ -159,7 +159,7 @@ def simulate_cohort(
     samples = _with_week52(samples, follow_rng)
     _write_cytokines(paths, patients, samples, has["cytokines"], (rng, follow_rng), planted, setting)
     _write_flow(paths["flow"], patients, barcode, has["flow"], rng, planted, setting)
-    _write_rna(paths["rna_counts"], patients, barcode, has["rna"], n_genes, rng, planted, setting)
+    gene_ids = _write_rna(paths["rna_counts"], patients, barcode, has["rna"], n_genes, rng, planted, setting)
     _write_plink(out / "genotypes", genotypes, bim, barcode, has["genotypes"], rng)
     wearable_rng = np.random.default_rng([seed, 18, 3])  # the treatment start and the wearable file: the other files stay
     patients["treatment_start"] = _treatment_starts(len(patients), wearable_rng)
@@ -173,6 +173,7 @@ def simulate_cohort(
     planted += _write_questionnaire(paths["questionnaire"], patients, np.random.default_rng([seed, 18]))
     planted += _write_voice(paths["voice"], patients, np.random.default_rng([seed, 18, 2])) + planted_wearable
     pd.DataFrame(planted).to_csv(paths["planted"], sep="\t", index=False, float_format="%.6g")
+    _write_gene_sets(paths["gene_sets"], pd.DataFrame(planted), gene_ids, np.random.default_rng([seed, 19]))
     params = {"n_patients": n_patients, "n_snps": n_snps, "n_genes": n_genes, "seed": seed, "scenario": scenario,
               **asdict(setting), "activity_12m_log_odds_per_risk_sd": ACTIVITY_EFFECT, "treatment_endotype_log_hazard": [
                   {"treatment": t, "endotype": e, "effect": v} for (t, e), v in TREATMENT_ENDOTYPE_RISK.items()]}
@@ -199,6 +200,7 @@ DEMO_FILES = {
     "questionnaire": "questionnaire.csv",
     "voice": "voice_features.csv",
     "wearable": "wearable.csv",
+    "gene_sets": "gene_sets.gmt",
 }
 
 
@@ -638,8 +640,8 @@ def _wear_mask(rng: np.random.Generator, n: int, n_days: int, hour: np.ndarray) 
     return np.where(nonwear[:, :, None], in_block, ~in_gap)
 
 
-def _write_rna(path, patients, barcode, has, n_genes, rng, planted, setting) -> None:
-    """RNA-seq counts, genes x samples (negative binomial, varying library sizes)."""
+def _write_rna(path, patients, barcode, has, n_genes, rng, planted, setting) -> list[str]:
+    """RNA-seq counts, genes x samples (negative binomial, varying library sizes); returns the gene IDs."""
     gene_ids = [f"ENSG{j:011d}" for j in rng.choice(10**6, n_genes, replace=False)]
     signal = _assay_signal(
         patients, "rna", n_genes, rng, planted, gene_ids,
@@ -656,6 +658,29 @@ def _write_rna(path, patients, barcode, has, n_genes, rng, planted, setting) -> 
     table.insert(0, "gene_name", [f"GENE{j}" for j in range(n_genes)])
     table.insert(0, "gene_id", gene_ids)
     table.to_csv(path, sep="\t", index=False)
+    return gene_ids
+
+
+def _write_gene_sets(path, planted: pd.DataFrame, gene_ids: list[str], rng: np.random.Generator) -> None:
+    """GMT of the demo: per assay, endotype and direction, the planted genes (at most 30) diluted by 30%
+    other genes; and 20 decoy sets of random genes. RNA genes by symbol (GENE<j>), proteins by Olink Assay."""
+    n_proteins = 92 * len(OLINK_PANELS)
+    names = {"rna": dict(zip(gene_ids, [f"GENE{j}" for j in range(len(gene_ids))])),
+             "proteomics": dict(zip([f"OID{20001 + j}" for j in range(n_proteins)], _protein_names(n_proteins)))}  # fmt: skip
+    lines = []
+    for assay, endotype, sign in [(a, e, s) for a in names for e in ASSAY_ENDOTYPES[a] for s in (1, -1)]:
+        rows = planted[(planted["assay"] == assay) & (planted["effect_on"] == f"endotype {endotype}")]
+        genes = [names[assay][f] for f in rows.loc[np.sign(rows["effect"]) == sign, "feature"]][:30]
+        others = sorted(set(names[assay].values()) - set(genes))
+        genes += list(rng.choice(others, size=int(0.3 * len(genes) / 0.7), replace=False))
+        direction = "UP" if sign > 0 else "DOWN"
+        lines.append([f"PLANTED_{endotype}_{direction}_{assay.upper()}", f"demo: planted in endotype {endotype}, "
+                      f"{direction.lower()}, {assay}, diluted 30%", *genes])  # fmt: skip
+    every_gene = [name for assay in names for name in names[assay].values()]
+    for k in range(20):
+        genes = rng.choice(every_gene, size=int(rng.integers(15, 100)), replace=False)
+        lines.append([f"DECOY_{k + 1:02d}", "demo: random genes", *genes])
+    Path(path).write_text("".join("\t".join(line) + "\n" for line in lines))
 
 
 def _genotypes(n_snps, n_patients, rng, planted):

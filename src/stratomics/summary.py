@@ -8,6 +8,8 @@ Snakemake renders the text (``snakemake --report``) as the report's first page.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -28,7 +30,7 @@ def summary_rst(tables: dict, *, config: dict, resolved: dict, provenance: dict)
     ----------
     tables
         Result tables by name (``coverage``, ``clusters``, ``selection``, ``stability``, ``outcomes``,
-        ``biomarkers``, ``genotypes``, ``performance``); a missing or None entry leaves its part out.
+        ``biomarkers``, ``genotypes``, ``enrichment``, ``performance``); a missing or None entry leaves its part out.
     config, resolved
         The run's validated config and what :func:`stratomics.config.resolve` derives from it.
     provenance
@@ -44,6 +46,7 @@ def summary_rst(tables: dict, *, config: dict, resolved: dict, provenance: dict)
         _subgroup_section(tables.get("clusters"), tables.get("selection"), tables.get("stability")),
         _outcome_section(tables.get("outcomes")),
         _biomarker_section(tables.get("biomarkers"), tables.get("genotypes")),
+        _enrichment_section(tables.get("enrichment"), config.get("enrichment", {})),
         _prediction_section(tables.get("performance")),
         _methods_section(config, resolved, provenance, tables.get("biomarkers")),
     ]
@@ -136,6 +139,38 @@ def _biomarker_section(biomarkers: pd.DataFrame | None, genotypes: pd.DataFrame 
     return "\n".join([*lines, "", f"(features at q < {Q_THRESHOLD:g} of those tested)"])
 
 
+def _enrichment_section(enrichment: pd.DataFrame | None, settings: dict) -> str:
+    """Per ranking with a set at q < 0.05: how many sets pass and the strongest; or why none was run."""
+    if not settings.get("gene_sets"):
+        return "\n".join([_heading("Gene-set enrichment"), "",
+                          "Not run: no GMT file is configured (enrichment.gene_sets)."])  # fmt: skip
+    if enrichment is None:
+        return ""
+    lines = [_heading("Gene-set enrichment (GSEA preranked)"), ""]
+    rankings = enrichment.groupby(["source", "assay", "outcome_or_contrast"], sort=False)
+    for (source, assay, label), rows in rankings:
+        hits = rows[rows["q_value"] < Q_THRESHOLD]
+        if len(hits):
+            best = hits.sort_values(["q_value", "p_value", "gene_set"]).iloc[0]
+            lines.append(f"- {source}, {assay}, {label}: {len(hits)} of {len(rows)} sets; strongest {best['gene_set']} "
+                         f"(NES {best['nes']:.2f}, {_p(best['q_value']).replace('p', 'q', 1)})")  # fmt: skip
+    if len(lines) == 2:
+        lines.append(f"No gene set at q < {Q_THRESHOLD:g} in any of the {rankings.ngroups} rankings tested.")
+    else:
+        lines += ["", f"(sets at GSEA FDR q < {Q_THRESHOLD:g} of those tested, in {rankings.ngroups} rankings; "
+                      "subgroup markers of integrated assays are descriptive)"]  # fmt: skip
+    return "\n".join(lines)
+
+
+def _enrichment_method(settings: dict) -> str:
+    """The methods sentence on gene-set enrichment (empty when none was configured)."""
+    if not settings.get("gene_sets"):
+        return ""
+    return (f" The marker and biomarker rankings (signed statistics) were tested for enrichment of the gene sets of "
+            f"{Path(settings['gene_sets']).name} with GSEA preranked (gseapy; {settings.get('permutations', 1000)} "
+            f"permutations; sets with {settings.get('min_size', 15)}-{settings.get('max_size', 500)} matched genes).")
+
+
 def _p(value: float) -> str:
     """"p = 0.18" or "p < 0.001"."""
     shown = format_p_value(value)
@@ -187,6 +222,7 @@ def _methods_section(config: dict, resolved: dict, provenance: dict, biomarkers:
             "and patients clustered with "
             f"{stratify.get('algorithm', 'kmeans')}, {k_rule}. Biomarkers were tested per feature against each "
             f"outcome ({', '.join(cohort.get('outcomes', {}))}) adjusted for "
-            f"{', '.join(covariates) or 'nothing'}{adjustment}. Seed {config.get('seed', 0)}."
+            f"{', '.join(covariates) or 'nothing'}{adjustment}.{_enrichment_method(config.get('enrichment', {}))}"
+            f" Seed {config.get('seed', 0)}."
             + (f" Software: {packages}." if packages else ""))  # fmt: skip
     return "\n".join([_heading("Methods (generated from the configuration)"), "", text])

@@ -182,3 +182,29 @@ rule gather_genotype_scan:
     script:
         "../scripts/gather_results.py"
 
+
+
+ENRICHMENT = config["enrichment"]
+
+
+rule enrichment:
+    input:
+        gene_sets=ENRICHMENT["gene_sets"] or [],
+        markers="results/associate/markers.tsv",
+        biomarkers="results/associate/biomarkers.tsv",
+    output:
+        report("results/associate/enrichment.tsv", caption="../report/enrichment.rst", category="Association"),
+    params:
+        settings={key: ENRICHMENT[key] for key in ("min_size", "max_size", "permutations")} | {"seed": config["seed"]},
+    log:
+        "results/logs/enrichment.log",
+    benchmark:
+        "results/benchmarks/enrichment.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/stratomics.yaml"
+    script:
+        "../scripts/enrichment.py"

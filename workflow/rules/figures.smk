@@ -56,6 +56,23 @@ rule figures:
         "../scripts/figures.py"
 
 
+rule enrichment_figure:
+    input:
+        "results/associate/enrichment.tsv",
+    output:
+        figure("enrichment", "fig_enrichment"),
+    log:
+        "results/logs/enrichment_figure.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=15,
+    conda:
+        "../../envs/stratomics.yaml"
+    script:
+        "../scripts/enrichment_figure.py"
+
+
 rule provenance:
     input:
         # what the provenance describes: the figures' inputs, or without subgroups the cohort and the scan
@@ -88,6 +105,8 @@ def summary_inputs(wildcards):
             inputs["stability"] = "results/stratify/site_stability.tsv"
         if PREDICT_OUTCOMES:
             inputs["performance"] = "results/predict/performance.tsv"
+        if ENRICHMENT["gene_sets"]:
+            inputs["enrichment"] = "results/associate/enrichment.tsv"
     if GENOTYPE_ASSAYS:
         inputs["genotypes"] = "results/associate/genotypes.tsv"
     return inputs
