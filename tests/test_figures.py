@@ -193,3 +193,23 @@ def test_marker_heatmap_shows_scaled_subgroup_means_with_names_and_an_assay_bar(
     assert [a.get_ylabel() for a in fig.axes][-1] == "mean (SD units)"  # the colour bar
     assert min(text_sizes(fig)) >= SMALLEST_FONT
     plt.close("all")
+
+
+def test_prediction_figure_leads_with_the_gain_over_clinical_and_shows_each_site():
+    rows = []
+    for validation in ("nested_cv", "loso_pooled", "loso_A", "loso_B"):
+        for feature_set, auc, gain in (("clinical", 0.70, None), ("clinical_biomarkers", 0.74, 0.04)):
+            rows.append({"outcome": "failure", "model": "elastic_net", "feature_set": feature_set, "validation": validation,
+                         "metric": "auc", "estimate": auc, "ci_low": auc - 0.03, "ci_high": auc + 0.03})  # fmt: skip
+            if gain is not None:
+                rows.append({**rows[-1], "metric": "auc_gain_over_clinical", "estimate": gain, "ci_low": 0.01, "ci_high": 0.07})
+    fig = figures.prediction_performance(pd.DataFrame(rows))
+    gain_ax, auc_ax = fig.axes[0], fig.axes[1]
+    assert gain_ax.get_xlabel() == "AUC gain over clinical (95% CI)" and auc_ax.get_xlabel() == "AUC (95% CI)"
+    assert [t.get_text() for t in gain_ax.get_yticklabels()] == ["clinical + biomarkers"]
+    drawn_gains = np.concatenate([line.get_xdata() for line in gain_ax.get_lines() if line.get_marker() == "o"])
+    assert sorted(drawn_gains) == [0.04, 0.04]  # nested CV and pooled leave-one-site-out
+    site_ticks = [line for line in auc_ax.get_lines() if line.get_label() == "each held-out site"]
+    assert len(site_ticks) == 1 and len(site_ticks[0].get_xdata()) == 4  # two sites x two predictor sets
+    assert auc_ax.get_xlim()[0] > 0.5  # the axis uses the panel, not the range from chance
+    assert min(text_sizes(fig)) >= SMALLEST_FONT

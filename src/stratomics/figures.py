@@ -639,7 +639,8 @@ def meta_heterogeneity(meta: pd.DataFrame):
 
 
 def prediction_performance(performance: pd.DataFrame):
-    """AUC (binary) or C-index (survival) of each predictor set and model, one panel per outcome.
+    """Gain over the clinical model (top row, the headline) and AUC or C-index (bottom row) of each
+    predictor set and model, one column per outcome.
 
     Parameters
     ----------
@@ -649,33 +650,55 @@ def prediction_performance(performance: pd.DataFrame):
 
     Returns
     -------
-    The figure: nested cross-validation (filled) and leave-one-site-out (open) with 95% CI.
+    The figure: nested cross-validation (filled) and all sites held out in turn, pooled (open), with
+    95% CI; grey ticks: each held-out site on its own.
     """
-    rows = performance[performance["metric"].isin(["auc", "c_index"])
-                       & performance["validation"].isin(["nested_cv", "loso_pooled"])]  # fmt: skip
+    is_gain = performance["metric"].str.endswith("_gain_over_clinical")
+    rows = performance[performance["metric"].isin(["auc", "c_index"]) | is_gain]
     outcomes, models = list(dict.fromkeys(rows["outcome"])), list(dict.fromkeys(rows["model"]))
-    sets = list(dict.fromkeys(rows["feature_set"]))
+    sets = list(dict.fromkeys(rows.loc[~is_gain, "feature_set"]))
+    added = [s for s in sets if s != "clinical"]
     colours = dict(zip(models, sns.color_palette(PALETTE, len(models))))
     with figure_style():
-        fig, axes = plt.subplots(1, len(outcomes), figsize=(PAGE_WIDTH_IN, 0.5 * len(sets) * len(models) + 1.2),
-                                 squeeze=False, sharey=True)  # fmt: skip
-        for ax, outcome in zip(axes[0], outcomes):
-            for m, model in enumerate(models):
-                for validation, offset, face in (("nested_cv", 0.12, None), ("loso_pooled", -0.12, "white")):
-                    part = rows[(rows["outcome"] == outcome) & (rows["model"] == model) & (rows["validation"] == validation)]
-                    position = np.array([len(sets) - 1 - sets.index(s) for s in part["feature_set"]]) * len(models) - m + offset
-                    ax.errorbar(part["estimate"], position, xerr=[part["estimate"] - part["ci_low"], part["ci_high"] - part["estimate"]],
-                                fmt="o", ms=4, color=colours[model], mfc=face or colours[model], capsize=2, lw=1,
-                                label=f"{model.replace('_', ' ')}, {'nested CV' if face is None else 'leave one site out'}")  # fmt: skip
-            ax.axvline(0.5, color="grey", lw=0.8, ls="--")
-            metric = "AUC" if (rows.loc[rows["outcome"] == outcome, "metric"] == "auc").any() else "C-index"
-            ax.set(xlabel=f"{metric} (95% CI)", title=outcome.replace("_", " "))
-        ticks = np.arange(len(sets)) * len(models) - (len(models) - 1) / 2
-        axes[0, 0].set_yticks(ticks, [s.replace("_", " + ") for s in reversed(sets)])
-        handles, labels = axes[0, 0].get_legend_handles_labels()
-        fig.legend(handles, labels, frameon=False, fontsize=SMALLEST_FONT, loc="lower center", ncol=len(labels))
-        fig.tight_layout(rect=(0, 0.06, 1, 1))
+        fig, axes = plt.subplots(2, len(outcomes), squeeze=False, sharey="row",
+                                 figsize=(PAGE_WIDTH_IN, 0.45 * (len(sets) + len(added)) * len(models) + 2.0),
+                                 gridspec_kw={"height_ratios": [max(len(added), 1), len(sets)], "hspace": 0.45})  # fmt: skip
+        for column, outcome in enumerate(outcomes):
+            part = rows[rows["outcome"] == outcome]
+            metric = "AUC" if (part["metric"] == "auc").any() else "C-index"
+            gain_ax, metric_ax = axes[0, column], axes[1, column]
+            _performance_intervals(gain_ax, part[is_gain.loc[part.index]], added, models, colours)
+            gain_ax.axvline(0, color="grey", lw=0.8, ls="--")
+            gain_ax.set(xlabel=f"{metric} gain over clinical (95% CI)", title=outcome.replace("_", " "))
+            _performance_intervals(metric_ax, part[~is_gain.loc[part.index]], sets, models, colours)
+            if metric_ax.get_xlim()[0] < 0.5 < metric_ax.get_xlim()[1]:
+                metric_ax.axvline(0.5, color="grey", lw=0.8, ls="--")
+            metric_ax.set(xlabel=f"{metric} (95% CI)")
+        for ax, shown in ((axes[0, 0], added), (axes[1, 0], sets)):
+            ticks = np.arange(len(shown)) * len(models) - (len(models) - 1) / 2
+            ax.set_yticks(ticks, [s.replace("_", " + ") for s in reversed(shown)])
+        handles, labels = axes[1, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, frameon=False, fontsize=SMALLEST_FONT, loc="lower center", ncol=3)
+        fig.subplots_adjust(left=0.22, right=0.97, top=0.95, bottom=0.11, wspace=0.12)
+        panel_letters(list(axes.ravel()))
     return fig
+
+
+def _performance_intervals(ax, rows: pd.DataFrame, sets: list[str], models: list[str], colours: dict) -> None:
+    """Nested-CV (filled) and pooled leave-one-site-out (open) estimates with CIs, per set and model;
+    each held-out site's own estimate as a grey tick on the leave-one-site-out line."""
+    for m, model in enumerate(models):
+        for validation, offset, face in (("nested_cv", 0.12, None), ("loso_pooled", -0.12, "white")):
+            part = rows[(rows["model"] == model) & (rows["validation"] == validation) & rows["feature_set"].isin(sets)]
+            position = np.array([len(sets) - 1 - sets.index(s) for s in part["feature_set"]]) * len(models) - m + offset
+            ax.errorbar(part["estimate"], position, xerr=[part["estimate"] - part["ci_low"], part["ci_high"] - part["estimate"]],
+                        fmt="o", ms=4, color=colours[model], mfc=face or colours[model], capsize=2, lw=1,
+                        label=f"{model.replace('_', ' ')}, {'nested CV' if face is None else 'leave one site out'}")  # fmt: skip
+        sites = rows[(rows["model"] == model) & rows["validation"].str.startswith("loso_")
+                     & (rows["validation"] != "loso_pooled") & rows["feature_set"].isin(sets)]  # fmt: skip
+        position = np.array([len(sets) - 1 - sets.index(s) for s in sites["feature_set"]]) * len(models) - m - 0.12
+        ax.plot(sites["estimate"], position, "|", color="grey", ms=6, mew=0.8,
+                label="each held-out site" if m == 0 else None)  # fmt: skip
 
 
 def prediction_curves(curves: pd.DataFrame, *, model: str = "elastic_net"):
