@@ -79,6 +79,7 @@ def embedding(coordinates: pd.DataFrame, obs: pd.DataFrame, colour_by: list[str]
         for ax in axes.ravel()[len(colour_by) :]:
             ax.axis("off")
         fig.tight_layout()
+        panel_letters([ax for ax in axes.ravel() if ax.axison and ax.get_visible()])
     return fig
 
 
@@ -286,6 +287,8 @@ def forest(outcomes: pd.DataFrame):
         for ax, name in zip(axes[:, 0], names):
             _forest_panel(ax, outcomes[outcomes["outcome"] == name].reset_index(drop=True), ratio_limits)
         fig.tight_layout()
+        if len(names) > 1:
+            panel_letters(list(axes[:, 0]))
     return fig
 
 
@@ -401,7 +404,9 @@ def volcano(results: pd.DataFrame, *, outcome: str, q_threshold: float = 0.05, l
             ax.set_xlim(-reach, reach)  # symmetric: up and down effects at the same scale
             ax.xaxis.set_major_locator(MaxNLocator(4, symmetric=True))
             ax.margins(y=0.12)
-            ax.set(title=f"{assay}\n{significant.sum()} of {len(part)} at q < {q_threshold:g}")
+            ax.set_title(assay, pad=12)  # the count goes beneath the title, in regular weight to fit the panel
+            ax.text(0.5, 1.015, f"{significant.sum()} of {len(part)} at q < {q_threshold:g}", transform=ax.transAxes,
+                    ha="center", va="bottom", fontsize=SMALLEST_FONT)  # fmt: skip
         for row in axes:
             row[0].set_ylabel(r"$-\log_{10}$ p")
         if assays:
@@ -410,6 +415,7 @@ def volcano(results: pd.DataFrame, *, outcome: str, q_threshold: float = 0.05, l
         fig.legend(handles, labels, frameon=False, fontsize=SMALLEST_FONT, loc="upper right", ncol=2, markerscale=2)
         fig.suptitle(outcome.replace("_", " "), fontsize=8, fontweight="bold", x=0.02, ha="left")
         fig.tight_layout()
+        panel_letters([ax for ax in axes.ravel() if ax.axison and ax.get_visible()])
     return fig
 
 
@@ -465,6 +471,7 @@ def manhattan_qq(scan: pd.DataFrame, inflation: float, *, outcome: str, genome_w
         _qq_panel(ax_qq, log_p.to_numpy(), colours[0])
         ax_qq.set_title(f"QQ, λ = {inflation:.3f}")
         fig.tight_layout()
+        panel_letters([ax, ax_qq])
     return fig
 
 
