@@ -694,17 +694,20 @@ def prediction_performance(performance: pd.DataFrame):
 def _performance_intervals(ax, rows: pd.DataFrame, sets: list[str], models: list[str], colours: dict) -> None:
     """Nested-CV (filled) and pooled leave-one-site-out (open) estimates with CIs, per set and model;
     each held-out site's own estimate as a grey tick on the leave-one-site-out line."""
+
+    def row_of(feature_sets: pd.Series) -> np.ndarray:
+        return np.array([len(sets) - 1 - sets.index(s) for s in feature_sets]) * len(models)
+
     for m, model in enumerate(models):
         for validation, offset, face in (("nested_cv", 0.12, None), ("loso_pooled", -0.12, "white")):
             part = rows[(rows["model"] == model) & (rows["validation"] == validation) & rows["feature_set"].isin(sets)]
-            position = np.array([len(sets) - 1 - sets.index(s) for s in part["feature_set"]]) * len(models) - m + offset
+            position = row_of(part["feature_set"]) - m + offset
             ax.errorbar(part["estimate"], position, xerr=[part["estimate"] - part["ci_low"], part["ci_high"] - part["estimate"]],
                         fmt="o", ms=4, color=colours[model], mfc=face or colours[model], capsize=2, lw=1,
                         label=f"{model.replace('_', ' ')}, {'nested CV' if face is None else 'leave one site out'}")  # fmt: skip
         sites = rows[(rows["model"] == model) & rows["validation"].str.startswith("loso_")
                      & (rows["validation"] != "loso_pooled") & rows["feature_set"].isin(sets)]  # fmt: skip
-        position = np.array([len(sets) - 1 - sets.index(s) for s in sites["feature_set"]]) * len(models) - m - 0.12
-        ax.plot(sites["estimate"], position, "|", color="grey", ms=6, mew=0.8,
+        ax.plot(sites["estimate"], row_of(sites["feature_set"]) - m - 0.12, "|", color="grey", ms=6, mew=0.8,
                 label="each held-out site" if m == 0 else None)  # fmt: skip
 
 

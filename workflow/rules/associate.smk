@@ -183,7 +183,6 @@ rule gather_genotype_scan:
         "../scripts/gather_results.py"
 
 
-
 ENRICHMENT = config["enrichment"]
 
 
