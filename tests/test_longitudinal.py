@@ -121,7 +121,9 @@ def test_the_demo_follow_up_visits_recover_the_planted_trajectories(tmp_path):
     simulate_cohort(tmp_path, n_patients=400, n_snps=200, n_genes=100, scenario="realistic", seed=5)
     config = demo_config(tmp_path)
     config["cohort"]["visits"] = VISITS
-    cohort = build_cohort(validate_config(config))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="Observation names are not unique")
+        cohort = build_cohort(validate_config(config))
     assert list(cohort.visits.mod) == ["cytokines"]  # the only assay measured at follow-up
     assert set(cohort.visits["cytokines"].obs["visit"]) == set(VISITS)
     assert (cohort.report["status"] == "follow_up").sum() == (cohort.visits["cytokines"].obs["visit"] != "baseline").sum()

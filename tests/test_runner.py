@@ -66,6 +66,7 @@ def test_warnings_of_every_step_are_gathered_once_each_with_their_count(tmp_path
         for message in messages:
             logging.getLogger("stratomics.x").warning(message)
         logging.getLogger("stratomics.x").info("all fine")
+        logging.getLogger("stratomics.qc_record").info("assay 'rna': removed 2 features: constant")
 
     for name, messages in (("ingest", ["assay 'rna': 3 unmapped sample IDs: a, b, c"] * 2),
                            ("integrate", ["assay 'rare' is left out: measured on 3 patients"])):  # fmt: skip
@@ -75,9 +76,12 @@ def test_warnings_of_every_step_are_gathered_once_each_with_their_count(tmp_path
     assert table.to_dict("records") == [
         {"step": "failed", "level": "ERROR", "message": "the step failed", "count": 1},
         {"step": "ingest", "level": "WARNING", "message": "assay 'rna': 3 unmapped sample IDs: a, b, c", "count": 2},
+        {"step": "ingest", "level": "INFO", "message": "assay 'rna': removed 2 features: constant", "count": 1},
         {"step": "integrate", "level": "WARNING", "message": "assay 'rare' is left out: measured on 3 patients",
          "count": 1},
+        {"step": "integrate", "level": "INFO", "message": "assay 'rna': removed 2 features: constant", "count": 1},
     ]  # fmt: skip
-    assert (tmp_path / "warnings.tsv").read_text().count("\n") == 4
-    assert "3 distinct warnings in 3 steps" in capsys.readouterr().err
+    assert "INFO stratomics.qc_record" in (logs / "ingest.log").read_text()  # a QC removal is not a warning
+    assert (tmp_path / "warnings.tsv").read_text().count("\n") == 6
+    assert "5 distinct warnings in 3 steps" in capsys.readouterr().err
     assert report_warnings(tmp_path / "nothing", tmp_path / "none.tsv").empty

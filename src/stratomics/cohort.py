@@ -364,8 +364,8 @@ def visit_samples(name: str, spec: dict, table: AssayTable, *, report: pd.DataFr
     """
     rows = np.flatnonzero(report["status"].iloc[: len(table.values)].isin(["mapped", "follow_up"]).to_numpy())
     patients = report["patient_id"].iloc[rows]
-    adata = assay_to_anndata(name, spec, table, rows=rows, patients=patients)
     sample_ids = table.values.index.astype(str)[rows]
+    adata = assay_to_anndata(name, spec, table, rows=rows, patients=pd.Series(sample_ids))  # unique names
     written = pd.Series(sample_ids).map(sample_map["visit"]).fillna("").replace("", visits[0])
     spelling = {v.strip().casefold(): v for v in visits}
     adata.obs = adata.obs.drop(columns=adata.obs.columns[0])  # the sample ID, which becomes the index

@@ -29,7 +29,7 @@ class Record:
         drop = np.asarray(drop, dtype=bool)
         names = adata.var_names if axis == "feature" else adata.obs_names
         if drop.any():
-            log.warning("assay '%s': removed %d %ss: %s", self.assay, drop.sum(), axis, reason)
+            log.info("assay '%s': removed %d %ss: %s", self.assay, drop.sum(), axis, reason)
         self.removed += [{"assay": self.assay, "axis": axis, "id": i, "reason": reason}
                          for i in names[drop]]  # fmt: skip
         return adata[:, ~drop].copy() if axis == "feature" else adata[~drop].copy()

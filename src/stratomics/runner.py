@@ -20,7 +20,9 @@ log = logging.getLogger("stratomics")
 
 #: The format of every rule's log line (:func:`warning_summary` parses it).
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d [\d:,]+ (?P<level>WARNING|ERROR) (?P<source>[\w.]+): (?P<message>.*)$")
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d [\d:,]+ (?P<level>INFO|WARNING|ERROR) (?P<source>[\w.]+): (?P<message>.*)$")
+#: Loggers whose INFO lines are QC removals: not warnings, but the end-of-run summary lists them.
+QC_LOGGERS = ("stratomics.qc_record", "stratomics.kinds.voice")
 
 
 def run_step(log_path: str | None, step: Callable[[], None], *, inputs=()) -> None:
@@ -89,7 +91,7 @@ def _hdf5_unreadable(path: str) -> str | None:
 
 
 def warning_summary(log_folder: str | Path) -> pd.DataFrame:
-    """Every warning and error of the rules' logs, one row per distinct message and step.
+    """Every warning and error of the rules' logs, and every QC removal, one row per distinct message and step.
 
     Parameters
     ----------
@@ -98,12 +100,13 @@ def warning_summary(log_folder: str | Path) -> pd.DataFrame:
 
     Returns
     -------
-    Columns step (the log's name), level, message and count, in log-name order.
+    Columns step (the log's name), level (INFO for a QC removal), message and count, in log-name order.
     """
     rows = []
     for path in sorted(Path(log_folder).glob("*.log")):
         for line in path.read_text(errors="replace").splitlines():
-            if match := LOG_LINE.match(line):
+            match = LOG_LINE.match(line)
+            if match and (match["level"] != "INFO" or match["source"] in QC_LOGGERS):
                 rows.append({"step": path.stem, "level": match["level"], "message": match["message"]})
     table = pd.DataFrame(rows, columns=["step", "level", "message"])
     counts = table.groupby(["step", "level", "message"], sort=False).size().rename("count").reset_index()

@@ -39,7 +39,7 @@ def read_voice(path, *, source, known_ids, options) -> AssayTable:
     excluded = pd.DataFrame({"sample_id": table.loc[reasons != "", id_column].to_numpy(),
                              "reason": reasons[reasons != ""].to_numpy()})  # fmt: skip
     if len(excluded):
-        log.warning("%s: %d of %d recordings fail QC and are left out (%s)", source, len(excluded), len(table),
+        log.info("%s: %d of %d recordings fail QC and are left out (%s)", source, len(excluded), len(table),
                     "; ".join(f"{s}: {r}" for s, r in excluded.head(3).itertuples(index=False)))  # fmt: skip
     kept = numbers.loc[reasons == "", features].assign(id=table.loc[reasons == "", id_column].to_numpy())
     grouped = kept.groupby("id", sort=False)
