@@ -136,6 +136,14 @@ def test_the_demo_follow_up_visits_recover_the_planted_trajectories(tmp_path):
     assert falling <= found and len(found - falling) <= 1
     responders = table[(table["group"] == "0") & table["feature"].isin(falling) & (table["visit"] == "week14")]
     assert (responders["ci_high"] < 0).all()  # they fall in responders
+    assert set(table["unit"]) == {"log2 concentration"}  # the cytokines' preprocessed scale
+    from matplotlib import pyplot as plt
+
+    from stratomics.figures import trajectories
+
+    fig = trajectories(table, group_by="failure_12m", visits=VISITS)
+    assert fig.axes[0].get_ylabel() == "Change from baseline (log2 concentration)"
+    plt.close(fig)
 
 
 def test_visits_without_any_sample_stop_with_a_clear_message(small_demo):

@@ -270,6 +270,10 @@ def test_the_consensus_figure_draws_one_cdf_per_k_and_the_selection_rule():
                                   cdf=consensus_cdf_table(results))  # fmt: skip
     cdf_panel = next(ax for ax in fig.axes if ax.get_title() == "Consensus CDF")
     assert len(cdf_panel.get_lines()) == 4
+    null_panel = next(ax for ax in fig.axes if ax.get_title().startswith("−log10 null p"))
+    drawn = null_panel.get_lines()[0].get_ydata()
+    assert drawn == pytest.approx(-np.log10(table["null_p_value"].clip(lower=1e-300)))
+    assert null_panel.get_lines()[-1].get_ydata()[0] == pytest.approx(-np.log10(0.05 / 4))  # Bonferroni over 4 k
     letters = [text.get_text() for ax in fig.axes for text in ax.texts if len(text.get_text()) == 1]
     assert letters[-5:] == list("abcde")
     sizes = [text.get_fontsize() for text in fig.findobj(plt.Text) if text.get_text().strip()]

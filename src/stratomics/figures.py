@@ -104,7 +104,7 @@ def consensus_and_selection(consensus: np.ndarray, labels: pd.Series, confidence
 
     Panels: (a) the consensus matrix ordered by subgroup; (b) the consensus CDF of every k; (c) the
     relative change in the area under the CDF; (d) PAC with the crisp threshold of the rule; (e) the
-    p-value of each k against the Gaussian null reference with its Bonferroni threshold.
+    p-value of each k against the Gaussian null reference (−log10) with its Bonferroni threshold.
 
     Parameters
     ----------
@@ -123,8 +123,9 @@ def consensus_and_selection(consensus: np.ndarray, labels: pd.Series, confidence
     """
     from stratomics.stratify import CRISP_PAC, NULL_ALPHA
 
-    tried = selection[selection["k"].isin(cdf["k"])]
-    chosen = selection.loc[selection["chosen"]].iloc[0]
+    tried = selection[selection["k"].isin(cdf["k"])].assign(
+        null_log_p=lambda table: -np.log10(table["null_p_value"].clip(lower=1e-300)))
+    chosen = tried.loc[tried["chosen"]].iloc[0]
     with figure_style():
         fig = plt.figure(figsize=(PAGE_WIDTH_IN, 4.6))
         grid = fig.add_gridspec(2, 3, width_ratios=[1.3, 1, 1], hspace=0.6, wspace=0.6)
@@ -141,8 +142,8 @@ def consensus_and_selection(consensus: np.ndarray, labels: pd.Series, confidence
                    ncol=4, handlelength=1, columnspacing=0.8, labelspacing=0.2)  # fmt: skip
         panels = [(grid[0, 2], "delta_area", "Delta CDF area", None),
                   (grid[1, 1], "pac", f"PAC (dashed: {CRISP_PAC:g})", CRISP_PAC),
-                  (grid[1, 2], "null_p_value", f"Null p (dashed: {NULL_ALPHA:g}/{len(tried)})",
-                   NULL_ALPHA / len(tried))]  # fmt: skip
+                  (grid[1, 2], "null_log_p", f"−log10 null p (dashed: {NULL_ALPHA:g}/{len(tried)})",
+                   -np.log10(NULL_ALPHA / len(tried)))]  # fmt: skip
         axes = [fig.add_subplot(cell) for cell, *_ in panels]
         for ax, (_, column, title, threshold) in zip(axes, panels):
             _selection_curve(ax, tried, chosen, column, title=title, threshold=threshold)
@@ -173,8 +174,6 @@ def _selection_curve(ax, table, chosen, column, *, title, threshold=None):
     """One model-selection statistic against k, the chosen k circled, an optional threshold (dashed)."""
     ax.plot(table["k"], table[column], "o-", color=sns.color_palette(PALETTE)[0], ms=3, lw=1)
     ax.plot(chosen["k"], chosen[column], "o", color=sns.color_palette(PALETTE)[3], ms=7, mfc="none")
-    if column == "null_p_value":
-        ax.set_yscale("log")
     if threshold is not None:
         ax.axhline(threshold, color="0.4", lw=0.8, ls="--")
     ax.set_title(title, fontsize=SMALLEST_FONT + 1)
@@ -797,10 +796,10 @@ def trajectories(table: pd.DataFrame, *, group_by: str, visits: list[str], top: 
             name = named_features(feature.to_frame().T).iloc[0] + (f", {feature['assay']}" if feature["assay"] else "")
             q = format_p_value(feature["interaction_q"])
             ax.set_title(f"{name}\ngroups differ: q {q if q.startswith('<') else '= ' + q}")
+            unit = feature.get("unit", "")
+            ax.set_ylabel(f"Change from baseline{f' ({unit})' if isinstance(unit, str) and unit else ''}")
         for ax in axes.ravel()[len(order):]:
             ax.axis("off")
-        for ax in axes[:, 0]:
-            ax.set_ylabel("Change from baseline")
         handles = [plt.Line2D([], [], color=colours[g], marker="o", label=g) for g in groups]
         fig.tight_layout(rect=(0, 0, 0.84, 1))
         fig.legend(handles=handles, title=title.replace(" by ", "\nby "), loc="upper left", bbox_to_anchor=(0.85, 0.95),

@@ -24,7 +24,7 @@ from stratomics.preprocess import preprocess_assay
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["assay", "feature", "feature_name", "group_by", "group", "visit", "change", "std_error", "ci_low",
+COLUMNS = ["assay", "feature", "feature_name", "group_by", "group", "visit", "change", "unit", "std_error", "ci_low",
            "ci_high", "p_value", "n_patients", "interaction_chi2", "interaction_df", "interaction_p",
            "interaction_q"]  # fmt: skip
 #: Fewest patients of a group at a visit for that visit to be analysed.
@@ -82,6 +82,7 @@ def longitudinal_tests(
             }))  # fmt: skip
     table = pd.concat(tables, ignore_index=True).merge(interaction, on="feature")
     table["feature_name"] = table["feature"].map(names)
+    table["unit"] = adata.uns.get("preprocess", {}).get("unit", "")
     return table.assign(assay=assay, group_by=group_by, interaction_q=np.nan)[COLUMNS]
 
 

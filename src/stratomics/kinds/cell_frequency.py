@@ -116,6 +116,7 @@ def preprocess_cell_frequency(adata: ad.AnnData, record: Record) -> ad.AnnData:
     result.layers["percent_of_parent"] = adata.X.copy()
     record.params.update(
         transform="clr within parent",
+        unit="CLR",
         parents_with_remainder_part=[parent for parent, added in with_remainder.items() if added],
     )
     return result

@@ -164,7 +164,7 @@ def preprocess_concentration(
     result.var["above_uloq_fraction"] = (censored > 0).sum(axis=0) / np.maximum(observed.sum(0), 1)
     record.add_metrics(result.var[["below_lloq_fraction", "above_uloq_fraction"]])
     record.params.update(below_lloq=below_lloq, max_censored_fraction=max_censored_fraction,
-                         transform="log2")  # fmt: skip
+                         transform="log2", unit="log2 concentration")  # fmt: skip
     fraction = result.var["below_lloq_fraction"] + result.var["above_uloq_fraction"]
     return record.drop(
         result, (fraction > max_censored_fraction).to_numpy(),

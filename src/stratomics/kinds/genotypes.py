@@ -168,7 +168,7 @@ def preprocess_genotypes(
                         f"HWE exact p below {min_hwe_p:g}")  # fmt: skip
     adata.var = adata.var.join(genotype_metrics(adata.X, adata.var_names))
     record.params.update(min_call_rate=min_call_rate, min_sample_call_rate=min_sample_call_rate,
-                         min_maf=min_maf, min_hwe_p=min_hwe_p, coding="additive dosage of A1")  # fmt: skip
+                         min_maf=min_maf, min_hwe_p=min_hwe_p, coding="additive dosage of A1", unit="A1 allele dosage")  # fmt: skip
     return adata
 
 

@@ -142,6 +142,7 @@ def preprocess_olink(
     result.var["below_lod_fraction"] = fraction_below
     record.add_metrics(result.var[["below_lod_fraction"]])
     record.params.update(
+        unit="NPX (log2)",
         below_lod=below_lod,
         plate_normalisation=plate_normalisation,
         max_below_lod_fraction=max_below_lod_fraction,

@@ -138,7 +138,7 @@ def preprocess_questionnaire(adata: ad.AnnData, record: Record, *, instruments: 
         items = ad.AnnData(adata.X.astype(float), obs=adata.obs.copy(),
                            var=adata.var[["instrument"]].assign(feature_type="item"))  # fmt: skip
         result = ad.concat([result, items], axis=1, merge="first")
-    record.params.update(instruments=instruments, keep_items=keep_items,
+    record.params.update(instruments=instruments, keep_items=keep_items, unit="score points",
                          invalid_responses=int((invalid > 0).sum()))  # fmt: skip
     record.add_metrics(pd.DataFrame({"unscored_patients": unscored.astype(float)}))
     return result

@@ -139,7 +139,7 @@ def preprocess_rna(
     result.obs["library_size"] = counts.sum(axis=1)
     result.obs["size_factor"] = size_factors
     record.params.update(min_count=min_count, min_samples=needed, size_factors="median of ratios",
-                         transform="DESeq2 parametric VST", dispersion_a0=a0, dispersion_a1=a1)  # fmt: skip
+                         transform="DESeq2 parametric VST", unit="VST (log2 scale)", dispersion_a0=a0, dispersion_a1=a1)  # fmt: skip
     return result
 
 

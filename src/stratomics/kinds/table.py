@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 #: Transforms of the ``table`` kind (``log2p1``: log2(x + 1), for counts or intensities with zeros).
 TABLE_TRANSFORMS = {"none": None, "log2": np.log2, "log2p1": lambda x: np.log2(x + 1), "log10": np.log10}
+#: The unit of the values after each transform when they are not z-scored.
+TABLE_UNITS = {"none": "value as given", "log2": "log2 value", "log2p1": "log2(value + 1)", "log10": "log10 value"}
 
 
 def read_table_assay(path, *, source, known_ids, options) -> AssayTable:
@@ -58,7 +60,8 @@ def preprocess_table(adata: ad.AnnData, record: Record, *, transform: str = "non
         continuous[:, varying] = zscore(continuous[:, varying])
     values[:, ~binary] = continuous
     result.X = values
-    record.params.update(transform=transform, scale=scale, binary_features=int(binary.sum()))
+    unit = "SD" if scale == "zscore" else TABLE_UNITS[transform]
+    record.params.update(transform=transform, scale=scale, unit=unit, binary_features=int(binary.sum()))
     return result
 
 
