@@ -71,12 +71,27 @@ def panel_letters(axes, *, x: float | None = None, y: float = 1.06) -> None:
 
 
 
-def histogram(ax, values, *, title, xlabel, threshold=None, log=False, value_range=None):
-    """A histogram of per-feature or per-sample values with an optional threshold line."""
+def histogram(ax, values, *, title, xlabel, threshold=None, log=False, value_range=None, threshold_label=None):
+    """A histogram of per-feature or per-sample values with an optional threshold line, labelled with
+    ``threshold_label`` (default: its value)."""
     values = pd.Series(values, dtype=float).dropna()
-    ax.hist(values, bins=40, range=value_range, color=sns.color_palette(PALETTE)[0], log=log)
+    ax.hist(values, bins=40, range=value_range, color=sns.color_palette(PALETTE)[0], log=log, linewidth=0)
+    ax.xaxis.set_major_locator(plt.MaxNLocator(2, steps=[1, 2, 5, 10]))
     if threshold is not None:
-        ax.axvline(threshold, color=sns.color_palette(PALETTE)[3], ls="--", lw=1)
+        threshold_line(ax, threshold, threshold_label or f"{threshold:g}")
     ax.set(title=title, xlabel=xlabel, ylabel="count")
+
+
+def threshold_line(ax, at: float, label: str, *, axis: str = "x") -> None:
+    """A dashed QC threshold across the panel at ``at`` with its label in the panel's upper edge."""
+    colour = sns.color_palette(PALETTE)[3]
+    if axis == "x":
+        ax.axvline(at, color=colour, ls="--", lw=1)
+        ax.annotate(label, xy=(at, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -2),
+                    textcoords="offset points", ha="left", va="top", fontsize=SMALLEST_FONT, color=colour)  # fmt: skip
+    else:
+        ax.axhline(at, color=colour, ls="--", lw=1)
+        ax.annotate(label, xy=(1.0, at), xycoords=("axes fraction", "data"), xytext=(-2, 2),
+                    textcoords="offset points", ha="right", va="bottom", fontsize=SMALLEST_FONT, color=colour)  # fmt: skip
 
 

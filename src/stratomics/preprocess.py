@@ -145,11 +145,22 @@ def centre_batches(adata: ad.AnnData, batch: str) -> np.ndarray:
     return (frame - batch_means + frame.mean()).to_numpy()
 
 
-def qc_pca(values: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Two principal components of standardised features, missing values set to the mean."""
+def qc_pca(values: np.ndarray, seed: int = 0) -> tuple[np.ndarray, list[float]]:
+    """Two principal components of standardised features, missing values set to the mean.
+
+    Returns
+    -------
+    The scores (samples x 2) and the share of the variance each component explains.
+    """
     scaled = np.nan_to_num(zscore(values))
-    n_components = min(2, *scaled.shape)
-    return PCA(n_components=n_components, random_state=seed).fit_transform(scaled)
+    pca = PCA(n_components=min(2, *scaled.shape), random_state=seed)
+    return pca.fit_transform(scaled), [float(share) for share in pca.explained_variance_ratio_]
+
+
+def _store_qc_pca(adata: ad.AnnData, key: str, seed: int) -> None:
+    """Put :func:`qc_pca` of ``adata.X`` in ``obsm[key]`` and its variance shares in ``uns["qc_pca_variance"]``."""
+    adata.obsm[key], shares = qc_pca(adata.X, seed)
+    adata.uns.setdefault("qc_pca_variance", {})[key] = shares
 
 
 def preprocess_assay(
@@ -185,7 +196,7 @@ def preprocess_assay(
 
     Returns
     -------
-    The preprocessed assay, with ``obsm["X_qc_pca"]`` (after a batch correction also
+    The preprocessed assay, with ``obsm["X_qc_pca"]`` and its variance shares in ``uns["qc_pca_variance"]`` (after a batch correction also
     ``X_qc_pca_uncorrected`` and the values before it in ``layers["uncorrected"]``, which the
     association tests read) and the record in ``uns``.
     """
@@ -199,19 +210,20 @@ def preprocess_assay(
     ))  # fmt: skip
     result = drop_uninformative(result, record, constant_in_file)
     correction = spec.get("batch_correction", batch_correction)
-    result.obsm["X_qc_pca"] = qc_pca(result.X, seed)
+    _store_qc_pca(result, "X_qc_pca", seed)
     if batch and result.obs[batch].nunique() < 2:
         correction = "none"  # one batch (e.g. a single site): nothing to correct
         record.params.update(batch_correction="none (one batch)")
     if correction != "none" and "batch_correction" in kind.accepted_options and batch:
         result.obsm["X_qc_pca_uncorrected"] = result.obsm["X_qc_pca"]
+        result.uns["qc_pca_variance"]["X_qc_pca_uncorrected"] = result.uns["qc_pca_variance"]["X_qc_pca"]
         result.layers[UNCORRECTED] = result.X.copy()
         if correction == "combat":
             result.X = combat(result, batch, combat_covariates)
             record.params.update(combat_covariates=list(combat_covariates))
         else:
             result.X = centre_batches(result, batch)
-        result.obsm["X_qc_pca"] = qc_pca(result.X, seed)
+        _store_qc_pca(result, "X_qc_pca", seed)
         record.params.update(batch_correction=correction, batch=batch)
     record.store(result)
     result.uns["ingest"] = adata.uns.get("ingest", {})

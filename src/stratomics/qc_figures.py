@@ -12,7 +12,8 @@ from stratomics.kinds import KINDS
 from matplotlib.colors import ListedColormap
 import matplotlib.pyplot as plt
 
-from stratomics.plot import PAGE_WIDTH_IN, PALETTE, PRESENT_ABSENT, SMALLEST_FONT, figure_style, histogram
+from stratomics.plot import (PAGE_WIDTH_IN, PALETTE, PRESENT_ABSENT, SMALLEST_FONT, figure_style, histogram,
+                             panel_letters)
 
 
 def assay_coverage(coverage: pd.DataFrame, assays: list[str], batch: str | None = None):
@@ -68,7 +69,8 @@ def assay_coverage(coverage: pd.DataFrame, assays: list[str], batch: str | None 
 
 
 def assay_qc(adata: ad.AnnData, name: str, batch: str | None = None):
-    """QC panels of one preprocessed assay: missingness, kind-specific metrics, QC PCA by batch.
+    """QC panels of one preprocessed assay: per-feature metrics on the top row (missingness, then the
+    kind's), per-sample metrics below (missingness, the kind's, the QC PCA by batch with % variance).
 
     Parameters
     ----------
@@ -85,22 +87,36 @@ def assay_qc(adata: ad.AnnData, name: str, batch: str | None = None):
     """
     kind = adata.uns["preprocess"]["kind"]
     qc = adata.uns["feature_qc"]
-    panels = [_missingness_panel, *KINDS[kind].qc_panels, *_pca_panels(adata)]
+    missing = KINDS[kind].missingness_panels
+    rows = [[_missingness_panel] * missing + list(KINDS[kind].qc_panels),
+            [_sample_missingness_panel] * missing + [*KINDS[kind].sample_qc_panels, *_pca_panels(adata)]]  # fmt: skip
+    n_columns = max(map(len, rows))
     with figure_style():
-        fig, axes = plt.subplots(1, len(panels), figsize=(PAGE_WIDTH_IN, 2.2))
-        for panel, ax in zip(panels, np.atleast_1d(axes)):
-            panel(ax, adata=adata, qc=qc, batch=batch)
+        fig, axes = plt.subplots(2, n_columns, figsize=(PAGE_WIDTH_IN, 4.6), squeeze=False)
+        drawn = []
+        for row, row_axes in zip(rows, axes):
+            for panel, ax in zip(row, row_axes):
+                panel(ax, adata=adata, qc=qc, batch=batch)
+                drawn.append(ax)
+            for ax in row_axes[len(row):]:
+                ax.axis("off")
         removed = int(qc["removed"].sum())
         fig.suptitle(f"{name} ({kind}): {adata.n_obs} samples, {adata.n_vars} features kept, "
-                     f"{removed} removed", fontsize=8, x=0.01, ha="left")  # fmt: skip
+                     f"{removed} removed; top: features, bottom: samples", fontsize=8, x=0.01, ha="left")  # fmt: skip
         sns.despine(fig=fig)
-        fig.tight_layout()
+        fig.tight_layout(h_pad=1.5, w_pad=1.2)
+        panel_letters(drawn)
     return fig
 
 
 def _missingness_panel(ax, *, qc, **_):
-    histogram(ax, qc["missing_fraction"], title="Missing values",
-               xlabel="fraction missing per feature", value_range=(0, 1))  # fmt: skip
+    histogram(ax, qc["missing_fraction"], title="Missing values", xlabel="missing share",
+              value_range=(0, 1))  # fmt: skip
+
+
+def _sample_missingness_panel(ax, *, adata, **_):
+    missing = 1 - np.isfinite(np.asarray(adata.X, dtype=float)).mean(axis=1)
+    histogram(ax, missing, title="Missing values", xlabel="missing share", value_range=(0, 1))
 
 
 def _pca_panels(adata: ad.AnnData) -> list:
@@ -121,8 +137,10 @@ def _pca_panel(ax, *, adata, batch, key, legend, **_):
     method = {"combat": "ComBat", "centre": "batch centring"}.get(
         adata.uns["preprocess"].get("batch_correction"), ""
     )
-    corrected = f"after {method}" if key == "X_qc_pca" and method else ""
-    ax.set(title=f"QC PCA {corrected}".strip(), xticks=[], yticks=[])
+    title = f"after {method}" if key == "X_qc_pca" and method else "QC PCA"
+    shares = list(adata.uns.get("qc_pca_variance", {}).get(key, [])) + [np.nan, np.nan]
+    ax.set(title=title, xticks=[], yticks=[],
+           xlabel=f"PC1 ({shares[0]:.1%})", ylabel=f"PC2 ({shares[1]:.1%})")  # fmt: skip
     if ax.get_legend():
         ax.legend(frameon=False, fontsize=SMALLEST_FONT, markerscale=1.5, title=colour, title_fontsize=SMALLEST_FONT,
                   loc="upper left", bbox_to_anchor=(1, 1))  # fmt: skip

@@ -30,7 +30,13 @@ class AssayKind:
     shared_options
         Options common to several kinds that this kind accepts (wide-table options, ``batch_correction``).
     qc_panels
-        ``panel(ax, *, adata, qc, batch)`` functions drawn in the assay's QC figure after missingness.
+        ``panel(ax, *, adata, qc, batch)`` functions of per-feature metrics, drawn in the assay's QC figure
+        after the features' missingness.
+    sample_qc_panels
+        The same for per-sample metrics, drawn after the samples' missingness.
+    missingness_panels
+        Whether the QC figure draws the missing share per feature and per sample (off where the kind's
+        own panels show it, e.g. genotype call rates).
     required_options
         Options an assay of this kind must set.
     integrated_by_default
@@ -47,6 +53,8 @@ class AssayKind:
     preprocess_options: tuple[str, ...] = ()
     shared_options: tuple[str, ...] = WIDE_TABLE_OPTIONS + ("batch_correction",)
     qc_panels: tuple[Callable, ...] = ()
+    sample_qc_panels: tuple[Callable, ...] = ()
+    missingness_panels: bool = True
     required_options: tuple[str, ...] = ()
     integrated_by_default: bool = True
     reads_index_dates: bool = False

@@ -13,7 +13,7 @@ from scipy.special import gammaln
 from stratomics.errors import StratomicsInputError
 from stratomics.io import (AssayTable, check_unique_features)
 from stratomics.kinds.base import AssayKind
-from stratomics.plot import histogram
+from stratomics.plot import SMALLEST_FONT, histogram, threshold_line
 from stratomics.qc_record import Record
 
 log = logging.getLogger(__name__)
@@ -167,9 +167,64 @@ def preprocess_genotypes(
     adata = record.drop(adata, metrics["hwe_p"].to_numpy() < min_hwe_p,
                         f"HWE exact p below {min_hwe_p:g}")  # fmt: skip
     adata.var = adata.var.join(genotype_metrics(adata.X, adata.var_names))
+    adata.obs = adata.obs.join(sample_genotype_metrics(adata))
     record.params.update(min_call_rate=min_call_rate, min_sample_call_rate=min_sample_call_rate,
                          min_maf=min_maf, min_hwe_p=min_hwe_p, coding="additive dosage of A1", unit="A1 allele dosage")  # fmt: skip
     return adata
+
+
+#: Chromosome codes of X in .bim files (plink writes 23 for X).
+X_CHROMOSOME = ("X", "23", "chrX")
+
+
+def sample_genotype_metrics(adata: ad.AnnData) -> pd.DataFrame:
+    """Per-sample heterozygosity over autosomal SNPs and, when the file has chromosome X SNPs, the X
+    inbreeding coefficient F (plink ``--check-sex``: near 1 for males, near 0 for females).
+
+    Returns
+    -------
+    Columns heterozygosity and x_inbreeding_f (NaN without X SNPs), one row per sample.
+    """
+    chromosome = adata.var["chrom"].astype(str).to_numpy() if "chrom" in adata.var else np.full(adata.n_vars, "")
+    on_x = np.isin(chromosome, X_CHROMOSOME)
+    dosages = np.asarray(adata.X, dtype=float)
+    autosomal = dosages[:, ~on_x]
+    heterozygosity = (autosomal == 1).sum(axis=1) / np.maximum(np.isfinite(autosomal).sum(axis=1), 1)
+    return pd.DataFrame({"heterozygosity": heterozygosity, "x_inbreeding_f": _x_inbreeding(dosages[:, on_x])},
+                        index=adata.obs_names)  # fmt: skip
+
+
+def _x_inbreeding(x_dosages: np.ndarray) -> np.ndarray:
+    """Per-sample F = 1 - observed / expected heterozygous X genotypes (expected from the cohort's frequencies)."""
+    if x_dosages.shape[1] == 0:
+        return np.full(len(x_dosages), np.nan)
+    called = np.isfinite(x_dosages)
+    frequency = np.nanmean(x_dosages, axis=0) / 2
+    expected = np.where(called, 2 * frequency * (1 - frequency), 0).sum(axis=1)
+    observed = (x_dosages == 1).sum(axis=1)
+    return 1 - observed / np.where(expected > 0, expected, np.nan)
+
+
+def _sample_call_rate_panel(ax, *, adata, **_):
+    histogram(ax, adata.obs["call_rate"], title="Call rate", xlabel="call rate",
+              threshold=adata.uns["preprocess"]["min_sample_call_rate"])  # fmt: skip
+
+
+def _heterozygosity_panel(ax, *, adata, **_):
+    rate = adata.obs["heterozygosity"]
+    histogram(ax, rate, title="Heterozygosity", xlabel="heterozygous share")
+    for side in (-1, 1):
+        threshold_line(ax, rate.mean() + side * 3 * rate.std(), "mean±3 SD" if side > 0 else "")
+
+
+def _sex_check_panel(ax, *, adata, **_):
+    f = adata.obs["x_inbreeding_f"]
+    if f.isna().all():
+        ax.text(0.5, 0.5, "no chromosome X\nSNPs in the file", ha="center", va="center", transform=ax.transAxes,
+                fontsize=SMALLEST_FONT)  # fmt: skip
+        ax.set(title="Sex check", xticks=[], yticks=[])
+        return
+    histogram(ax, f, title="Sex check", xlabel="X inbreeding F")
 
 
 def _call_rate_panel(ax, *, adata, qc, **_):
@@ -178,14 +233,15 @@ def _call_rate_panel(ax, *, adata, qc, **_):
 
 
 def _maf_panel(ax, *, adata, qc, **_):
-    histogram(ax, qc["maf"], title="Minor-allele frequency", xlabel="MAF",
+    histogram(ax, qc["maf"], title="Allele frequency", xlabel="minor-allele frequency",
               threshold=adata.uns["preprocess"]["min_maf"])  # fmt: skip
 
 
 def _hwe_panel(ax, *, adata, qc, **_):
     histogram(ax, -np.log10(qc["hwe_p"].clip(lower=1e-300)), title="Hardy-Weinberg",
               xlabel="-log10 exact p", log=True,
-               threshold=-np.log10(adata.uns["preprocess"]["min_hwe_p"]))  # fmt: skip
+              threshold=-np.log10(adata.uns["preprocess"]["min_hwe_p"]),
+              threshold_label=f"p {adata.uns['preprocess']['min_hwe_p']:g}")  # fmt: skip
 
 
 KIND = AssayKind(
@@ -201,4 +257,6 @@ KIND = AssayKind(
     preprocess_options=("min_call_rate", "min_sample_call_rate", "min_maf", "min_hwe_p"),
     shared_options=(),
     qc_panels=(_call_rate_panel, _maf_panel, _hwe_panel),
+    sample_qc_panels=(_sample_call_rate_panel, _heterozygosity_panel, _sex_check_panel),
+    missingness_panels=False,
 )  # fmt: skip

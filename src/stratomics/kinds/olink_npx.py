@@ -7,11 +7,12 @@ import logging
 import anndata as ad
 import numpy as np
 import pandas as pd
+import seaborn as sns
 
 from stratomics.errors import StratomicsInputError
 from stratomics.io import (AssayTable, parse_numeric, read_text_table, rename_case_insensitive, uses_decimal_comma)
 from stratomics.kinds.base import AssayKind
-from stratomics.plot import histogram
+from stratomics.plot import PALETTE, SMALLEST_FONT, histogram, threshold_line
 from stratomics.qc_record import Record
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,8 @@ def preprocess_olink(
     result = ad.AnnData(npx, obs=adata.obs.copy(), var=adata.var.copy())
     result.layers["npx_raw"] = adata.X.copy()
     result.var["below_lod_fraction"] = fraction_below
+    result.obs["median_npx"] = np.nanmedian(npx, axis=1)
+    result.obs["iqr_npx"] = np.subtract(*np.nanpercentile(npx, [75, 25], axis=1))
     record.add_metrics(result.var[["below_lod_fraction"]])
     record.params.update(
         unit="NPX (log2)",
@@ -165,8 +168,26 @@ def _plate_offsets(values: np.ndarray, plates: np.ndarray) -> np.ndarray:
 
 
 def _below_lod_panel(ax, *, adata, qc, **_):
-    histogram(ax, qc["below_lod_fraction"], title="Below LOD", xlabel="fraction below LOD per assay",
+    histogram(ax, qc["below_lod_fraction"], title="Below LOD", xlabel="share below LOD",
               threshold=adata.uns["preprocess"]["max_below_lod_fraction"], value_range=(0, 1))  # fmt: skip
+
+
+def _sample_npx_panel(ax, *, adata, **_):
+    """Olink's sample QC: each sample's IQR against its median NPX, by plate, with mean +- 3 SD limits."""
+    obs = adata.obs
+    plates = obs["plate"].astype(str) if "plate" in obs else None
+    sns.scatterplot(x=obs["median_npx"], y=obs["iqr_npx"], hue=plates, s=4, linewidth=0, palette=PALETTE, ax=ax,
+                    hue_order=sorted(plates.unique()) if plates is not None else None,
+                    legend=plates is not None)  # fmt: skip
+    for column, axis in (("median_npx", "x"), ("iqr_npx", "y")):
+        for side in (-1, 1):
+            label = "mean\u00b13 SD" if side > 0 and axis == "y" else ""
+            threshold_line(ax, obs[column].mean() + side * 3 * obs[column].std(), label, axis=axis)
+    ax.set(title="Sample QC", xlabel="median NPX", ylabel="IQR of NPX")
+    if ax.get_legend():
+        ax.legend(title="plate", frameon=False, fontsize=SMALLEST_FONT, title_fontsize=SMALLEST_FONT, ncol=2,
+                  markerscale=1.5, loc="upper center", bbox_to_anchor=(0.5, -0.3), handletextpad=0.1,
+                  columnspacing=0.5)  # fmt: skip
 
 
 KIND = AssayKind(
@@ -182,4 +203,5 @@ KIND = AssayKind(
     preprocess_options=("below_lod", "plate_normalisation", "max_below_lod_fraction"),
     shared_options=("sep", "na_values", "batch_correction"),
     qc_panels=(_below_lod_panel,),
+    sample_qc_panels=(_sample_npx_panel,),
 )  # fmt: skip

@@ -173,5 +173,5 @@ KIND = AssayKind(
         "min_samples": {"type": "number", "minimum": 0, "description": "... in at least this many samples (a fraction if < 1)."},
     },
     preprocess_options=("min_count", "min_samples"),
-    qc_panels=(_library_panel, _size_factor_panel),
+    sample_qc_panels=(_library_panel, _size_factor_panel),
 )  # fmt: skip
