@@ -279,3 +279,19 @@ def test_the_consensus_figure_draws_one_cdf_per_k_and_the_selection_rule():
     sizes = [text.get_fontsize() for text in fig.findobj(plt.Text) if text.get_text().strip()]
     assert min(sizes) >= SMALLEST_FONT
     plt.close(fig)
+
+
+def test_the_consensus_figure_of_a_cohort_without_structure_titles_k_1():
+    from matplotlib import pyplot as plt
+
+    from stratomics.figures import consensus_and_selection
+    from stratomics.stratify import consensus_for_k
+
+    embedding = np.random.default_rng(0).normal(size=(120, 4))
+    result, table = stratify(embedding, k_values=range(2, 5), n_resamples=5, seed=0)
+    assert result.k == 1  # k = 1 is chosen but has no consensus CDF to draw
+    cdf = consensus_cdf_table([consensus_for_k(embedding, k, n_resamples=5, seed=0) for k in range(2, 5)])
+    fig = consensus_and_selection(result.consensus, pd.Series(["S1"] * 120), pd.Series(result.confidence),
+                                  selection=table, cdf=cdf)  # fmt: skip
+    assert fig._suptitle.get_text().startswith("Chosen: k = 1")
+    plt.close(fig)

@@ -123,9 +123,9 @@ def consensus_and_selection(consensus: np.ndarray, labels: pd.Series, confidence
     """
     from stratomics.stratify import CRISP_PAC, NULL_ALPHA
 
-    tried = selection[selection["k"].isin(cdf["k"])].assign(
-        null_log_p=lambda table: -np.log10(table["null_p_value"].clip(lower=1e-300)))
-    chosen = tried.loc[tried["chosen"]].iloc[0]
+    selection = selection.assign(null_log_p=-np.log10(selection["null_p_value"].clip(lower=1e-300)))
+    tried = selection[selection["k"].isin(cdf["k"])]
+    chosen = selection.loc[selection["chosen"]].iloc[0]  # k = 1 (no structure) is chosen but not drawn
     with figure_style():
         fig = plt.figure(figsize=(PAGE_WIDTH_IN, 4.6))
         grid = fig.add_gridspec(2, 3, width_ratios=[1.3, 1, 1], hspace=0.6, wspace=0.6)
