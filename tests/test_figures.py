@@ -213,3 +213,29 @@ def test_prediction_figure_leads_with_the_gain_over_clinical_and_shows_each_site
     assert len(site_ticks) == 1 and len(site_ticks[0].get_xdata()) == 4  # two sites x two predictor sets
     assert auc_ax.get_xlim()[0] > 0.5  # the axis uses the panel, not the range from chance
     assert min(text_sizes(fig)) >= SMALLEST_FONT
+
+
+def test_prediction_curves_draw_the_calibration_band_risk_histogram_and_survival_calibration_at_the_horizon():
+    from stratomics.predict import horizon_calibration, risk_curves
+
+    rng = np.random.default_rng(5)
+    risk = rng.uniform(0.05, 0.9, 500)
+    y = (rng.random(500) < risk).astype(int)
+    time, event = rng.exponential(400, 500), (rng.random(500) < 0.7).astype(int)
+    tables = []
+    for feature_set in ("clinical", "all"):
+        tables.append(risk_curves(y, risk, seed=0).assign(outcome="failure_12m", feature_set=feature_set))
+        tables.append(horizon_calibration(time, event, risk, horizon=365).assign(outcome="time_to_switch", feature_set=feature_set))
+    fig = figures.prediction_curves(pd.concat(tables).assign(model="elastic_net"), horizon=365)
+    shown = [ax for ax in fig.axes if ax.axison]
+    assert [ax.get_title() for ax in shown] == ["failure 12m: ROC", "calibration", "decision curve",
+                                                "time to switch: calibration at 365 days"]  # fmt: skip
+    calibration, survival = shown[1], shown[3]
+    assert len(calibration.collections) == 2  # one 95% band per predictor set
+    bars = [patch for patch in calibration.patches if patch.get_height() != 0]
+    assert sum(patch.get_height() > 0 for patch in bars) <= 20 and any(patch.get_height() < 0 for patch in bars)
+    observed = np.asarray(survival.containers[0].lines[0].get_ydata(), float)  # first set's Kaplan-Meier observed risks
+    expected = horizon_calibration(time, event, risk, horizon=365).query("curve == 'calibration_horizon'")["y"]
+    assert observed == pytest.approx(expected.to_numpy())
+    assert min(text_sizes(fig)) >= SMALLEST_FONT
+    plt.close("all")

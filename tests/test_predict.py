@@ -62,7 +62,7 @@ def test_no_signal_gives_chance_auc_and_screening_outside_the_folds_would_not():
     X = predictors.table[predictors.columns("clinical_biomarkers")].fillna(0).to_numpy()
     y = mdata.obs["failure_12m"].to_numpy()
     leaked = X[:, Screen(np.r_[False, False, np.ones(X.shape[1] - 2, bool)], 20).fit(X, y).support_]
-    risk, _ = cross_validated_risk(leaked, y, model="elastic_net", screened=np.zeros(leaked.shape[1], bool), n_repeats=1)
+    risk, _, _ = cross_validated_risk(leaked, y, model="elastic_net", screened=np.zeros(leaked.shape[1], bool), n_repeats=1)
     assert auc(y, risk[0]) > 0.7
 
 
@@ -167,7 +167,7 @@ def test_gradient_boosting_leaves_scale_with_small_training_sets():
 def test_a_fold_that_cannot_be_fitted_gives_nan_risk_and_a_warning(caplog):
     X = np.full((40, 3), np.inf)  # scikit-learn refuses infinite values: every fit fails
     y = np.tile([0, 1], 20)
-    risk, _ = cross_validated_risk(X, y, model="elastic_net", screened=np.zeros(3, bool), n_repeats=1,
+    risk, _, _ = cross_validated_risk(X, y, model="elastic_net", screened=np.zeros(3, bool), n_repeats=1,
                                    label="failure_12m, elastic_net, all")  # fmt: skip
     assert np.isnan(risk).all()
     assert "predict failure_12m, elastic_net, all: 5 of 5 fits failed" in caplog.text
@@ -297,3 +297,63 @@ def test_time_dependent_auc_is_undefined_outside_the_follow_up_of_a_resample():
     assert np.isnan(metrics["auc_15d"][1])  # no event before the horizon
     assert metrics["auc_15d"][2] == 1.0 and metrics["c_index"][2] == 1.0  # the case at 5 against 20 (drawn 3 times)
     assert np.isnan(metrics["c_index"][3]) and np.isnan(metrics["auc_15d"][3])  # one patient: no comparable pair
+
+
+def test_calibration_smoother_and_bins_recover_a_known_miscalibration():
+    from stratomics.predict import risk_curves
+
+    rng = np.random.default_rng(4)
+    predicted = rng.uniform(0.05, 0.9, 4000)
+    observed = 0.05 + 0.8 * predicted  # over-confident at both ends, linear (lowess is unbiased there)
+    y = (rng.random(4000) < observed).astype(int)
+    curves = risk_curves(y, predicted, seed=1)
+    smooth = curves[curves["curve"] == "calibration_smooth"]
+    truth = 0.05 + 0.8 * smooth["x"]
+    assert np.abs(smooth["y"] - truth).max() < 0.04
+    assert ((smooth["ci_low"] <= truth) & (truth <= smooth["ci_high"])).mean() >= 0.85
+    assert (smooth["ci_high"] - smooth["ci_low"]).max() < 0.12
+    bins = curves[curves["curve"] == "calibration"]
+    assert len(bins) == 10 and bins["n"].sum() == 4000
+    bin_truth = 0.05 + 0.8 * bins["x"]
+    assert ((bins["ci_low"] <= bin_truth) & (bin_truth <= bins["ci_high"])).sum() >= 8
+    assert bins["y"].iloc[0] > bins["x"].iloc[0] and bins["y"].iloc[-1] < bins["x"].iloc[-1]
+    histogram = curves[curves["curve"] == "risk_histogram"]
+    counts = histogram.groupby("group")["n"].sum()
+    assert counts["event"] == y.sum() and counts["no event"] == len(y) - y.sum()
+
+
+def test_survival_calibration_at_the_horizon_against_the_true_event_probability():
+    from stratomics.predict import horizon_calibration
+
+    rng = np.random.default_rng(2)
+    n, horizon = 5000, 365
+    hazard = np.exp(rng.normal(-6.5, 0.8, n))
+    event_time = rng.exponential(1 / hazard)
+    follow_up = rng.uniform(300, 900, n)
+    time, event = np.minimum(event_time, follow_up), (event_time <= follow_up).astype(int)
+    truth = 1 - np.exp(-hazard * horizon)
+    table = horizon_calibration(time, event, truth, horizon=horizon)
+    calibrated = table[table["curve"] == "calibration_horizon"]
+    assert len(calibrated) == 5 and calibrated["n"].sum() == n
+    assert np.abs(calibrated["y"] - calibrated["x"]).max() < 0.04
+    assert ((calibrated["ci_low"] <= calibrated["x"]) & (calibrated["x"] <= calibrated["ci_high"])).sum() >= 4
+    # twice the true probability: every group is over-predicted
+    doubled = horizon_calibration(time, event, np.minimum(2 * truth, 1), horizon=horizon)
+    doubled = doubled[doubled["curve"] == "calibration_horizon"]
+    assert (doubled["x"] > doubled["ci_high"]).all()
+    # follow-up that ends before the horizon: no observed value, not a carried-forward one
+    short = horizon_calibration(np.minimum(time, 200), event * (time <= 200), truth, horizon=horizon)
+    assert short.loc[short["curve"] == "calibration_horizon", "y"].isna().all()
+
+
+def test_survival_evaluation_gives_event_probabilities_ordered_like_the_risk_and_calibration_rows():
+    from scipy.stats import spearmanr
+
+    mdata = cohort(planted=(5, 8), effect=0.8)
+    _, evaluation = evaluate(mdata, SURVIVAL, outcome="time", feature_sets=["clinical_biomarkers"], horizons=(180,))
+    predictions = evaluation.predictions.query("validation == 'nested_cv'")
+    assert predictions["event_probability"].between(0, 1).all()
+    assert spearmanr(predictions["risk"], predictions["event_probability"]).statistic > 0.95
+    calibrated = evaluation.curves[evaluation.curves["curve"] == "calibration_horizon"]
+    assert len(calibrated) == 5 and calibrated["n"].sum() == mdata.n_obs
+    assert set(evaluation.curves["curve"]) == {"calibration_horizon", "risk_histogram"}

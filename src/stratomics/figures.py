@@ -710,54 +710,100 @@ def _performance_intervals(ax, rows: pd.DataFrame, sets: list[str], models: list
                 label="each held-out site" if m == 0 else None)  # fmt: skip
 
 
-def prediction_curves(curves: pd.DataFrame, *, model: str = "elastic_net"):
-    """ROC, calibration and decision curves of each predictor set, one row per binary outcome.
+def prediction_curves(curves: pd.DataFrame, *, model: str = "elastic_net", horizon: float | None = None):
+    """ROC, calibration and decision curves of each predictor set, one row per binary outcome; then
+    the calibration at the horizon of each survival outcome, three to a row.
 
     Parameters
     ----------
     curves
-        The curves table (outcome, model, feature_set, curve, x, y); the out-of-fold risks of the
-        nested cross-validation, averaged over repeats.
+        The curves table (outcome, model, feature_set, curve, x, y, ci_low, ci_high, n, group) of the
+        out-of-fold risks of the nested cross-validation, averaged over repeats.
     model
         The model whose curves are drawn.
+    horizon
+        The horizon (days) of the survival calibration, for its title.
 
     Returns
     -------
-    The figure.
+    The figure; under each calibration curve, the distribution of predicted risk of the last
+    predictor set (binary: patients with the event above the baseline, without it below).
     """
-    outcomes = list(dict.fromkeys(curves["outcome"])) if len(curves) else []
+    part = curves[curves["model"].isin([model, "reference"])]
+    binary = list(dict.fromkeys(part.loc[part["curve"] == "roc", "outcome"]))
+    survival = list(dict.fromkeys(part.loc[part["curve"] == "calibration_horizon", "outcome"]))
+    survival_rows = -(-len(survival) // 3)
+    sets = [s for s in dict.fromkeys(part["feature_set"]) if s != "treat_all"]
+    colours = dict(zip(sets, sns.color_palette(PALETTE, len(sets))))
     with figure_style():
-        fig, axes = plt.subplots(max(len(outcomes), 1), 3, figsize=(PAGE_WIDTH_IN, 2.4 * max(len(outcomes), 1)), squeeze=False)
-        if not outcomes:
-            axes[0, 1].text(0.5, 0.5, "no binary outcome", ha="center", va="center")
-            for ax in axes[0]:
-                ax.axis("off")
-        for row, outcome in zip(axes, outcomes):
-            part = curves[(curves["outcome"] == outcome) & curves["model"].isin([model, "reference"])]
-            sets = [s for s in dict.fromkeys(part["feature_set"]) if s != "treat_all"]
-            colours = dict(zip(sets, sns.color_palette(PALETTE, len(sets))))
-            for feature_set in sets:
-                lines = part[part["feature_set"] == feature_set]
-                label = feature_set.replace("_", " + ")
-                for ax, curve, style in zip(row, ("roc", "calibration", "decision"), ("-", "o-", "-")):
-                    points = lines[lines["curve"] == curve]
-                    ax.plot(points["x"], points["y"], style, color=colours[feature_set], lw=1, ms=2.5, label=label)
-            treat_all = part[part["feature_set"] == "treat_all"]
-            row[2].plot(treat_all["x"], treat_all["y"], color="grey", lw=0.8, ls=":", label="treat all")
-            row[2].axhline(0, color="black", lw=0.8, label="treat none")
-            row[0].plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
-            row[1].plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
-            prevalence = treat_all["y"].max() if len(treat_all) else 0.5
-            row[0].set(xlabel="1 - specificity", ylabel="sensitivity", title=f"{outcome}: ROC")
-            row[1].set(xlabel="predicted risk", ylabel="observed frequency", title="calibration (tenths of risk)",
-                       xlim=(0, 1), ylim=(0, 1))  # fmt: skip
-            row[2].set(xlabel="threshold probability", ylabel="net benefit", title="decision curve",
-                       ylim=(-0.05, max(prevalence, 0.1) + 0.05))  # fmt: skip
-            row[0].legend(frameon=False, fontsize=SMALLEST_FONT, loc="lower right")
-            references = [line for line in row[2].get_lines() if line.get_label() in ("treat all", "treat none")]
-            row[2].legend(handles=references, frameon=False, fontsize=SMALLEST_FONT, loc="upper right")  # sets: see the ROC legend
+        fig, axes = plt.subplots(max(len(binary) + survival_rows, 1), 3, squeeze=False,
+                                 figsize=(PAGE_WIDTH_IN, 2.5 * max(len(binary) + survival_rows, 1)))  # fmt: skip
+        for row, outcome in zip(axes, binary):
+            _binary_curves(row, part[part["outcome"] == outcome], outcome, colours)
+        survival_axes = list(axes[len(binary):].ravel())
+        for ax, outcome in zip(survival_axes, survival):
+            _horizon_calibration_panel(ax, part[part["outcome"] == outcome], outcome, colours, horizon)
+        for ax in survival_axes[len(survival):]:
+            ax.axis("off")
+        if not binary and not survival:
+            axes[0, 1].text(0.5, 0.5, "no outcome to predict", ha="center", va="center")
+        elif not binary:
+            survival_axes[0].legend(frameon=False, fontsize=SMALLEST_FONT, loc="upper left")
         fig.tight_layout()
+        panel_letters([ax for ax in axes.ravel() if ax.axison])
     return fig
+
+
+def _binary_curves(row, part: pd.DataFrame, outcome: str, colours: dict) -> None:
+    """ROC, calibration (tenths of risk, smoother with 95% band, risk histogram) and decision curves."""
+    for feature_set, colour in colours.items():
+        lines, label = part[part["feature_set"] == feature_set], feature_set.replace("_", " + ")
+        roc, bins = lines[lines["curve"] == "roc"], lines[lines["curve"] == "calibration"]
+        smooth, decision = lines[lines["curve"] == "calibration_smooth"], lines[lines["curve"] == "decision"]
+        row[0].plot(roc["x"], roc["y"], color=colour, lw=1, label=label)
+        row[1].fill_between(smooth["x"], smooth["ci_low"], smooth["ci_high"], color=colour, alpha=0.15, lw=0)
+        row[1].plot(smooth["x"], smooth["y"], color=colour, lw=1)
+        row[1].plot(bins["x"], bins["y"], "o", color=colour, ms=2.5)
+        row[2].plot(decision["x"], decision["y"], color=colour, lw=1)
+    last = part[part["feature_set"] == list(colours)[-1]]
+    _risk_histogram(row[1], last[last["curve"] == "risk_histogram"], colours[list(colours)[-1]])
+    treat_all = part[part["feature_set"] == "treat_all"]
+    row[2].plot(treat_all["x"], treat_all["y"], color="grey", lw=0.8, ls=":", label="treat all")
+    row[2].axhline(0, color="black", lw=0.8, label="treat none")
+    for ax in row[:2]:
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+    prevalence = treat_all["y"].max() if len(treat_all) else 0.5
+    row[0].set(xlabel="1 - specificity", ylabel="sensitivity", title=f"{outcome.replace('_', ' ')}: ROC")
+    row[1].set(xlabel="predicted risk", ylabel="observed frequency", title="calibration", xlim=(0, 1))
+    row[2].set(xlabel="threshold probability", ylabel="net benefit", title="decision curve",
+               ylim=(-0.05, max(prevalence, 0.1) + 0.05))  # fmt: skip
+    row[0].legend(frameon=False, fontsize=SMALLEST_FONT, loc="lower right")
+    row[2].legend(frameon=False, fontsize=SMALLEST_FONT, loc="upper right")  # sets: see the ROC legend
+
+
+def _horizon_calibration_panel(ax, part: pd.DataFrame, outcome: str, colours: dict, horizon) -> None:
+    """Predicted probability of the event by the horizon against the Kaplan-Meier observed one (95% CI)."""
+    for offset, (feature_set, colour) in zip(np.linspace(-0.006, 0.006, len(colours)), colours.items()):
+        points = part[(part["feature_set"] == feature_set) & (part["curve"] == "calibration_horizon")]
+        ax.errorbar(points["x"] + offset, points["y"], yerr=[points["y"] - points["ci_low"], points["ci_high"] - points["y"]],
+                    fmt="o-", color=colour, ms=2.5, lw=1, capsize=1.5, label=feature_set.replace("_", " + "))  # fmt: skip
+    last = part[part["feature_set"] == list(colours)[-1]]
+    _risk_histogram(ax, last[last["curve"] == "risk_histogram"], colours[list(colours)[-1]])
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+    when = f"{horizon:g} days" if horizon is not None else "the horizon"
+    ax.set(xlabel=f"predicted risk by {when}", ylabel="observed (Kaplan-Meier)", xlim=(0, 1),
+           title=f"{outcome.replace('_', ' ')}: calibration at {when}")  # fmt: skip
+
+
+def _risk_histogram(ax, histogram: pd.DataFrame, colour) -> None:
+    """Spike histogram of predicted risk below y = 0 (first group above its baseline, a second below)."""
+    baseline, height = -0.12, 0.09
+    scale = height / max(histogram["y"].max(), 1e-12)
+    for direction, (_, group) in zip((1, -1), histogram.groupby("group", sort=False)):
+        ax.bar(group["x"], direction * group["y"] * scale, bottom=baseline, width=0.045, color=colour, lw=0)
+    ax.axhline(baseline, color="grey", lw=0.5)
+    ax.set_ylim(-0.23, 1.02)
+    ax.set_yticks([0, 0.25, 0.5, 0.75, 1])
 
 
 def trajectories(table: pd.DataFrame, *, group_by: str, visits: list[str], top: int = 6):

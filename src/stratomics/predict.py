@@ -38,9 +38,13 @@ FEATURE_SETS = {
     "all": ("clinical", "subgroup", "omics", "coverage"),
 }
 MODELS = ("elastic_net", "gradient_boosting")
-CURVE_COLUMNS = ["curve", "x", "y", "n", "model", "feature_set", "outcome"]
+CURVE_COLUMNS = ["curve", "x", "y", "ci_low", "ci_high", "n", "group", "model", "feature_set", "outcome"]
 #: Risk thresholds of the decision curves.
 THRESHOLDS = np.arange(0.05, 0.61, 0.01)
+#: Edges of the predicted-risk histograms (twentieths).
+RISK_BINS = np.linspace(0, 1, 21)
+#: Points of the calibration smoother and patient-bootstrap resamples of its 95% band.
+SMOOTH_POINTS, SMOOTH_BOOTSTRAP = 40, 200
 
 
 @dataclass
@@ -279,6 +283,14 @@ def predicted_risk(pipeline, X: np.ndarray) -> np.ndarray:
     return pipeline.predict_proba(X)[:, 1] if hasattr(pipeline, "predict_proba") else pipeline.predict(X)
 
 
+def event_probability(pipeline, X: np.ndarray, horizon: float) -> np.ndarray:
+    """Probability of the survival event by ``horizon`` (days) from a fitted survival pipeline of
+    :func:`make_pipeline`; beyond the last training time, the probability at that time."""
+    screen, model = screened_model(pipeline)
+    curves = model.predict_survival_function(screen.transform(pipeline[:-1].transform(X)))
+    return np.array([1 - curve(min(horizon, curve.x[-1])) for curve in curves])
+
+
 def chosen_predictors(pipeline) -> np.ndarray:
     """Boolean mask of the input columns the fitted model uses (screened in, non-zero coefficient)."""
     screen, model = screened_model(pipeline)
@@ -337,14 +349,19 @@ def _stronger_penalties(search) -> dict | None:
     return {key: kept} if kept else None
 
 
-def _fit_predict(X, target, train, test, survival, model, screened, n_features, seed):
-    """Risk of the test patients and the predictors used, or NaN risk and the error of a failed fit."""
+def _fit_predict(X, target, train, test, survival, model, screened, n_features, seed, horizon):
+    """Risk and probability of the event (by ``horizon`` for survival) of the test patients and the
+    predictors used, or NaN risks and the error of a failed fit."""
     pipeline = make_pipeline(model, screened, survival=survival, n_features=n_features, n_train=len(train), seed=seed)
     try:
         fit_quietly(pipeline, X[train], target[train])
-        return predicted_risk(pipeline, X[test]), chosen_predictors(pipeline), ""
+        risk = predicted_risk(pipeline, X[test])
+        with np.errstate(over="ignore", invalid="ignore"):
+            probability = event_probability(pipeline, X[test], horizon) if survival else risk
+        return risk, probability, chosen_predictors(pipeline), ""
     except FIT_ERRORS as err:
-        return np.full(len(test), np.nan), np.zeros(X.shape[1], bool), f"{type(err).__name__}: {err}"
+        failed = np.full(len(test), np.nan)
+        return failed, failed, np.zeros(X.shape[1], bool), f"{type(err).__name__}: {err}"
 
 
 def _warn_failed_fits(errors: list[str], label: str) -> None:
@@ -357,45 +374,49 @@ def _warn_failed_fits(errors: list[str], label: str) -> None:
 
 def cross_validated_risk(X: np.ndarray, target, *, model: str, screened: np.ndarray, n_splits: int = 5,
                          n_repeats: int = 5, n_features: int = 50, seed: int = 0, n_jobs: int = 1,
-                         label: str = ""):  # fmt: skip
+                         horizon: float = 365, label: str = ""):  # fmt: skip
     """Out-of-fold risk of every patient in each repeat of a stratified k-fold cross-validation.
 
     A fold whose model cannot be fitted leaves NaN risk for its patients, with a warning naming ``label``.
 
     Returns
     -------
-    (risk, selection): risk is repeats x patients; selection is, per column, the share of the
-    outer training folds whose model used it.
+    (risk, probability, selection): risk and probability are repeats x patients (the probability of
+    the event, by ``horizon`` days for survival outcomes; for binary outcomes the risk itself);
+    selection is, per column, the share of the outer training folds whose model used it.
     """
     from joblib import delayed
 
     survival = _is_survival(target)
     strata = target["event"] if survival else target
     splits = list(RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=seed).split(X, strata))
-    fits = _in_parallel((delayed(_fit_predict)(X, target, train, test, survival, model, screened, n_features, seed + i)
-                         for i, (train, test) in enumerate(splits)), n_jobs)  # fmt: skip
-    risk, selection = np.full((n_repeats, len(X)), np.nan), np.zeros(X.shape[1])
-    for i, ((_, test), (predicted, chosen, _)) in enumerate(zip(splits, fits)):
-        risk[i // n_splits, test] = predicted
+    fits = _in_parallel((delayed(_fit_predict)(X, target, train, test, survival, model, screened, n_features, seed + i,
+                                               horizon) for i, (train, test) in enumerate(splits)), n_jobs)  # fmt: skip
+    risk, probability = np.full((2, n_repeats, len(X)), np.nan)
+    selection = np.zeros(X.shape[1])
+    for i, ((_, test), (predicted, predicted_probability, chosen, _)) in enumerate(zip(splits, fits)):
+        risk[i // n_splits, test], probability[i // n_splits, test] = predicted, predicted_probability
         selection += chosen
     _warn_failed_fits([error for *_, error in fits], label)
-    return risk, selection / len(splits)
+    return risk, probability, selection / len(splits)
 
 
 def site_held_out_risk(X: np.ndarray, target, sites: np.ndarray, *, model: str, screened: np.ndarray,
-                       n_features: int = 50, seed: int = 0, n_jobs: int = 1, label: str = "") -> np.ndarray:  # fmt: skip
-    """Risk of each site's patients from a model trained (with its inner CV) on the other sites."""
+                       n_features: int = 50, seed: int = 0, n_jobs: int = 1, horizon: float = 365,
+                       label: str = "") -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Risk and probability of the event (as in :func:`cross_validated_risk`) of each site's patients
+    from a model trained (with its inner CV) on the other sites."""
     from joblib import delayed
 
     survival = _is_survival(target)
     held_out = [np.flatnonzero(sites == site) for site in np.unique(sites)]
     fits = _in_parallel((delayed(_fit_predict)(X, target, np.flatnonzero(sites != sites[test[0]]), test, survival,
-                                               model, screened, n_features, seed) for test in held_out), n_jobs)  # fmt: skip
-    risk = np.full(len(X), np.nan)
-    for test, (predicted, _, _) in zip(held_out, fits):
-        risk[test] = predicted
+                                               model, screened, n_features, seed, horizon) for test in held_out), n_jobs)  # fmt: skip
+    risk, probability = np.full((2, len(X)), np.nan)
+    for test, (predicted, predicted_probability, _, _) in zip(held_out, fits):
+        risk[test], probability[test] = predicted, predicted_probability
     _warn_failed_fits([error for *_, error in fits], f"{label}, leave one site out")
-    return risk
+    return risk, probability
 
 
 def _metrics(target, risk: np.ndarray, weights: np.ndarray, horizons) -> pd.DataFrame:
@@ -446,26 +467,105 @@ def performance_table(target, risks: dict[str, np.ndarray], *, horizons, n_boots
     return table.assign(n=n, n_events=int(events.sum()))
 
 
-def risk_curves(target: np.ndarray, risk: np.ndarray, thresholds=THRESHOLDS) -> pd.DataFrame:
-    """ROC curve, calibration by tenths of predicted risk, and decision curve of one binary prediction.
+def calibration_bins(target: np.ndarray, risk: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
+    """Observed frequency of the outcome in tenths of predicted risk (Wilson 95% CI) against their
+    mean predicted risk."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    bins = pd.qcut(pd.Series(risk).rank(method="first"), n_bins, labels=False).to_numpy()
+    table = pd.DataFrame({"x": risk, "y": target}).groupby(bins).agg(
+        x=("x", "mean"), y=("y", "mean"), n=("y", "size"), events=("y", "sum"))  # fmt: skip
+    low, high = proportion_confint(table["events"], table["n"], method="wilson")
+    return table.drop(columns="events").assign(curve="calibration", ci_low=low, ci_high=high)
+
+
+def calibration_smooth(target: np.ndarray, risk: np.ndarray, *, seed: int, n_bootstrap: int = SMOOTH_BOOTSTRAP):
+    """Lowess of the outcome on predicted risk (span 2/3, no robustness iterations, as in rms'
+    ``val.prob``) between the 1st and 99th percentiles of risk, with a patient-bootstrap 95% band."""
+    from statsmodels.nonparametric.smoothers_lowess import lowess
+
+    grid = np.linspace(*np.quantile(risk, [0.01, 0.99]), SMOOTH_POINTS)
+
+    def smooth(rows: np.ndarray) -> np.ndarray:
+        return np.clip(lowess(target[rows], risk[rows], frac=2 / 3, it=0, xvals=grid), 0, 1)
+
+    rng = np.random.default_rng(seed)
+    resampled = np.array([smooth(rng.integers(0, len(risk), len(risk))) for _ in range(n_bootstrap)])
+    low, high = np.nanpercentile(resampled, [2.5, 97.5], axis=0)
+    return pd.DataFrame({"curve": "calibration_smooth", "x": grid, "y": smooth(np.arange(len(risk))),
+                         "ci_low": low, "ci_high": high})  # fmt: skip
+
+
+def risk_histogram(probability: np.ndarray, groups: np.ndarray) -> pd.DataFrame:
+    """Patients per twentieth of predicted probability in each group: n, and y their share of the group."""
+    tables = []
+    for group in sorted(set(groups)):
+        counts = np.histogram(probability[groups == group], RISK_BINS)[0]
+        tables.append(pd.DataFrame({"curve": "risk_histogram", "x": (RISK_BINS[1:] + RISK_BINS[:-1]) / 2,
+                                    "y": counts / counts.sum(), "n": counts, "group": group}))  # fmt: skip
+    return pd.concat(tables, ignore_index=True)
+
+
+def risk_curves(target: np.ndarray, risk: np.ndarray, thresholds=THRESHOLDS, *, seed: int = 0) -> pd.DataFrame:
+    """ROC curve, calibration (tenths of risk and a smoother, with 95% CIs), the risk histogram of
+    patients with and without the event, and the decision curve of one binary prediction.
 
     Returns
     -------
-    Long table: curve (roc | calibration | decision), x, y, n (calibration bins only).
+    Long table: curve (roc | calibration | calibration_smooth | risk_histogram | decision), x, y,
+    ci_low, ci_high, n (calibration bins and histograms), group (histograms: event or no event).
     """
     from sklearn.metrics import roc_curve
 
     from stratomics.prediction_metrics import net_benefit
 
     fpr, tpr, _ = roc_curve(target, risk)
-    bins = pd.qcut(pd.Series(risk).rank(method="first"), 10, labels=False)
-    calibration = pd.DataFrame({"x": risk, "y": target}).groupby(bins.to_numpy()).agg(
-        x=("x", "mean"), y=("y", "mean"), n=("y", "size"))  # fmt: skip
     return pd.concat([
         pd.DataFrame({"curve": "roc", "x": fpr, "y": tpr}),
-        calibration.assign(curve="calibration"),
+        calibration_bins(target, risk),
+        calibration_smooth(target, risk, seed=seed),
+        risk_histogram(risk, np.where(target == 1, "event", "no event")),
         pd.DataFrame({"curve": "decision", "x": thresholds, "y": net_benefit(target, risk, thresholds)}),
-    ], ignore_index=True)[["curve", "x", "y", "n"]]  # fmt: skip
+    ], ignore_index=True).reindex(columns=CURVE_COLUMNS[:7])  # fmt: skip
+
+
+def horizon_calibration(time: np.ndarray, event: np.ndarray, probability: np.ndarray, *, horizon: float,
+                        n_groups: int = 5) -> pd.DataFrame:  # fmt: skip
+    """Calibration of a survival prediction at the horizon: in groups of equal size by predicted
+    probability of the event by ``horizon``, the mean predicted probability against the Kaplan-Meier
+    observed one (95% CI). A group whose follow-up ends before the horizon has no observed value.
+
+    Returns
+    -------
+    Rows of curve ``calibration_horizon`` (x predicted, y observed, ci_low, ci_high, n), then the
+    risk histogram of all patients (group ``all``).
+    """
+    from lifelines import KaplanMeierFitter
+
+    groups = pd.qcut(pd.Series(probability).rank(method="first"), n_groups, labels=False).to_numpy()
+    rows = []
+    for group in range(n_groups):
+        members = groups == group
+        km = KaplanMeierFitter().fit(time[members], event[members])
+        observed = np.full(3, np.nan)
+        if time[members].max() >= horizon:
+            at_horizon = km.survival_function_.join(km.confidence_interval_).loc[:horizon].iloc[-1].to_numpy()
+            observed = 1 - at_horizon[[0, 2, 1]]  # event probability and its CI (bounds swap)
+        rows.append([probability[members].mean(), *observed, members.sum()])
+    table = pd.DataFrame(rows, columns=["x", "y", "ci_low", "ci_high", "n"]).assign(curve="calibration_horizon")
+    return pd.concat([table, risk_histogram(probability, np.full(len(probability), "all"))],
+                     ignore_index=True).reindex(columns=CURVE_COLUMNS[:7])  # fmt: skip
+
+
+def outcome_curves(target, risk: np.ndarray, probability: np.ndarray, *, horizon: float, seed: int) -> pd.DataFrame:
+    """The curves of one prediction (:func:`risk_curves` or :func:`horizon_calibration`), on the
+    patients with a prediction; survival outcomes get at most 5 groups of at least 50 patients."""
+    known = np.isfinite(risk) & np.isfinite(probability)
+    target, risk, probability = target[known], risk[known], probability[known]
+    if not _is_survival(target):
+        return risk_curves(target, risk, seed=seed)
+    n_groups = int(np.clip(len(risk) // 50, 1, 5))
+    return horizon_calibration(target["time"], target["event"].astype(int), probability, horizon=horizon, n_groups=n_groups)
 
 
 def treat_all_curve(target: np.ndarray, thresholds=THRESHOLDS) -> pd.DataFrame:
@@ -506,7 +606,8 @@ def evaluate_outcome(predictors: Predictors, obs: pd.DataFrame, outcome: str, *,
     Returns
     -------
     The performance (``validation`` = nested_cv or the held-out site, or loso_pooled), the curves
-    and out-of-fold risks (nested CV, mean over repeats) and how often each predictor was used.
+    (:func:`outcome_curves`; survival: calibration at the first horizon), the out-of-fold risks and
+    probabilities of the event (nested CV, mean over repeats) and how often each predictor was used.
     """
     target, known = outcome_target(obs, outcome, spec)
     dropped = int((~known).sum())
@@ -530,30 +631,33 @@ def evaluate_outcome(predictors: Predictors, obs: pd.DataFrame, outcome: str, *,
             columns = predictors.columns(feature_set)
             X, screened = table[columns].to_numpy(float), (predictors.block[columns] == "omics").to_numpy()
             options = dict(model=model, screened=screened, n_features=n_features, seed=seed, n_jobs=n_jobs,
-                           label=f"{outcome}, {model}, {feature_set}")
-            cv_risk[feature_set], used = cross_validated_risk(X, target, n_splits=n_splits, n_repeats=n_repeats, **options)
+                           horizon=horizons[0], label=f"{outcome}, {model}, {feature_set}")  # fmt: skip
+            risk, probability, used = cross_validated_risk(X, target, n_splits=n_splits, n_repeats=n_repeats, **options)
+            cv_risk[feature_set] = risk
             selection.append(pd.DataFrame({"model": model, "feature_set": feature_set, "predictor": columns,
                                            "selection_frequency": used}))  # fmt: skip
-            mean_risk = cv_risk[feature_set].mean(axis=0)
+            mean_risk, mean_probability = risk.mean(axis=0), probability.mean(axis=0)
             _warn_constant(mean_risk, options["label"])
             predictions.append(pd.DataFrame({"patient_id": patients, "model": model, "feature_set": feature_set,
-                                             "validation": "nested_cv", "risk": mean_risk}))  # fmt: skip
-            if not _is_survival(target):
-                curves.append(risk_curves(target, mean_risk).assign(model=model, feature_set=feature_set))
+                                             "validation": "nested_cv", "risk": mean_risk,
+                                             "event_probability": mean_probability}))  # fmt: skip
+            curves.append(outcome_curves(target, mean_risk, mean_probability, horizon=horizons[0], seed=seed).assign(
+                model=model, feature_set=feature_set))  # fmt: skip
             if site:
-                held_out[feature_set] = site_held_out_risk(X, target, sites, **options)
-                predictions.append(predictions[-1].assign(validation="leave_one_site_out", risk=held_out[feature_set]))
+                held_out[feature_set], held_out_probability = site_held_out_risk(X, target, sites, **options)
+                predictions.append(predictions[-1].assign(validation="leave_one_site_out", risk=held_out[feature_set],
+                                                          event_probability=held_out_probability))  # fmt: skip
         options = dict(horizons=horizons, n_bootstrap=n_bootstrap, seed=seed)
         log.info("predict %s: %s: %d bootstrap resamples of the metrics", outcome, model, n_bootstrap)
         performance.append(performance_table(target, cv_risk, **options).assign(model=model, validation="nested_cv"))
         if site:
             performance += _site_performance(target, held_out, sites, model, options)
-    if curves:
+    if not _is_survival(target):
         curves.append(treat_all_curve(target).assign(model="reference", feature_set="treat_all"))
     columns = ["model", "feature_set", "validation", "metric", "estimate", "ci_low", "ci_high", "n", "n_events"]
     return Evaluation(
         performance=pd.concat(performance, ignore_index=True)[columns].assign(outcome=outcome),
-        curves=pd.concat(curves, ignore_index=True).assign(outcome=outcome) if curves else pd.DataFrame(columns=CURVE_COLUMNS),
+        curves=pd.concat(curves, ignore_index=True).assign(outcome=outcome)[CURVE_COLUMNS],
         predictions=pd.concat(predictions, ignore_index=True).assign(outcome=outcome),
         selection=pd.concat(selection, ignore_index=True).assign(outcome=outcome),
     )
@@ -726,6 +830,4 @@ def _risk(signature: Signature, X: np.ndarray) -> np.ndarray:
     """Probability of the binary outcome, or of the survival event by the horizon."""
     if not outcome_type(signature.spec).time_to_event:
         return signature.pipeline.predict_proba(X)[:, 1]
-    screen, model = screened_model(signature.pipeline)
-    curves = model.predict_survival_function(screen.transform(signature.pipeline[:-1].transform(X)))
-    return np.array([1 - curve(min(signature.horizon, curve.x[-1])) for curve in curves])
+    return event_probability(signature.pipeline, X, signature.horizon)

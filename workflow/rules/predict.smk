@@ -81,6 +81,8 @@ rule predict_figures:
     output:
         performance=figure("predict_performance", "fig_predict_performance"),
         curves=figure("predict_curves", "fig_predict_curves"),
+    params:
+        horizon=PREDICT["horizons"][0],
     log:
         "results/logs/predict_figures.log",
     threads: 1
