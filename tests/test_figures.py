@@ -239,3 +239,30 @@ def test_prediction_curves_draw_the_calibration_band_risk_histogram_and_survival
     assert observed == pytest.approx(expected.to_numpy())
     assert min(text_sizes(fig)) >= SMALLEST_FONT
     plt.close("all")
+
+
+def _label_boxes(fig, names):
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    return [(text.axes, text.get_window_extent(renderer)) for text in fig.findobj(matplotlib.text.Text)
+            if text.get_text() in names]  # fmt: skip
+
+
+def test_volcano_and_manhattan_labels_do_not_overlap_and_stay_inside_their_panel(associations):
+    crowded = associations.copy()  # ten strong features with nearly the same estimate and p-value
+    crowded.loc[:9, ["estimate", "p_value"]] = np.c_[0.5 + 0.002 * np.arange(10), 1e-12 * (1 + 0.01 * np.arange(10))]
+    crowded.loc[:9, "feature_name"] = [f"Protein name {i}" for i in range(10)]
+    made = {"volcano": (figures.volcano(crowded, outcome="failure", label_top=6), [named for named in
+                        figures.named_labels(crowded.loc[:5])]),  # fmt: skip
+            "manhattan": (figures.manhattan_qq(crowded.assign(chrom="1", pos=1000 * np.arange(len(crowded))), 1.0,
+                                               outcome="failure", label_top=6), list(crowded.loc[:5, "feature"]))}  # fmt: skip
+    for name, (fig, labels) in made.items():
+        boxes = _label_boxes(fig, set(labels))
+        assert len(boxes) == 6, name
+        for i, (ax, box) in enumerate(boxes):
+            panel = ax.get_window_extent()
+            assert panel.x0 - 1 <= box.x0 and box.x1 <= panel.x1 + 1 and panel.y0 - 1 <= box.y0 and box.y1 <= panel.y1 + 1
+            assert not any(box.overlaps(other) for _, other in boxes[i + 1:]), name
+    assert figures.named_labels(crowded.loc[:0])[0] == "Protein name 0"
+    assert figures.short_label("a very long protein name indeed", 14) == "a very long p…"
+    plt.close("all")

@@ -7,6 +7,8 @@ those of :mod:`stratomics.plot`.
 
 from __future__ import annotations
 
+import logging
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -334,9 +336,39 @@ def _forest_panel(ax, rows: pd.DataFrame, ratio_limits) -> None:
     ax.set(xlabel=f"adjusted {effect_name} (95% CI)", title=title, ylim=(-0.7, len(rows) + 0.7))
 
 
-def short_label(name) -> str:
-    """A feature name short enough for a figure: the last two levels of a gating path, 20 characters at most."""
-    return "/".join(str(name).split("/")[-2:])[:20]
+#: Steps of the label placement (a cap keeps crowded panels fast and the result reproducible).
+LABEL_STEPS = 300
+
+
+def place_labels(ax, points, labels) -> list:
+    """Labels at their points (x, y columns; 7 pt), to be moved apart by :func:`spread_labels` once
+    the layout is final."""
+    return [ax.text(x, y, label, fontsize=SMALLEST_FONT) for (x, y), label in zip(np.asarray(points, float), labels)]
+
+
+def spread_labels(ax, texts: list, *, around) -> None:
+    """Move labels off each other and off the points ``around`` (x, y columns) with adjustText,
+    inside the panel, each with a leader line to its point."""
+    from adjustText import adjust_text
+
+    logging.getLogger("adjustText").setLevel(logging.ERROR)  # it warns at every step for a label wider than the panel
+    if texts:
+        around = np.asarray(around, float)
+        adjust_text(texts, x=around[:, 0], y=around[:, 1], ax=ax, ensure_inside_axes=True,
+                    min_arrow_len=2, iter_lim=LABEL_STEPS, arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.3"})  # fmt: skip
+
+
+def named_labels(rows: pd.DataFrame, length: int = 14) -> list[str]:
+    """Short figure labels of features: the human name where the table has one, else the ID."""
+    names = rows["feature_name"].fillna(rows["feature"]) if "feature_name" in rows else rows["feature"]
+    return [short_label(name, length) for name in names]
+
+
+def short_label(name, length: int = 20) -> str:
+    """A feature name short enough for a figure: the last two levels of a gating path, ``length``
+    characters at most (a longer name ends in an ellipsis)."""
+    label = "/".join(str(name).split("/")[-2:])
+    return label if len(label) <= length else label[: length - 1] + "…"
 
 
 def fdr_line(rows: pd.DataFrame, q_threshold: float) -> float | None:
@@ -371,7 +403,7 @@ def volcano(results: pd.DataFrame, *, outcome: str, q_threshold: float = 0.05, l
     """
     rows = results[(results["outcome_or_contrast"] == outcome) & results["p_value"].notna()]
     assays = list(dict.fromkeys(rows["assay"]))
-    colours = sns.color_palette(PALETTE)
+    colours, labelled = sns.color_palette(PALETTE), []
     with figure_style():
         columns = min(len(assays), VOLCANO_COLUMNS)  # more assays wrap onto further rows
         rows_of_panels = -(-len(assays) // columns) if assays else 1
@@ -391,18 +423,13 @@ def volcano(results: pd.DataFrame, *, outcome: str, q_threshold: float = 0.05, l
             line = fdr_line(part if per_assay else rows, q_threshold)  # the threshold of the FDR family
             if line is not None:
                 ax.axhline(line, color=colours[3], lw=0.6, ls="--")
-            for rank, (_, top) in enumerate(part.nsmallest(label_top, "p_value").iterrows()):
-                # labels point inwards and step down with rank, with a leader line to their point
-                inwards = -1 if top["estimate"] > 0 else 1
-                ax.annotate(short_label(top.get("feature_name", top["feature"])),
-                            (top["estimate"], -np.log10(max(top["p_value"], 1e-300))),
-                            fontsize=SMALLEST_FONT, xytext=(8 * inwards, -2 - 9 * rank), textcoords="offset points",
-                            ha="left" if inwards > 0 else "right", va="center",
-                            arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.3"})  # fmt: skip
+            top = part.nsmallest(label_top, "p_value")
+            top_points = np.c_[top["estimate"], -np.log10(top["p_value"].clip(lower=1e-300))]
+            labelled.append((ax, place_labels(ax, top_points, named_labels(top)), np.c_[part["estimate"], log_p]))
             reach = 1.15 * np.abs(part["estimate"]).max() if len(part) else 1.0
             ax.set_xlim(-reach, reach)  # symmetric: up and down effects at the same scale
-            ax.xaxis.set_major_locator(MaxNLocator(4, symmetric=True))
-            ax.margins(y=0.12)
+            ax.xaxis.set_major_locator(MaxNLocator(2 if columns > 2 else 4, symmetric=True))
+            ax.set_ylim(-0.05 * log_p.max(), 1.3 * log_p.max() if len(part) else 1)  # room above for the labels
             ax.set_title(assay, pad=12)  # the count goes beneath the title, in regular weight to fit the panel
             ax.text(0.5, 1.015, f"{significant.sum()} of {len(part)} at q < {q_threshold:g}", transform=ax.transAxes,
                     ha="center", va="bottom", fontsize=SMALLEST_FONT)  # fmt: skip
@@ -414,8 +441,14 @@ def volcano(results: pd.DataFrame, *, outcome: str, q_threshold: float = 0.05, l
         fig.legend(handles, labels, frameon=False, fontsize=SMALLEST_FONT, loc="upper right", ncol=2, markerscale=2)
         fig.suptitle(outcome.replace("_", " "), fontsize=8, fontweight="bold", x=0.02, ha="left")
         fig.tight_layout()
+        for ax, texts, around in labelled:
+            spread_labels(ax, texts, around=around)
         panel_letters([ax for ax in axes.ravel() if ax.axison and ax.get_visible()])
     return fig
+
+
+#: Strongest SNPs whose points the Manhattan labels avoid (the others lie below every label).
+MANHATTAN_AVOIDED = 2000
 
 
 def manhattan_qq(scan: pd.DataFrame, inflation: float, *, outcome: str, genome_wide: float = 5e-8,
@@ -456,10 +489,8 @@ def manhattan_qq(scan: pd.DataFrame, inflation: float, *, outcome: str, genome_w
         line = fdr_line(scan, q_threshold) if "q_value" in scan else None
         if line is not None:
             ax.axhline(line, color=colours[1], lw=0.8, ls=":", label=f"FDR q < {q_threshold:g} ({(scan['q_value'] < q_threshold).sum()} SNPs)")
-        for rank, index in enumerate(log_p.nlargest(label_top).index if "feature" in scan else []):
-            ax.annotate(str(scan.loc[index, "feature"]), (x[index], log_p[index]), fontsize=SMALLEST_FONT,
-                        xytext=(4, -3 - 8 * rank), textcoords="offset points", va="center",
-                        arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.3"})  # fmt: skip
+        top = log_p.nlargest(label_top).index if "feature" in scan else []
+        texts = place_labels(ax, np.c_[x[top], log_p[top]], scan.loc[top, "feature"].astype(str))
         ax.legend(frameon=False, fontsize=SMALLEST_FONT, loc="upper right", ncol=2)  # in the room left above the lines
         ax.set_ylim(0, max(log_p.max(), -np.log10(genome_wide)) * 1.3)
         centres = offsets + spans / 2
@@ -470,6 +501,8 @@ def manhattan_qq(scan: pd.DataFrame, inflation: float, *, outcome: str, genome_w
         _qq_panel(ax_qq, log_p.to_numpy(), colours[0])
         ax_qq.set_title(f"QQ, λ = {inflation:.3f}")
         fig.tight_layout()
+        nearby = log_p.nlargest(MANHATTAN_AVOIDED).index  # the points labels could cover
+        spread_labels(ax, texts, around=np.c_[x[nearby], log_p[nearby]])
         panel_letters([ax, ax_qq])
     return fig
 
