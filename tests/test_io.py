@@ -207,10 +207,11 @@ def test_plink_round_trip_and_disagreeing_files(tmp_path):
     genotypes = np.array([[0, 1, 2, np.nan], [2, 2, 1, 0], [1, 0, 0, 1], [0, 0, 1, 1],
                           [2, 1, np.nan, 0]], dtype=np.float32)  # fmt: skip
     iids = ["P1", "P2", "P3", "P4", "P5"]
-    to_bed(tmp_path / "g.bed", genotypes, properties={"iid": iids})
+    to_bed(tmp_path / "g.bed", genotypes, properties={"iid": iids, "sex": [1, 2, 0, 2, 1]})
     assay = read_plink(tmp_path / "g", source="t")
     np.testing.assert_array_equal(assay.values.to_numpy(), genotypes)
     assert assay.values.index.tolist() == iids
+    assert assay.sample_info["reported_sex"].astype(object).fillna("unknown").tolist() == ["male", "female", "unknown", "female", "male"]
     fam = (tmp_path / "g.fam").read_text().splitlines()
     (tmp_path / "g.fam").write_text("\n".join(fam[:3]) + "\n")  # samples lost from the .fam
     with pytest.raises(StratomicsInputError, match="3 samples in the .fam and 4 SNPs"):

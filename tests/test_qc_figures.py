@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from matplotlib import pyplot as plt
 
-from stratomics.kinds.genotypes import sample_genotype_metrics
+from stratomics.kinds.genotypes import sample_genotype_metrics, sex_mismatches
 from stratomics.plot import SMALLEST_FONT
 from stratomics.preprocess import preprocess_assay
 from stratomics.qc_figures import assay_qc
@@ -46,16 +46,30 @@ def fonts_and_letters(figure):
     return min(text.get_fontsize() for text in texts), letters
 
 
-def test_genotype_qc_figure_has_sample_panels_labelled_thresholds_and_pca_variance():
-    adata, _ = genotypes()
+def test_genotype_qc_figure_has_sample_panels_labelled_thresholds_and_pca_variance(caplog):
+    adata, males = genotypes()
+    adata.obs["reported_sex"] = np.where(males, "male", "female").astype(object)
+    swapped = adata.obs_names[[0, 1, 299]]  # two males reported female, one female reported male
+    adata.obs.loc[swapped, "reported_sex"] = ["female", "female", "male"]
+    adata.obs.loc[adata.obs_names[5], "reported_sex"] = np.nan  # unknown in the .fam: not a mismatch
     result = preprocess_assay(adata, "snps", {"kind": "genotypes"}, batch="site", seed=1)
+    assert (result.var["chrom"] == "X").sum() == 150  # HWE on X among females: hemizygous males fail it otherwise
+    called, truth = result.obs["genetic_sex"], np.where(males, "male", "female")
+    assert ((called == truth) | (called == "ambiguous")).all() and (called == "ambiguous").mean() < 0.03
+    assert list(result.obs_names[sex_mismatches(result.obs)]) == list(swapped)
+    assert "genotypes: 3 samples whose chromosome X inbreeding F disagrees with the sex in the .fam" in caplog.text
+    assert "P299: reported male, F " in caplog.text
     figure = assay_qc(result, "snps", batch="site")
     drawn = [ax for ax in figure.axes if ax.axison]
     titles = [ax.get_title() for ax in drawn]
     assert titles == ["SNP call rate", "Allele frequency", "Hardy-Weinberg", "Call rate", "Heterozygosity",
-                      "Sex check", "QC PCA"]  # fmt: skip
+                      "Sex check: 3 mismatched", "QC PCA"]  # fmt: skip
+    sex_panel = drawn[5]
+    assert [text.get_text() for text in sex_panel.get_legend().get_texts()] == ["female", "male", "unknown", "mismatch"]
+    marked = next(line for line in sex_panel.get_lines() if line.get_label() == "mismatch").get_xdata()
+    np.testing.assert_allclose(sorted(marked), sorted(result.obs.loc[swapped, "x_inbreeding_f"]))
     labels = {text.get_text() for ax in drawn for text in ax.texts}
-    assert {"0.95", "0.01", "p 1e-06", "0.9", "mean\u00b13 SD"} <= labels
+    assert {"0.95", "0.01", "p 1e-06", "0.9", "mean\u00b13 SD", "0.2", "0.8"} <= labels
     scaled = result.X - np.nanmean(result.X, axis=0)
     scaled = np.nan_to_num(scaled / np.nanstd(result.X, axis=0, ddof=1))
     singular = np.linalg.svd(scaled - scaled.mean(axis=0), compute_uv=False) ** 2

@@ -77,6 +77,7 @@ def histogram(ax, values, *, title, xlabel, threshold=None, log=False, value_ran
     values = pd.Series(values, dtype=float).dropna()
     ax.hist(values, bins=40, range=value_range, color=sns.color_palette(PALETTE)[0], log=log, linewidth=0)
     ax.xaxis.set_major_locator(plt.MaxNLocator(2, steps=[1, 2, 5, 10]))
+    ax.tick_params(axis="x", labelsize=SMALLEST_FONT)  # three ticks fit a narrow panel at 7 pt
     if threshold is not None:
         threshold_line(ax, threshold, threshold_label or f"{threshold:g}")
     ax.set(title=title, xlabel=xlabel, ylabel="count")

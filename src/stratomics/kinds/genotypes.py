@@ -8,12 +8,13 @@ from pathlib import Path
 import anndata as ad
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from scipy.special import gammaln
 
 from stratomics.errors import StratomicsInputError
 from stratomics.io import (AssayTable, check_unique_features)
 from stratomics.kinds.base import AssayKind
-from stratomics.plot import SMALLEST_FONT, histogram, threshold_line
+from stratomics.plot import PALETTE, SMALLEST_FONT, histogram, threshold_line
 from stratomics.qc_record import Record
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,8 @@ def read_plink(prefix, *, source, known_ids=None, options=None) -> AssayTable:
     return AssayTable(
         values=pd.DataFrame(dosages, index=sample_index, columns=var.index),
         var=var,
-        sample_info=pd.DataFrame({"fid": fam["fid"].to_numpy()}, index=sample_index),
+        sample_info=pd.DataFrame({"fid": fam["fid"].to_numpy(), "reported_sex": pd.Categorical(fam["sex"].map(FAM_SEX), categories=["female", "male"])},
+                                 index=sample_index),  # fmt: skip
     )
 
 
@@ -163,11 +165,11 @@ def preprocess_genotypes(
                         f"sample call rate below {min_sample_call_rate}", axis="sample")  # fmt: skip
     metrics = genotype_metrics(adata.X, adata.var_names)
     adata = record.drop(adata, metrics["maf"].to_numpy() < min_maf, f"MAF below {min_maf}")
-    metrics = genotype_metrics(adata.X, adata.var_names)
-    adata = record.drop(adata, metrics["hwe_p"].to_numpy() < min_hwe_p,
-                        f"HWE exact p below {min_hwe_p:g}")  # fmt: skip
-    adata.var = adata.var.join(genotype_metrics(adata.X, adata.var_names))
+    adata = record.drop(adata, x_aware_hwe_p(adata) < min_hwe_p, f"HWE exact p below {min_hwe_p:g}")
+    adata.var = adata.var.join(genotype_metrics(adata.X, adata.var_names).assign(hwe_p=x_aware_hwe_p(adata)))
     adata.obs = adata.obs.join(sample_genotype_metrics(adata))
+    adata.obs["genetic_sex"] = genetic_sex(adata.obs["x_inbreeding_f"])
+    _warn_sex_mismatches(adata.obs)
     record.params.update(min_call_rate=min_call_rate, min_sample_call_rate=min_sample_call_rate,
                          min_maf=min_maf, min_hwe_p=min_hwe_p, coding="additive dosage of A1", unit="A1 allele dosage")  # fmt: skip
     return adata
@@ -175,6 +177,10 @@ def preprocess_genotypes(
 
 #: Chromosome codes of X in .bim files (plink writes 23 for X).
 X_CHROMOSOME = ("X", "23", "chrX")
+#: Sex codes of a .fam file (0 or anything else: unknown).
+FAM_SEX = {"1": "male", "2": "female"}
+#: plink ``--check-sex`` limits of the X inbreeding F: female below the first, male above the second.
+SEX_F_LIMITS = (0.2, 0.8)
 
 
 def sample_genotype_metrics(adata: ad.AnnData) -> pd.DataFrame:
@@ -185,13 +191,54 @@ def sample_genotype_metrics(adata: ad.AnnData) -> pd.DataFrame:
     -------
     Columns heterozygosity and x_inbreeding_f (NaN without X SNPs), one row per sample.
     """
-    chromosome = adata.var["chrom"].astype(str).to_numpy() if "chrom" in adata.var else np.full(adata.n_vars, "")
-    on_x = np.isin(chromosome, X_CHROMOSOME)
+    on_x = _on_x(adata.var)
     dosages = np.asarray(adata.X, dtype=float)
     autosomal = dosages[:, ~on_x]
     heterozygosity = (autosomal == 1).sum(axis=1) / np.maximum(np.isfinite(autosomal).sum(axis=1), 1)
     return pd.DataFrame({"heterozygosity": heterozygosity, "x_inbreeding_f": _x_inbreeding(dosages[:, on_x])},
                         index=adata.obs_names)  # fmt: skip
+
+
+def _on_x(var: pd.DataFrame) -> np.ndarray:
+    """Which SNPs lie on chromosome X."""
+    return var["chrom"].astype(str).isin(X_CHROMOSOME).to_numpy() if "chrom" in var else np.zeros(len(var), bool)
+
+
+def x_aware_hwe_p(adata: ad.AnnData) -> np.ndarray:
+    """HWE exact p of each SNP; on chromosome X among the samples reported female only (as plink does:
+    males are hemizygous), NaN (not filtered) when no sample is reported female."""
+    p = genotype_metrics(adata.X, adata.var_names)["hwe_p"].to_numpy()
+    on_x = _on_x(adata.var)
+    if on_x.any():
+        females = (adata.obs.get("reported_sex", pd.Series(index=adata.obs_names, dtype=object)) == "female").to_numpy()
+        p[on_x] = genotype_metrics(adata.X[np.ix_(females, on_x)], adata.var_names[on_x])["hwe_p"] if females.any() else np.nan
+    return p
+
+
+def genetic_sex(x_inbreeding_f: pd.Series) -> pd.Series:
+    """Sex from the X inbreeding F with plink's limits: female, male or ambiguous (NaN without X SNPs)."""
+    female, male = SEX_F_LIMITS
+    sex = np.select([x_inbreeding_f < female, x_inbreeding_f > male, x_inbreeding_f.notna()],
+                    ["female", "male", "ambiguous"], default=None)  # fmt: skip
+    return pd.Series(pd.Categorical(sex, categories=["female", "male", "ambiguous"]), index=x_inbreeding_f.index)
+
+
+def sex_mismatches(obs: pd.DataFrame) -> pd.Series:
+    """Samples whose genetic sex (female or male) differs from the sex reported in the .fam."""
+    reported = obs.get("reported_sex", pd.Series(np.nan, index=obs.index))
+    reported, genetic = reported.astype(object), obs["genetic_sex"].astype(object)
+    return reported.isin(FAM_SEX.values()) & genetic.isin(FAM_SEX.values()) & (reported != genetic)
+
+
+def _warn_sex_mismatches(obs: pd.DataFrame) -> None:
+    """One warning naming the samples whose X chromosome disagrees with their reported sex (kept)."""
+    mismatched = obs[sex_mismatches(obs)]
+    if len(mismatched):
+        shown = "; ".join(f"{sample}: reported {row.reported_sex}, F {row.x_inbreeding_f:.2f}"
+                          for sample, row in mismatched.head(10).iterrows())  # fmt: skip
+        log.warning("genotypes: %d samples whose chromosome X inbreeding F disagrees with the sex in the .fam "
+                    "(female below F %g, male above %g): %s%s. They are kept; check for sample swaps or a wrong "
+                    "sex code.", len(mismatched), *SEX_F_LIMITS, shown, " ..." if len(mismatched) > 10 else "")  # fmt: skip
 
 
 def _x_inbreeding(x_dosages: np.ndarray) -> np.ndarray:
@@ -224,7 +271,19 @@ def _sex_check_panel(ax, *, adata, **_):
                 fontsize=SMALLEST_FONT)  # fmt: skip
         ax.set(title="Sex check", xticks=[], yticks=[])
         return
-    histogram(ax, f, title="Sex check", xlabel="X inbreeding F")
+    reported = adata.obs.get("reported_sex", pd.Series(np.nan, index=adata.obs_names)).astype(object).fillna("unknown")
+    groups = [group for group in ("female", "male", "unknown") if (reported == group).any()]
+    colours = dict(zip(("female", "male", "unknown"), sns.color_palette(PALETTE)[1:3] + ["#bdbdbd"]))
+    ax.hist([f[reported == group].dropna() for group in groups], bins=40, stacked=True, linewidth=0,
+            color=[colours[group] for group in groups], label=groups)  # fmt: skip
+    for limit in SEX_F_LIMITS:
+        threshold_line(ax, limit, f"{limit:g}")
+    mismatched = sex_mismatches(adata.obs)
+    ax.plot(f[mismatched], np.full(mismatched.sum(), 0.04), "v", color="black", ms=4, label="mismatch",
+            transform=ax.get_xaxis_transform())  # fmt: skip
+    ax.legend(frameon=False, fontsize=SMALLEST_FONT, title="reported", title_fontsize=SMALLEST_FONT,
+              loc="upper left", bbox_to_anchor=(1.0, 1.0), handlelength=0.8, handletextpad=0.3)  # outside the data
+    ax.set(title=f"Sex check: {int(mismatched.sum())} mismatched", xlabel="X inbreeding F", ylabel="count")
 
 
 def _call_rate_panel(ax, *, adata, qc, **_):
