@@ -53,6 +53,7 @@ def test_genotype_qc_figure_has_sample_panels_labelled_thresholds_and_pca_varian
     adata.obs.loc[swapped, "reported_sex"] = ["female", "female", "male"]
     adata.obs.loc[adata.obs_names[5], "reported_sex"] = np.nan  # unknown in the .fam: not a mismatch
     result = preprocess_assay(adata, "snps", {"kind": "genotypes"}, batch="site", seed=1)
+    np.testing.assert_allclose(result.obs["missing_fraction"], np.isnan(result.X).mean(axis=1))
     assert (result.var["chrom"] == "X").sum() == 150  # HWE on X among females: hemizygous males fail it otherwise
     called, truth = result.obs["genetic_sex"], np.where(males, "male", "female")
     assert ((called == truth) | (called == "ambiguous")).all() and (called == "ambiguous").mean() < 0.03

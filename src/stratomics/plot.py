@@ -83,6 +83,14 @@ def histogram(ax, values, *, title, xlabel, threshold=None, log=False, value_ran
     ax.set(title=title, xlabel=xlabel, ylabel="count")
 
 
+def sd_limits(ax, values, *, axis: str = "x", labelled: bool = True) -> None:
+    """Dashed limits at the mean ± 3 SD of ``values`` (outlying samples), the upper one labelled."""
+    values = pd.Series(values, dtype=float)
+    for side in (-1, 1):
+        label = "mean\u00b13 SD" if side > 0 and labelled else ""
+        threshold_line(ax, values.mean() + side * 3 * values.std(), label, axis=axis)
+
+
 def threshold_line(ax, at: float, label: str, *, axis: str = "x") -> None:
     """A dashed QC threshold across the panel at ``at`` with its label in the panel's upper edge."""
     colour = sns.color_palette(PALETTE)[3]

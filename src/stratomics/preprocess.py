@@ -196,7 +196,8 @@ def preprocess_assay(
 
     Returns
     -------
-    The preprocessed assay, with ``obsm["X_qc_pca"]`` and its variance shares in ``uns["qc_pca_variance"]`` (after a batch correction also
+    The preprocessed assay, with each sample's missing share in ``obs["missing_fraction"]``,
+    ``obsm["X_qc_pca"]`` and its variance shares in ``uns["qc_pca_variance"]`` (after a batch correction also
     ``X_qc_pca_uncorrected`` and the values before it in ``layers["uncorrected"]``, which the
     association tests read) and the record in ``uns``.
     """
@@ -209,6 +210,7 @@ def preprocess_assay(
         {"missing_fraction": 1 - np.isfinite(result.X).mean(axis=0)}, index=result.var_names
     ))  # fmt: skip
     result = drop_uninformative(result, record, constant_in_file)
+    result.obs["missing_fraction"] = 1 - np.isfinite(np.asarray(result.X, dtype=float)).mean(axis=1)
     correction = spec.get("batch_correction", batch_correction)
     _store_qc_pca(result, "X_qc_pca", seed)
     if batch and result.obs[batch].nunique() < 2:

@@ -115,8 +115,7 @@ def _missingness_panel(ax, *, qc, **_):
 
 
 def _sample_missingness_panel(ax, *, adata, **_):
-    missing = 1 - np.isfinite(np.asarray(adata.X, dtype=float)).mean(axis=1)
-    histogram(ax, missing, title="Missing values", xlabel="missing share", value_range=(0, 1))
+    histogram(ax, adata.obs["missing_fraction"], title="Missing values", xlabel="missing share", value_range=(0, 1))
 
 
 def _pca_panels(adata: ad.AnnData) -> list:

@@ -14,7 +14,7 @@ from scipy.special import gammaln
 from stratomics.errors import StratomicsInputError
 from stratomics.io import (AssayTable, check_unique_features)
 from stratomics.kinds.base import AssayKind
-from stratomics.plot import PALETTE, SMALLEST_FONT, histogram, threshold_line
+from stratomics.plot import PALETTE, SMALLEST_FONT, histogram, sd_limits, threshold_line
 from stratomics.qc_record import Record
 
 log = logging.getLogger(__name__)
@@ -258,10 +258,8 @@ def _sample_call_rate_panel(ax, *, adata, **_):
 
 
 def _heterozygosity_panel(ax, *, adata, **_):
-    rate = adata.obs["heterozygosity"]
-    histogram(ax, rate, title="Heterozygosity", xlabel="heterozygous share")
-    for side in (-1, 1):
-        threshold_line(ax, rate.mean() + side * 3 * rate.std(), "mean±3 SD" if side > 0 else "")
+    histogram(ax, adata.obs["heterozygosity"], title="Heterozygosity", xlabel="heterozygous share")
+    sd_limits(ax, adata.obs["heterozygosity"])
 
 
 def _sex_check_panel(ax, *, adata, **_):

@@ -12,7 +12,7 @@ import seaborn as sns
 from stratomics.errors import StratomicsInputError
 from stratomics.io import (AssayTable, parse_numeric, read_text_table, rename_case_insensitive, uses_decimal_comma)
 from stratomics.kinds.base import AssayKind
-from stratomics.plot import PALETTE, SMALLEST_FONT, histogram, threshold_line
+from stratomics.plot import PALETTE, SMALLEST_FONT, histogram, sd_limits
 from stratomics.qc_record import Record
 
 log = logging.getLogger(__name__)
@@ -179,10 +179,8 @@ def _sample_npx_panel(ax, *, adata, **_):
     sns.scatterplot(x=obs["median_npx"], y=obs["iqr_npx"], hue=plates, s=4, linewidth=0, palette=PALETTE, ax=ax,
                     hue_order=sorted(plates.unique()) if plates is not None else None,
                     legend=plates is not None)  # fmt: skip
-    for column, axis in (("median_npx", "x"), ("iqr_npx", "y")):
-        for side in (-1, 1):
-            label = "mean\u00b13 SD" if side > 0 and axis == "y" else ""
-            threshold_line(ax, obs[column].mean() + side * 3 * obs[column].std(), label, axis=axis)
+    sd_limits(ax, obs["median_npx"], labelled=False)
+    sd_limits(ax, obs["iqr_npx"], axis="y")
     ax.set(title="Sample QC", xlabel="median NPX", ylabel="IQR of NPX")
     if ax.get_legend():
         ax.legend(title="plate", frameon=False, fontsize=SMALLEST_FONT, title_fontsize=SMALLEST_FONT, ncol=2,
