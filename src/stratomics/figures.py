@@ -798,8 +798,7 @@ def _binary_curves(row, part: pd.DataFrame, outcome: str, colours: dict) -> None
         row[1].plot(smooth["x"], smooth["y"], color=colour, lw=1)
         row[1].plot(bins["x"], bins["y"], "o", color=colour, ms=2.5)
         row[2].plot(decision["x"], decision["y"], color=colour, lw=1)
-    last = part[part["feature_set"] == list(colours)[-1]]
-    _risk_histogram(row[1], last[last["curve"] == "risk_histogram"], colours[list(colours)[-1]])
+    _risk_histogram(row[1], part, colours)
     treat_all = part[part["feature_set"] == "treat_all"]
     row[2].plot(treat_all["x"], treat_all["y"], color="grey", lw=0.8, ls=":", label="treat all")
     row[2].axhline(0, color="black", lw=0.8, label="treat none")
@@ -820,16 +819,18 @@ def _horizon_calibration_panel(ax, part: pd.DataFrame, outcome: str, colours: di
         points = part[(part["feature_set"] == feature_set) & (part["curve"] == "calibration_horizon")]
         ax.errorbar(points["x"] + offset, points["y"], yerr=[points["y"] - points["ci_low"], points["ci_high"] - points["y"]],
                     fmt="o-", color=colour, ms=2.5, lw=1, capsize=1.5, label=feature_set.replace("_", " + "))  # fmt: skip
-    last = part[part["feature_set"] == list(colours)[-1]]
-    _risk_histogram(ax, last[last["curve"] == "risk_histogram"], colours[list(colours)[-1]])
+    _risk_histogram(ax, part, colours)
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
     when = f"{horizon:g} days" if horizon is not None else "the horizon"
     ax.set(xlabel=f"predicted risk by {when}", ylabel="observed (Kaplan-Meier)", xlim=(0, 1),
            title=f"{outcome.replace('_', ' ')}: calibration at {when}")  # fmt: skip
 
 
-def _risk_histogram(ax, histogram: pd.DataFrame, colour) -> None:
-    """Spike histogram of predicted risk below y = 0 (first group above its baseline, a second below)."""
+def _risk_histogram(ax, part: pd.DataFrame, colours: dict) -> None:
+    """Spike histogram of the last predictor set's predicted risk below y = 0 (first group above its
+    baseline, a second below)."""
+    last, colour = list(colours.items())[-1]
+    histogram = part[(part["feature_set"] == last) & (part["curve"] == "risk_histogram")]
     baseline, height = -0.12, 0.09
     scale = height / max(histogram["y"].max(), 1e-12)
     for direction, (_, group) in zip((1, -1), histogram.groupby("group", sort=False)):

@@ -210,7 +210,7 @@ def x_aware_hwe_p(adata: ad.AnnData) -> np.ndarray:
     p = genotype_metrics(adata.X, adata.var_names)["hwe_p"].to_numpy()
     on_x = _on_x(adata.var)
     if on_x.any():
-        females = (adata.obs.get("reported_sex", pd.Series(index=adata.obs_names, dtype=object)) == "female").to_numpy()
+        females = (_reported_sex(adata.obs) == "female").to_numpy()
         p[on_x] = genotype_metrics(adata.X[np.ix_(females, on_x)], adata.var_names[on_x])["hwe_p"] if females.any() else np.nan
     return p
 
@@ -223,10 +223,14 @@ def genetic_sex(x_inbreeding_f: pd.Series) -> pd.Series:
     return pd.Series(pd.Categorical(sex, categories=["female", "male", "ambiguous"]), index=x_inbreeding_f.index)
 
 
+def _reported_sex(obs: pd.DataFrame) -> pd.Series:
+    """The .fam's sex of each sample (female, male or NaN; all NaN when obs has none)."""
+    return obs.get("reported_sex", pd.Series(np.nan, index=obs.index)).astype(object)
+
+
 def sex_mismatches(obs: pd.DataFrame) -> pd.Series:
     """Samples whose genetic sex (female or male) differs from the sex reported in the .fam."""
-    reported = obs.get("reported_sex", pd.Series(np.nan, index=obs.index))
-    reported, genetic = reported.astype(object), obs["genetic_sex"].astype(object)
+    reported, genetic = _reported_sex(obs), obs["genetic_sex"].astype(object)
     return reported.isin(FAM_SEX.values()) & genetic.isin(FAM_SEX.values()) & (reported != genetic)
 
 
@@ -269,7 +273,7 @@ def _sex_check_panel(ax, *, adata, **_):
                 fontsize=SMALLEST_FONT)  # fmt: skip
         ax.set(title="Sex check", xticks=[], yticks=[])
         return
-    reported = adata.obs.get("reported_sex", pd.Series(np.nan, index=adata.obs_names)).astype(object).fillna("unknown")
+    reported = _reported_sex(adata.obs).fillna("unknown")
     groups = [group for group in ("female", "male", "unknown") if (reported == group).any()]
     colours = dict(zip(("female", "male", "unknown"), sns.color_palette(PALETTE)[1:3] + ["#bdbdbd"]))
     ax.hist([f[reported == group].dropna() for group in groups], bins=40, stacked=True, linewidth=0,
