@@ -64,6 +64,42 @@ def test_linear_fit_and_contrasts_equal_statsmodels_ols(cohort_frame):
         assert ours["df"].iloc[j] == reference.df_resid and ours["n"].iloc[j] == ok.sum()
 
 
+def test_masked_moments_equal_dense_sums_over_the_mask():
+    from stratomics.associate.moments import BLOCK_ROWS, masked_moments
+
+    rng = np.random.default_rng(21)
+    n, m = 2 * BLOCK_ROWS + 37, 150  # a partial last block of patients
+    x = np.column_stack([np.ones(n), rng.normal(size=(n, 3))])
+    values = rng.normal(size=(n, m))
+    values[rng.random(values.shape) < 0.1] = np.nan
+    values[:, 0] = np.nan  # nothing observed
+    values[:, 1] = rng.normal(size=n)  # complete
+    observed = np.isfinite(values)
+    filled = np.where(observed, values, 0.0)
+    outer = (x[:, :, None] * x[:, None, :]).reshape(n, -1)
+    expected = (filled.T @ x, (filled**2).sum(axis=0), (~observed).sum(axis=0), (~observed).T.astype(float) @ outer)
+    for threads, data in ((1, values), (3, values), (2, values.astype(np.float32)), (2, np.asfortranarray(values))):
+        tolerance = 1e-5 if data.dtype == np.float32 else 1e-12
+        for ours, reference in zip(masked_moments(data, x, threads=threads), expected):
+            np.testing.assert_allclose(ours, reference, rtol=tolerance, atol=tolerance * n)
+
+
+def test_linear_fit_of_mostly_missing_and_complete_features_equals_statsmodels(cohort_frame):
+    obs, values = cohort_frame
+    design = model_design(obs, "~ C(group) + age")
+    rng = np.random.default_rng(22)
+    values = values[:, :4].copy()
+    values[:, 0] = np.where(rng.random(len(obs)) < 0.1, values[:, 0], np.nan)  # 10% observed: sum the rows it has
+    values[:, 1] = rng.normal(size=len(obs))  # complete
+    table = contrast_test(fit_features(values, design), [0, 1, 0, 0])
+    for j in range(values.shape[1]):
+        ok = np.isfinite(values[:, j])
+        reference = sm.OLS(values[ok, j], design.to_numpy()[ok]).fit()
+        np.testing.assert_allclose(table["estimate"].iloc[j], reference.params[1], rtol=RTOL)
+        np.testing.assert_allclose(table["p_value"].iloc[j], reference.pvalues[1], rtol=RTOL)
+        assert table["n"].iloc[j] == ok.sum()
+
+
 @pytest.fixture(scope="module")
 def limma_fit():
     values = pd.read_csv(LIMMA / "values.tsv", sep="\t", index_col=0)
@@ -192,7 +228,7 @@ def test_logistic_fits_do_not_depend_on_threads_layout_or_dtype():
 
 
 def test_thread_count_follows_omp_num_threads(monkeypatch):
-    from stratomics.associate.predictor import available_threads
+    from stratomics.associate.moments import available_threads
 
     for setting, expected in (("3", 3), ("4,2", 4), ("", len(os.sched_getaffinity(0))), ("many", len(os.sched_getaffinity(0)))):
         monkeypatch.setenv("OMP_NUM_THREADS", setting)

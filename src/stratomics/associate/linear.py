@@ -13,11 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from stratomics.associate.moments import masked_moments
 from stratomics.associate.prior import fit_f_distribution, fit_f_distribution_robustly
-
-#: Bytes one chunk of the feature matrix may take; features are fitted chunk by chunk.
-CHUNK_BYTES = 256 * 2**20
-
 
 @dataclass
 class FeatureFit:
@@ -75,52 +72,44 @@ def fit_features(values: np.ndarray, design: pd.DataFrame, features=None) -> Fea
     degree of freedom gets NaN estimates.
     """
     x = design.to_numpy(dtype=float)
-    values = np.asarray(values, dtype=float)
+    values = np.asarray(values)  # float32 (dosages) is read as it is
     n, m = values.shape
     p = x.shape[1]
-    outer = (x[:, :, None] * x[:, None, :]).reshape(n, p * p)
+    xty, yty, n_missing, missing_gram = masked_moments(values, x)
+    full_gram = x.T @ x
+    inverse, usable = invert_stack(full_gram[None])  # complete features share it
+    inverse, usable = np.repeat(inverse, m, axis=0), np.repeat(usable, m)
+    incomplete = np.flatnonzero(n_missing > 0)
+    grams = full_gram.reshape(1, p * p) - missing_gram[incomplete]
+    mostly = n_missing[incomplete] > n / 2  # few rows left: sum them rather than subtract nearly everything
+    if mostly.any():
+        observed = np.isfinite(values[:, incomplete[mostly]]).T.astype(float)
+        grams[mostly] = observed @ (x[:, :, None] * x[:, None, :]).reshape(n, p * p)
+    inverse[incomplete], usable[incomplete] = invert_stack(grams.reshape(-1, p, p))
+    beta = np.einsum("jkl,jl->jk", inverse, xty)
+    rss = _residual_sum_of_squares(values, x, beta, xty, yty)
+    n_used = n - n_missing
+    df = n_used - p
+    usable &= df > 0
     coef, unscaled = np.full((m, p), np.nan), np.full((m, p, p), np.nan)
-    sigma2, n_used = np.full(m, np.nan), np.zeros(m, dtype=int)
-    step = max(1, CHUNK_BYTES // (8 * n))
-    for start in range(0, m, step):
-        chunk = slice(start, min(m, start + step))
-        y = values[:, chunk]
-        complete = not np.isnan(y).any()
-        if complete:  # one design for the whole chunk: invert it once
-            single, ok = invert_stack((x.T @ x)[None])
-            inverse = np.broadcast_to(single, (y.shape[1], p, p))
-            usable = np.repeat(ok, y.shape[1])
-            n_used[chunk] = n
-        else:
-            observed = np.isfinite(y)
-            y = np.where(observed, y, 0.0)
-            inverse, usable = invert_stack((observed.T.astype(float) @ outer).reshape(-1, p, p))
-            n_used[chunk] = observed.sum(axis=0)
-        xty = y.T @ x
-        beta = xty @ single[0] if complete else np.einsum("jkl,jl->jk", inverse, xty)
-        rss = _residual_sum_of_squares(y, x, beta, xty, None if complete else observed)
-        df = n_used[chunk] - p
-        usable &= df > 0
-        coef[chunk][usable] = beta[usable]
-        unscaled[chunk][usable] = inverse[usable]
-        sigma2[chunk][usable] = rss[usable] / df[usable]
-    df_residual = np.where(np.isfinite(sigma2), n_used - p, np.nan)
+    sigma2 = np.full(m, np.nan)
+    coef[usable], unscaled[usable] = beta[usable], inverse[usable]
+    sigma2[usable] = rss[usable] / df[usable]
+    df_residual = np.where(usable, df, np.nan)
     features = pd.Index(features if features is not None else range(m))
     return FeatureFit(coef, unscaled, sigma2, df_residual, n_used, list(design.columns), features)
 
 
-def _residual_sum_of_squares(y, x, beta, xty, observed=None) -> np.ndarray:
+def _residual_sum_of_squares(values, x, beta, xty, yty) -> np.ndarray:
     """Residual sums of squares as y'y - b'X'y, recomputed from residuals where that cancels badly.
 
-    ``y`` holds 0 where ``observed`` is False; the identity holds for each feature's own fit.
+    ``xty`` and ``yty`` count missing values as zero; the identity holds for each feature's own fit.
     """
-    yty = np.einsum("ij,ij->j", y, y)
     rss = yty - np.einsum("jk,jk->j", beta, xty)
     unstable = ~(rss > 1e-6 * yty)  # cancellation (or a perfect fit): compute it directly
     if unstable.any():
-        residuals = y[:, unstable] - x @ beta[unstable].T
-        if observed is not None:
-            residuals = np.where(observed[:, unstable], residuals, 0.0)
+        y = values[:, unstable]
+        residuals = np.where(np.isnan(y), 0.0, y - x @ beta[unstable].T)
         rss[unstable] = np.einsum("ij,ij->j", residuals, residuals)
     return rss
 

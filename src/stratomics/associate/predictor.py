@@ -9,7 +9,6 @@ features are shared out to threads.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from stratomics.associate import newton
 from stratomics.associate.linear import SINGULAR_TOLERANCE, invert_stack
+from stratomics.associate.moments import available_threads
 
 
 @dataclass
@@ -89,12 +89,6 @@ NOT_ESTIMABLE = "design not estimable on the observed patients"
 
 #: Features fitted together; small enough for the working arrays to stay in cache.
 CHUNK_FEATURES = 256
-
-
-def available_threads() -> int:
-    """Threads to use: OMP_NUM_THREADS when set (Snakemake sets it to a job's threads), else the CPUs."""
-    setting = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()  # "4,2" sets nested levels
-    return int(setting) if setting.isdigit() and int(setting) > 0 else len(os.sched_getaffinity(0))
 
 
 def in_chunks(fit, features: np.ndarray, *args, size: int = CHUNK_FEATURES, threads: int | None = None, **kwargs) -> PredictorFit:
