@@ -357,3 +357,66 @@ def test_survival_evaluation_gives_event_probabilities_ordered_like_the_risk_and
     calibrated = evaluation.curves[evaluation.curves["curve"] == "calibration_horizon"]
     assert len(calibrated) == 5 and calibrated["n"].sum() == mdata.n_obs
     assert set(evaluation.curves["curve"]) == {"calibration_horizon", "risk_histogram"}
+
+
+@pytest.mark.parametrize("survival", [False, True])
+def test_penalty_search_chooses_and_refits_like_grid_search(survival):
+    from sklearn.model_selection import GridSearchCV
+    from sksurv.util import Surv
+
+    from stratomics.predict import make_pipeline
+
+    rng = np.random.default_rng(31)
+    n, p = 300, 40
+    X = rng.normal(size=(n, p))
+    signal = 0.8 * X[:, 0] - 0.5 * X[:, 1] + 0.3 * X[:, 2]
+    if survival:
+        time, censor = rng.exponential(np.exp(-signal)), rng.exponential(1.5, n)
+        target = Surv.from_arrays(time < censor, np.minimum(time, censor))
+    else:
+        target = (rng.random(n) < 1 / (1 + np.exp(-signal))).astype(int)
+    screened = np.arange(p) >= 2  # two clinical columns, 38 screened
+    ours = make_pipeline("elastic_net", screened, survival=survival, n_features=10, n_train=n, seed=3)
+    search = ours["fit"]
+    reference = GridSearchCV(search.estimator, search.param_grid, cv=search.cv,
+                             scoring=None if survival else "neg_log_loss", error_score=np.nan)  # fmt: skip
+    ours.fit(X, target)
+    expected = ours[:-1].transform(X)
+    reference.fit(expected, target)
+    assert search.best_params_ == reference.best_params_
+    ours_risk = search.predict(expected) if survival else search.predict_proba(expected)[:, 1]
+    reference_risk = reference.predict(expected) if survival else reference.predict_proba(expected)[:, 1]
+    np.testing.assert_allclose(ours_risk, reference_risk, rtol=1e-12, atol=1e-12)
+    assert hasattr(ours, "predict_proba") != survival
+
+
+def test_penalty_search_scores_each_penalty_alone_when_the_path_fails():
+    from sklearn.base import BaseEstimator
+    from sklearn.model_selection import KFold
+    from sklearn.pipeline import Pipeline
+    from sksurv.util import Surv
+
+    from stratomics.predict import PenaltySearch, Screen
+
+    class OverflowsAtSmallPenalties(BaseEstimator):
+        """Like Coxnet on a small cohort: any path that reaches a small penalty overflows."""
+
+        def __init__(self, alphas=(1.0,)):
+            self.alphas = alphas
+
+        def fit(self, X, y):
+            if min(self.alphas) < 0.05:
+                raise ArithmeticError("Numerical error, because weights are too large.")
+            self.sign_ = -1.0 if self.alphas[0] > 0.5 else 1.0  # the weaker penalty ranks correctly
+            return self
+
+        def predict(self, X):
+            return self.sign_ * X[:, 0]
+
+    rng = np.random.default_rng(32)
+    X = rng.normal(size=(90, 2))
+    target = Surv.from_arrays(np.ones(90, bool), np.exp(-X[:, 0]))
+    search = PenaltySearch(Pipeline([("screen", Screen(np.zeros(2, bool))), ("model", OverflowsAtSmallPenalties())]),
+                           {"model__alphas": [[0.01], [0.1], [1.0]]}, cv=KFold(3))  # fmt: skip
+    search.fit(X, target)
+    assert search.best_params_ == {"model__alphas": [0.1]}  # 0.01 fails in every fold, 1.0 ranks backwards

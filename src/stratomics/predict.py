@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.metaestimators import available_if
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
 
 from stratomics.errors import StratomicsInputError
@@ -232,7 +233,7 @@ def make_pipeline(model: str, screened: np.ndarray, *, survival: bool, n_feature
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GridSearchCV, KFold
+    from sklearn.model_selection import KFold
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
     from sksurv.ensemble import GradientBoostingSurvivalAnalysis
@@ -254,12 +255,97 @@ def make_pipeline(model: str, screened: np.ndarray, *, survival: bool, n_feature
     if model == "elastic_net":
         grid = {"model__alphas": [[alpha] for alpha in COX_ALPHAS]} if survival else {"model__C": LOGISTIC_C}
         folds = (KFold if survival else StratifiedKFold)(3, shuffle=True, random_state=seed)
-        fitted = GridSearchCV(fitted, grid, cv=folds, scoring=None if survival else "neg_log_loss", error_score=np.nan)
+        fitted = PenaltySearch(fitted, grid, cv=folds)
     return Pipeline([
         ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
         ("scale", StandardScaler()),
         ("fit", fitted),
     ])  # fmt: skip
+
+
+class PenaltySearch(BaseEstimator):
+    """The penalty of a (screen, model) pipeline chosen by an inner cross-validation, then refitted.
+
+    What scikit-learn's GridSearchCV does with the same folds, scores and choice (log-loss for
+    logistic regression, Harrell's C for Coxnet; the first best penalty; a failed fit scores NaN),
+    but each inner fold screens once for all penalties, and Coxnet fits its whole penalty path in
+    one go and is scored at every penalty of it (each penalty is fitted on its own only when the
+    path fails, e.g. when a small penalty overflows).
+
+    Parameters
+    ----------
+    estimator
+        Pipeline of ``screen`` and ``model``.
+    param_grid
+        One entry: ``model__alphas`` (Coxnet, one-element lists) or ``model__C`` (logistic).
+    cv
+        The inner folds (stratified by the outcome when binary).
+    """
+
+    def __init__(self, estimator, param_grid: dict, cv):
+        self.estimator = estimator
+        self.param_grid = param_grid
+        self.cv = cv
+
+    def fit(self, X, y):
+        from sklearn.base import clone
+
+        key, candidates = next(iter(self.param_grid.items()))
+        splits = self.cv.split(X, None if _is_survival(y) else y)
+        scores = np.array([self._fold_scores(X, y, train, test, candidates) for train, test in splits])
+        with np.errstate(invalid="ignore"):
+            mean = scores.mean(axis=0)  # NaN when any fold failed, as GridSearchCV
+        self.best_params_ = {key: candidates[int(np.nanargmax(mean)) if np.isfinite(mean).any() else 0]}
+        self.best_estimator_ = clone(self.estimator).set_params(**self.best_params_).fit(X, y)
+        return self
+
+    def _fold_scores(self, X, y, train, test, candidates) -> list[float]:
+        from sklearn.base import clone
+
+        screen = clone(self.estimator["screen"]).fit(X[train], y[train])
+        train_x, test_x = screen.transform(X[train]), screen.transform(X[test])
+        model = self.estimator["model"]
+        if _is_survival(y):
+            alphas = [alpha for (alpha,) in candidates]
+            try:
+                path = clone(model).set_params(alphas=sorted(alphas, reverse=True)).fit(train_x, y[train])  # strongest first
+                return [_concordance(y[test], path.predict(test_x, alpha=alpha)) for alpha in alphas]
+            except FIT_ERRORS:
+                pass
+        scores = []
+        for candidate in candidates:
+            single = clone(model).set_params(**{"alphas" if _is_survival(y) else "C": candidate})
+            try:
+                single.fit(train_x, y[train])
+                scores.append(_concordance(y[test], single.predict(test_x)) if _is_survival(y)
+                              else -_log_loss(y[test], single.predict_proba(test_x)))  # fmt: skip
+            except FIT_ERRORS:
+                scores.append(np.nan)
+        return scores
+
+    def predict(self, X):
+        """Risk (Coxnet) or class (logistic) from the refitted pipeline."""
+        return self.best_estimator_.predict(X)
+
+    @available_if(lambda self: hasattr(self.estimator, "predict_proba"))
+    def predict_proba(self, X):
+        """Class probabilities from the refitted pipeline."""
+        return self.best_estimator_.predict_proba(X)
+
+
+def _concordance(target, risk: np.ndarray) -> float:
+    """Harrell's C (Coxnet's score); NaN when a risk is not finite."""
+    from sksurv.metrics import concordance_index_censored
+
+    if not np.isfinite(risk).all():
+        return np.nan
+    return concordance_index_censored(target["event"], target["time"], risk)[0]
+
+
+def _log_loss(y: np.ndarray, probabilities: np.ndarray) -> float:
+    from sklearn.metrics import log_loss
+
+    return log_loss(y, probabilities, labels=[0, 1])
 
 
 def screened_model(pipeline):
