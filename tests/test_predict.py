@@ -420,3 +420,43 @@ def test_penalty_search_scores_each_penalty_alone_when_the_path_fails():
                            {"model__alphas": [[0.01], [0.1], [1.0]]}, cv=KFold(3))  # fmt: skip
     search.fit(X, target)
     assert search.best_params_ == {"model__alphas": [0.1]}  # 0.01 fails in every fold, 1.0 ranks backwards
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_sorted_cox_loss_and_gradient_equal_scikit_survival(tied):
+    from sksurv.ensemble._coxph_loss import coxph_loss, coxph_negative_gradient
+
+    from stratomics.cox_boosting import cox_loss, cox_negative_gradient
+
+    rng = np.random.default_rng(33)
+    n = 500
+    time = rng.exponential(100, n)
+    if tied:  # follow-up in 20-day steps: many tied event and censoring times
+        time = np.round(time / 20) * 20 + 1
+    event = (rng.random(n) < 0.6).astype(np.uint8)
+    eta = rng.normal(scale=2, size=n)
+    assert cox_loss(event, time, eta) == pytest.approx(coxph_loss(event, time, eta), rel=1e-12)
+    np.testing.assert_allclose(cox_negative_gradient(event, time, eta), coxph_negative_gradient(event, time, eta),
+                               rtol=0, atol=1e-12)  # fmt: skip
+
+
+def test_cox_gradient_boosting_predicts_like_scikit_survival():
+    from sksurv.ensemble import GradientBoostingSurvivalAnalysis
+    from sksurv.util import Surv
+
+    from stratomics.cox_boosting import CoxGradientBoosting
+
+    rng = np.random.default_rng(34)
+    n = 400
+    X = rng.normal(size=(n, 8))
+    time, censor = rng.exponential(np.exp(-(0.7 * X[:, 0] - 0.4 * X[:, 1] * X[:, 2]))), rng.exponential(1.5, n)
+    target = Surv.from_arrays(time < censor, np.round(np.minimum(time, censor), 2))  # some ties
+    settings = {"learning_rate": 0.03, "n_estimators": 60, "max_depth": 2, "min_samples_leaf": 20, "subsample": 0.8,
+                "random_state": 5}  # fmt: skip
+    ours = CoxGradientBoosting(**settings).fit(X, target)
+    reference = GradientBoostingSurvivalAnalysis(**settings).fit(X, target)
+    np.testing.assert_allclose(ours.predict(X), reference.predict(X), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.oob_scores_, reference.oob_scores_, rtol=1e-10)
+    curves, reference_curves = ours.predict_survival_function(X[:5]), reference.predict_survival_function(X[:5])
+    for curve, reference_curve in zip(curves, reference_curves):
+        np.testing.assert_allclose(curve.y, reference_curve.y, rtol=1e-10)

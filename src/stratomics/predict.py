@@ -29,6 +29,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
 
 from stratomics.errors import StratomicsInputError
 from stratomics.outcome_types import OUTCOME_TYPES, outcome_type
+from stratomics.prediction_metrics import binary_metrics, bootstrap_intervals, concordance_index, net_benefit, survival_metrics
 
 log = logging.getLogger(__name__)
 
@@ -236,8 +237,9 @@ def make_pipeline(model: str, screened: np.ndarray, *, survival: bool, n_feature
     from sklearn.model_selection import KFold
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
-    from sksurv.ensemble import GradientBoostingSurvivalAnalysis
     from sksurv.linear_model import CoxnetSurvivalAnalysis
+
+    from stratomics.cox_boosting import CoxGradientBoosting
 
     if model not in MODELS:
         raise StratomicsInputError(f"predict: model '{model}' is not one of {', '.join(MODELS)}.")
@@ -248,7 +250,7 @@ def make_pipeline(model: str, screened: np.ndarray, *, survival: bool, n_feature
             learning_rate=0.03, max_iter=100, max_depth=2, min_samples_leaf=leaf, l2_regularization=1.0,
             early_stopping=False, random_state=seed),
         (True, "elastic_net"): lambda: CoxnetSurvivalAnalysis(l1_ratio=0.5, fit_baseline_model=True),
-        (True, "gradient_boosting"): lambda: GradientBoostingSurvivalAnalysis(
+        (True, "gradient_boosting"): lambda: CoxGradientBoosting(
             learning_rate=0.03, n_estimators=100, max_depth=2, min_samples_leaf=leaf, subsample=0.8, random_state=seed),
     }  # fmt: skip
     fitted = Pipeline([("screen", Screen(screened, n_features)), ("model", estimators[survival, model]())])
@@ -334,12 +336,11 @@ class PenaltySearch(BaseEstimator):
 
 
 def _concordance(target, risk: np.ndarray) -> float:
-    """Harrell's C (Coxnet's score); NaN when a risk is not finite."""
-    from sksurv.metrics import concordance_index_censored
-
+    """Harrell's C (Coxnet's score, computed by :func:`prediction_metrics.concordance_index`); NaN
+    when a risk is not finite."""
     if not np.isfinite(risk).all():
         return np.nan
-    return concordance_index_censored(target["event"], target["time"], risk)[0]
+    return concordance_index(target["time"], target["event"], risk, weights=np.ones((1, len(risk))))[0]
 
 
 def _log_loss(y: np.ndarray, probabilities: np.ndarray) -> float:
@@ -507,7 +508,6 @@ def site_held_out_risk(X: np.ndarray, target, sites: np.ndarray, *, model: str, 
 
 def _metrics(target, risk: np.ndarray, weights: np.ndarray, horizons) -> pd.DataFrame:
     """Metrics of one prediction for each row of patient weights (resamples x patients)."""
-    from stratomics.prediction_metrics import binary_metrics, survival_metrics
 
     finite = np.isfinite(risk)
     if not finite.all():  # patients of folds that could not be fitted (warned when it happened)
@@ -542,7 +542,6 @@ def performance_statistic(target, risks: dict[str, np.ndarray], horizons=(365,))
 
 def performance_table(target, risks: dict[str, np.ndarray], *, horizons, n_bootstrap: int, seed: int) -> pd.DataFrame:
     """Metrics with patient-bootstrap 95% intervals: feature_set, metric, estimate, ci_low, ci_high, n, n_events."""
-    from stratomics.prediction_metrics import bootstrap_intervals
 
     statistic = performance_statistic(target, risks, horizons)
     n = len(target)
@@ -603,7 +602,6 @@ def risk_curves(target: np.ndarray, risk: np.ndarray, thresholds=THRESHOLDS, *, 
     """
     from sklearn.metrics import roc_curve
 
-    from stratomics.prediction_metrics import net_benefit
 
     fpr, tpr, _ = roc_curve(target, risk)
     return pd.concat([
@@ -656,7 +654,6 @@ def outcome_curves(target, risk: np.ndarray, probability: np.ndarray, *, horizon
 
 def treat_all_curve(target: np.ndarray, thresholds=THRESHOLDS) -> pd.DataFrame:
     """Net benefit of treating every patient (the reference line of a decision curve)."""
-    from stratomics.prediction_metrics import net_benefit
 
     return pd.DataFrame({"curve": "decision", "x": thresholds, "y": net_benefit(target, np.ones(len(target)), thresholds)})
 
