@@ -180,6 +180,9 @@ def test_leave_one_site_out_agreement_is_high_for_site_free_subgroups():
                                adjust_for=["age", "site"])  # fmt: skip
     assert table["site"].tolist() == ["A", "B", "C"] and (table["patients_left_out"] == 80).all()
     assert (table["patients_compared"] == 160).all() and (table["ari"] > 0.85).all()
+    in_two_processes = leave_one_site_out(mdata, ["big", "mid", "small"], "site", k=4, integrate_options={"method": "mfa"},
+                                          n_resamples=5, n_jobs=2, adjust_for=["age", "site"])  # fmt: skip
+    pd.testing.assert_frame_equal(in_two_processes, table)
 
 
 def test_block_weighting_keeps_a_small_assay_from_being_drowned_unlike_concatenated_pca():

@@ -29,6 +29,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
 
 from stratomics.errors import StratomicsInputError
 from stratomics.outcome_types import OUTCOME_TYPES, outcome_type
+from stratomics.parallel import in_processes
 from stratomics.prediction_metrics import binary_metrics, bootstrap_intervals, concordance_index, net_benefit, survival_metrics
 
 log = logging.getLogger(__name__)
@@ -388,14 +389,6 @@ def chosen_predictors(pipeline) -> np.ndarray:
     return chosen
 
 
-def _in_parallel(tasks, n_jobs: int) -> list:
-    """Run joblib tasks in ``n_jobs`` processes of one BLAS/OpenMP thread each (no oversubscription)."""
-    from joblib import Parallel, parallel_config
-
-    with parallel_config(backend="loky", inner_max_num_threads=1):
-        return Parallel(n_jobs=n_jobs)(tasks)
-
-
 def fit_quietly(pipeline, X: np.ndarray, target, *, check=None):
     """Fit a pipeline; a penalty that removes every predictor is a valid candidate, not a warning.
 
@@ -477,7 +470,7 @@ def cross_validated_risk(X: np.ndarray, target, *, model: str, screened: np.ndar
     survival = _is_survival(target)
     strata = target["event"] if survival else target
     splits = list(RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=seed).split(X, strata))
-    fits = _in_parallel((delayed(_fit_predict)(X, target, train, test, survival, model, screened, n_features, seed + i,
+    fits = in_processes((delayed(_fit_predict)(X, target, train, test, survival, model, screened, n_features, seed + i,
                                                horizon) for i, (train, test) in enumerate(splits)), n_jobs)  # fmt: skip
     risk, probability = np.full((2, n_repeats, len(X)), np.nan)
     selection = np.zeros(X.shape[1])
@@ -497,7 +490,7 @@ def site_held_out_risk(X: np.ndarray, target, sites: np.ndarray, *, model: str, 
 
     survival = _is_survival(target)
     held_out = [np.flatnonzero(sites == site) for site in np.unique(sites)]
-    fits = _in_parallel((delayed(_fit_predict)(X, target, np.flatnonzero(sites != sites[test[0]]), test, survival,
+    fits = in_processes((delayed(_fit_predict)(X, target, np.flatnonzero(sites != sites[test[0]]), test, survival,
                                                model, screened, n_features, seed, horizon) for test in held_out), n_jobs)  # fmt: skip
     risk, probability = np.full((2, len(X)), np.nan)
     for test, (predicted, predicted_probability, _, _) in zip(held_out, fits):

@@ -18,6 +18,7 @@ import pandas as pd
 
 from stratomics.errors import StratomicsInputError
 from stratomics.integrate import DEFAULT_METHOD, IntegrationModel, fit_integration
+from stratomics.parallel import in_processes
 from stratomics.membership import Membership, assay_patterns, fit_membership
 from stratomics.model_file import check_sha256, is_model_file, load_model_file
 from stratomics.stratify import Stratification, fit_patients, stratify
@@ -447,13 +448,24 @@ def cohort_subset(mdata, patients, assays: list[str], *, columns=()):
     return subset
 
 
+def _refitted_subgroups(path: Path, assays: list[str], **options) -> pd.Series:
+    """The subgroups found again on the cohort subset in the .h5mu file ``path`` (:func:`integrate_and_stratify`
+    with ``options``)."""
+    import mudata as md
+
+    subset = md.read_h5mu(path)
+    integrate_and_stratify(subset, assays, **options)
+    return subset.obs["subgroup"]
+
+
 def leave_one_site_out(mdata, assays: list[str], site: str, *, k: int, integrate_options: dict,
-                       fit_on: str = "complete", n_resamples: int = 20, seed: int = 0,
+                       fit_on: str = "complete", n_resamples: int = 20, seed: int = 0, n_jobs: int = 1,
                        **space_options) -> pd.DataFrame:  # fmt: skip
     """Stability of the subgroups when each site is left out of integration and clustering.
 
     For each site, the subgroups (with the same k) are found again without that site's patients and
-    compared with the subgroups of the whole cohort on the remaining patients.
+    compared with the subgroups of the whole cohort on the remaining patients. The sites are refitted
+    in ``n_jobs`` processes (the numbers do not depend on it).
 
     Returns
     -------
@@ -469,16 +481,22 @@ def leave_one_site_out(mdata, assays: list[str], site: str, *, k: int, integrate
         log.warning("site stability: %s", note)
         return pd.DataFrame({"site": sites, "patients_left_out": np.nan, "patients_compared": np.nan, "ari": np.nan,
                              "note": note})  # fmt: skip
+    import tempfile
+
+    from joblib import delayed
+
+    options = {"integrate_options": integrate_options, "fit_on": fit_on, "seed": seed, **space_options,
+               "stratify_options": {"k": k, "k_values": [k], "n_resamples": n_resamples}}  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:  # the workers read their subset from a file (AnnData does not pickle)
+        paths = [Path(folder) / f"without_site_{i}.h5mu" for i in range(len(sites))]
+        for level, path in zip(sites, paths):
+            cohort_subset(mdata, mdata.obs_names[mdata.obs[site] != level], assays,
+                          columns=space_options.get("adjust_for", ())).write(path)  # fmt: skip
+        subgroups = in_processes((delayed(_refitted_subgroups)(path, assays, **options) for path in paths), n_jobs)
     rows = []
-    for level in sites:
-        kept = mdata.obs_names[mdata.obs[site] != level]
-        subset = cohort_subset(mdata, kept, assays, columns=space_options.get("adjust_for", ()))
-        integrate_and_stratify(subset, assays, integrate_options=integrate_options,
-                               stratify_options={"k": k, "k_values": [k], "n_resamples": n_resamples},
-                               fit_on=fit_on, seed=seed, **space_options)  # fmt: skip
-        labels = subset.obs["subgroup"].reindex(kept)
-        both = labels.notna() & reference.reindex(kept).notna()
-        rows.append({"site": level, "patients_left_out": int(len(mdata.obs_names) - len(kept)),
+    for level, labels in zip(sites, subgroups):
+        both = labels.notna() & reference.reindex(labels.index).notna()
+        rows.append({"site": level, "patients_left_out": int(len(mdata.obs_names) - len(labels)),
                      "patients_compared": int(both.sum()),
-                     "ari": adjusted_rand_score(reference.reindex(kept)[both], labels[both]), "note": ""})  # fmt: skip
+                     "ari": adjusted_rand_score(reference.reindex(labels.index)[both], labels[both]), "note": ""})  # fmt: skip
     return pd.DataFrame(rows)

@@ -11,7 +11,7 @@ def main():
     mdata = md.read_h5mu(snakemake.input[0])
     params = snakemake.params
     table = leave_one_site_out(mdata, params.assays, params.site, k=mdata.uns["stratify"]["k"],
-                               integrate_options=params.integrate, fit_on=params.fit_on, seed=params.seed,
+                               integrate_options=params.integrate, fit_on=params.fit_on, seed=params.seed, n_jobs=snakemake.threads,
                                **params.space)  # fmt: skip
     write_table(table, snakemake.output[0])
 
