@@ -7,7 +7,8 @@
 - continuous outcomes: least squares of the outcome on the subgroups adjusted for covariates
   (statsmodels), with an F test across subgroups;
 - for each, a permutation p-value: subgroup labels shuffled among the patients (seeded), the
-  unadjusted test statistic recomputed, p = (1 + #{permuted >= observed}) / (1 + permutations);
+  unadjusted test statistic recomputed for all permutations at once
+  (:mod:`stratomics.permutation_tests`), p = (1 + #{permuted >= observed}) / (1 + permutations);
 - Table 1: clinical characteristics per subgroup (median [IQR] with Kruskal-Wallis for numbers,
   n (%) with the chi-square test for categories).
 """
@@ -22,6 +23,7 @@ from scipy import stats
 
 from stratomics.associate.design import adjustable_covariates
 from stratomics.outcome_types import ordinal_codes, outcome_type
+from stratomics.permutation_tests import anova_f, chi_square, kruskal_h, logrank, permutation_p
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +43,6 @@ def _covariate_matrix(obs: pd.DataFrame, covariates: list[str]) -> pd.DataFrame:
     covariates = adjustable_covariates(covariates, obs, purpose="subgroup outcomes")
     frame = obs[covariates]
     return pd.get_dummies(frame, drop_first=True, dtype=float) if covariates else pd.DataFrame(index=obs.index)
-
-
-def _permutation_p(statistic, groups: np.ndarray, observed: float, n_permutations: int, seed: int) -> float:
-    """Share of label permutations whose statistic reaches the observed one (with the +1 correction)."""
-    rng = np.random.default_rng(seed)
-    exceed = sum(statistic(rng.permutation(groups)) >= observed for _ in range(n_permutations))
-    return (1 + exceed) / (1 + n_permutations)
 
 
 def survival_by_subgroup(obs, groups, columns, *, covariates, n_permutations=1000, seed=0) -> pd.DataFrame:
@@ -76,11 +71,9 @@ def survival_by_subgroup(obs, groups, columns, *, covariates, n_permutations=100
     data = pd.concat([obs[[time, event]], groups.rename("subgroup"), _covariate_matrix(obs, covariates)], axis=1).dropna()
     labels = data["subgroup"].astype(str).to_numpy()
 
-    def logrank(labels_):
-        return multivariate_logrank_test(data[time], labels_, data[event]).test_statistic
-
     test = multivariate_logrank_test(data[time], labels, data[event])
-    permutation = _permutation_p(logrank, labels, test.test_statistic, n_permutations, seed)
+    permutation = permutation_p(logrank(data[time].to_numpy(float), data[event].to_numpy(float)), labels,
+                                n_permutations=n_permutations, seed=seed)  # fmt: skip
     design = pd.concat([_dummies(data["subgroup"]), data.drop(columns=["subgroup"])], axis=1)
     cox = CoxPHFitter().fit(design, time, event)
     summary = cox.summary.loc[[c for c in design.columns if c.startswith("subgroup[")]]
@@ -128,10 +121,7 @@ def binary_by_subgroup(obs, groups, columns, *, covariates, n_permutations=1000,
     null = sm.Logit(y, base).fit(disp=0)
     lr_p = stats.chi2.sf(2 * (fit.llf - null.llf), full.shape[1] - base.shape[1])
 
-    def chi_square(labels_):
-        return stats.chi2_contingency(pd.crosstab(labels_, y))[0]
-
-    permutation = _permutation_p(chi_square, labels, chi_square(labels), n_permutations, seed)
+    permutation = permutation_p(chi_square(y), labels, n_permutations=n_permutations, seed=seed)
     rows = _regression_rows(fit, full, test="likelihood ratio", test_p_value=lr_p, permutation_p_value=permutation,
                             n=len(y), n_events=int(y.sum()))  # fmt: skip
     return rows.assign(model="logistic", ratio=np.exp(rows["estimate"]))
@@ -153,12 +143,7 @@ def continuous_by_subgroup(obs, groups, columns, *, covariates, n_permutations=1
     y, labels, base, full = _regression_designs(obs, groups, columns[0], covariates)
     fit = sm.OLS(y, full).fit()
     f_p = float(fit.compare_f_test(sm.OLS(y, base).fit())[1])
-    levels = np.unique(labels)
-
-    def anova_f(labels_):
-        return stats.f_oneway(*(y[labels_ == level] for level in levels)).statistic
-
-    permutation = _permutation_p(anova_f, labels, anova_f(labels), n_permutations, seed)
+    permutation = permutation_p(anova_f(y), labels, n_permutations=n_permutations, seed=seed)
     rows = _regression_rows(fit, full, test="F", test_p_value=f_p, permutation_p_value=permutation, n=len(y),
                             n_events=np.nan)  # fmt: skip
     return rows.assign(model="linear", ratio=np.nan)
@@ -189,12 +174,7 @@ def ordinal_by_subgroup(obs, groups, columns, *, covariates, n_permutations=1000
         counts = np.bincount(y.astype(int))
         null_llf = float((counts * np.log(counts / len(y))).sum())
     lr_p = stats.chi2.sf(2 * (fit.llf - null_llf), full.shape[1] - base.shape[1])
-    levels_ = np.unique(labels)
-
-    def kruskal(labels_):
-        return stats.kruskal(*(y[labels_ == level] for level in levels_)).statistic
-
-    permutation = _permutation_p(kruskal, labels, kruskal(labels), n_permutations, seed)
+    permutation = permutation_p(kruskal_h(y), labels, n_permutations=n_permutations, seed=seed)
     rows = _regression_rows(fit, full, test="likelihood ratio", test_p_value=lr_p, permutation_p_value=permutation,
                             n=len(y), n_events=np.nan)  # fmt: skip
     return rows.assign(model="ordinal", ratio=np.exp(rows["estimate"]))
