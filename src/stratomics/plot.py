@@ -10,12 +10,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+import pandas as pd
 
 PAGE_WIDTH_IN = 7.2
 PALETTE = "colorblind"
@@ -26,16 +21,38 @@ PRESENT_ABSENT = ("#d9d9d9", "#0173b2")
 SMALLEST_FONT = 7
 
 
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (imported on first use: computing steps that
+    never draw do not pay for matplotlib and seaborn)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def colours(n: int | None = None) -> list:
+    """The first ``n`` colours of the figure palette (default: all of them)."""
+    import seaborn as sns
+
+    return sns.color_palette(PALETTE, n)
+
+
 @contextmanager
 def figure_style():
     """The stratomics figure style (deterministic: no dates in PDF metadata)."""
+    import matplotlib
+    import seaborn as sns
+
+    pyplot()
     with sns.axes_style("ticks"), sns.plotting_context("paper", font_scale=0.85):
         with matplotlib.rc_context({"pdf.fonttype": 42, "svg.hashsalt": "stratomics",
                                     "axes.titlesize": 8, "axes.titleweight": "bold"}):  # fmt: skip
             yield
 
 
-def save_figure(fig: plt.Figure, path_stem: str | Path) -> list[Path]:
+def save_figure(fig, path_stem: str | Path) -> list[Path]:
     """Save a figure as PDF and 300-dpi PNG next to each other, then close it.
 
     Returns
@@ -47,7 +64,7 @@ def save_figure(fig: plt.Figure, path_stem: str | Path) -> list[Path]:
     paths = [stem.with_suffix(".pdf"), stem.with_suffix(".png")]
     fig.savefig(paths[0], bbox_inches="tight", metadata={"CreationDate": None, "Producer": None})
     fig.savefig(paths[1], dpi=300, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
+    pyplot().close(fig)
     return paths
 
 
@@ -75,8 +92,8 @@ def histogram(ax, values, *, title, xlabel, threshold=None, log=False, value_ran
     """A histogram of per-feature or per-sample values with an optional threshold line, labelled with
     ``threshold_label`` (default: its value)."""
     values = pd.Series(values, dtype=float).dropna()
-    ax.hist(values, bins=40, range=value_range, color=sns.color_palette(PALETTE)[0], log=log, linewidth=0)
-    ax.xaxis.set_major_locator(plt.MaxNLocator(2, steps=[1, 2, 5, 10]))
+    ax.hist(values, bins=40, range=value_range, color=colours()[0], log=log, linewidth=0)
+    ax.xaxis.set_major_locator(pyplot().MaxNLocator(2, steps=[1, 2, 5, 10]))
     ax.tick_params(axis="x", labelsize=SMALLEST_FONT)  # three ticks fit a narrow panel at 7 pt
     if threshold is not None:
         threshold_line(ax, threshold, threshold_label or f"{threshold:g}")
@@ -93,7 +110,7 @@ def sd_limits(ax, values, *, axis: str = "x", labelled: bool = True) -> None:
 
 def threshold_line(ax, at: float, label: str, *, axis: str = "x") -> None:
     """A dashed QC threshold across the panel at ``at`` with its label in the panel's upper edge."""
-    colour = sns.color_palette(PALETTE)[3]
+    colour = colours()[3]
     if axis == "x":
         ax.axvline(at, color=colour, ls="--", lw=1)
         ax.annotate(label, xy=(at, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -2),

@@ -7,13 +7,12 @@ import logging
 import anndata as ad
 import numpy as np
 import pandas as pd
-import seaborn as sns
 
 from stratomics.errors import StratomicsInputError
 from stratomics.io import (AssayTable, check_unique_features, read_text_table, read_wide,
                            rename_case_insensitive, split_summary_rows, wide_options)
 from stratomics.kinds.base import AssayKind
-from stratomics.plot import PALETTE, SMALLEST_FONT
+from stratomics.plot import SMALLEST_FONT, colours
 from stratomics.qc_record import Record
 
 log = logging.getLogger(__name__)
@@ -130,7 +129,7 @@ def _composition_panel(ax, *, adata, **_):
     percent = pd.DataFrame(adata.layers["percent_of_parent"], columns=adata.var_names)
     medians = percent.median().sort_values().tail(COMPOSITION_SHOWN)
     ax.barh(["/".join(name.split("/")[-2:]) for name in medians.index], medians.to_numpy(),
-            color=sns.color_palette(PALETTE)[0])  # fmt: skip
+            color=colours()[0])  # fmt: skip
     ax.tick_params(axis="y", labelsize=SMALLEST_FONT)
     shown = f"{len(medians)} largest of {percent.shape[1]} populations" if percent.shape[1] > len(medians) else "Populations"
     ax.set(title=shown, xlabel="median % of parent")

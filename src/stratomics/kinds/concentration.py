@@ -7,13 +7,12 @@ import logging
 import anndata as ad
 import numpy as np
 import pandas as pd
-import seaborn as sns
 
 from stratomics.errors import StratomicsInputError
 from stratomics.io import (AssayTable, parse_numeric, read_text_table, read_wide,
                            split_summary_rows, uses_decimal_comma, wide_options)
 from stratomics.kinds.base import AssayKind
-from stratomics.plot import PALETTE
+from stratomics.plot import colours
 from stratomics.qc_record import Record
 
 log = logging.getLogger(__name__)
@@ -174,11 +173,11 @@ def preprocess_concentration(
 
 def _censored_panel(ax, *, adata, qc, **_):
     order = qc.sort_values("below_lloq_fraction")
-    ax.barh(order["feature"], order["below_lloq_fraction"], color=sns.color_palette(PALETTE)[0],
+    ax.barh(order["feature"], order["below_lloq_fraction"], color=colours()[0],
             label="< LLOQ")  # fmt: skip
     ax.barh(order["feature"], order["above_uloq_fraction"], left=order["below_lloq_fraction"],
-            color=sns.color_palette(PALETTE)[1], label="> ULOQ")  # fmt: skip
-    ax.axvline(adata.uns["preprocess"]["max_censored_fraction"], color=sns.color_palette(PALETTE)[3],
+            color=colours()[1], label="> ULOQ")  # fmt: skip
+    ax.axvline(adata.uns["preprocess"]["max_censored_fraction"], color=colours()[3],
                ls="--", lw=1)  # fmt: skip
     ax.tick_params(axis="y", labelsize=5)
     ax.set(title="Censored values", xlabel="fraction of samples")

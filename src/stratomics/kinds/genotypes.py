@@ -8,13 +8,12 @@ from pathlib import Path
 import anndata as ad
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from scipy.special import gammaln
 
 from stratomics.errors import StratomicsInputError
 from stratomics.io import (AssayTable, check_unique_features)
 from stratomics.kinds.base import AssayKind
-from stratomics.plot import PALETTE, SMALLEST_FONT, histogram, sd_limits, threshold_line
+from stratomics.plot import SMALLEST_FONT, colours, histogram, sd_limits, threshold_line
 from stratomics.qc_record import Record
 
 log = logging.getLogger(__name__)
@@ -275,9 +274,9 @@ def _sex_check_panel(ax, *, adata, **_):
         return
     reported = _reported_sex(adata.obs).fillna("unknown")
     groups = [group for group in ("female", "male", "unknown") if (reported == group).any()]
-    colours = dict(zip(("female", "male", "unknown"), sns.color_palette(PALETTE)[1:3] + ["#bdbdbd"]))
+    by_sex = dict(zip(("female", "male", "unknown"), colours()[1:3] + ["#bdbdbd"]))
     ax.hist([f[reported == group].dropna() for group in groups], bins=40, stacked=True, linewidth=0,
-            color=[colours[group] for group in groups], label=groups)  # fmt: skip
+            color=[by_sex[group] for group in groups], label=groups)  # fmt: skip
     for limit in SEX_F_LIMITS:
         threshold_line(ax, limit, f"{limit:g}")
     mismatched = sex_mismatches(adata.obs)

@@ -7,7 +7,6 @@ import logging
 import anndata as ad
 import numpy as np
 import pandas as pd
-import seaborn as sns
 
 from stratomics.errors import StratomicsInputError
 from stratomics.io import (AssayTable, parse_numeric, read_text_table, rename_case_insensitive, uses_decimal_comma)
@@ -174,6 +173,8 @@ def _below_lod_panel(ax, *, adata, qc, **_):
 
 def _sample_npx_panel(ax, *, adata, **_):
     """Olink's sample QC: each sample's IQR against its median NPX, by plate, with mean +- 3 SD limits."""
+    import seaborn as sns
+
     obs = adata.obs
     plates = obs["plate"].astype(str) if "plate" in obs else None
     sns.scatterplot(x=obs["median_npx"], y=obs["iqr_npx"], hue=plates, s=4, linewidth=0, palette=PALETTE, ax=ax,

@@ -8,13 +8,12 @@ import warnings
 import anndata as ad
 import numpy as np
 import pandas as pd
-import seaborn as sns
 
 from stratomics.errors import StratomicsInputError
 from stratomics.io import (AssayTable, read_wide,
                            wide_options)
 from stratomics.kinds.base import AssayKind
-from stratomics.plot import PALETTE
+from stratomics.plot import colours
 from stratomics.qc_record import Record
 
 log = logging.getLogger(__name__)
@@ -149,18 +148,18 @@ def _library_panel(ax, *, adata, batch, **_):
         batches = frame[batch].astype(str)
         order = sorted(batches.unique())
         jitter = np.random.default_rng(0).uniform(-0.3, 0.3, len(frame))  # seeded: the figure is the same on every run
-        colours = dict(zip(order, sns.color_palette(PALETTE, len(order))))
-        ax.scatter(frame["library_size"], batches.map(order.index) + jitter, s=2, c=batches.map(colours).tolist())
+        by_batch = dict(zip(order, colours(len(order))))
+        ax.scatter(frame["library_size"], batches.map(order.index) + jitter, s=2, c=batches.map(by_batch).tolist())
         ax.set(yticks=range(len(order)), yticklabels=order)
         ax.invert_yaxis()
     else:
-        ax.hist(frame["library_size"], bins=40, color=sns.color_palette(PALETTE)[0])
+        ax.hist(frame["library_size"], bins=40, color=colours()[0])
     ax.set(title="Library sizes", xlabel="million reads", ylabel=batch or "samples")
 
 
 def _size_factor_panel(ax, *, adata, **_):
     ax.scatter(adata.obs["library_size"] / 1e6, adata.obs["size_factor"], s=2,
-               color=sns.color_palette(PALETTE)[0])  # fmt: skip
+               color=colours()[0])  # fmt: skip
     ax.set(title="Size factors", xlabel="million reads", ylabel="median-of-ratios size factor")
 
 
