@@ -460,3 +460,23 @@ def test_cox_gradient_boosting_predicts_like_scikit_survival():
     curves, reference_curves = ours.predict_survival_function(X[:5]), reference.predict_survival_function(X[:5])
     for curve, reference_curve in zip(curves, reference_curves):
         np.testing.assert_allclose(curve.y, reference_curve.y, rtol=1e-10)
+
+
+def test_median_imputer_equals_scikit_learn_simple_imputer():
+    from sklearn.impute import SimpleImputer
+
+    from stratomics.predict import MedianImputer
+
+    rng = np.random.default_rng(35)
+    train = rng.normal(size=(61, 6))
+    train[rng.random(train.shape) < 0.2] = np.nan
+    train[:, 2] = np.nan  # no value: filled with 0
+    train[1:, 3] = np.nan  # one value
+    train[:, 4] = np.round(train[:, 4])  # ties
+    new = rng.normal(size=(9, 6))
+    new[rng.random(new.shape) < 0.5] = np.nan
+    ours = MedianImputer().fit(train)
+    reference = SimpleImputer(strategy="median", keep_empty_features=True).fit(train)
+    np.testing.assert_array_equal(ours.statistics_, reference.statistics_)
+    np.testing.assert_array_equal(ours.transform(new), reference.transform(new))
+    np.testing.assert_array_equal(ours.transform(train[:, :]), reference.transform(train))

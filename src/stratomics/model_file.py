@@ -33,6 +33,7 @@ ALLOWED_CLASSES = frozenset({
     "stratomics.integrate.mofa.MofaModel", "stratomics.integrate.mofa.MofaView",
     "stratomics.integrate.mfa.IntegrationModel", "stratomics.integrate.mfa.BlockModel",
     "stratomics.predict.Signatures", "stratomics.predict.Signature", "stratomics.predict.Screen",
+    "stratomics.predict.MedianImputer",
     "stratomics.outcome_types.OutcomeType",
     "sklearn.cluster._kmeans.KMeans", "sklearn.mixture._gaussian_mixture.GaussianMixture",
     "sklearn.discriminant_analysis.LinearDiscriminantAnalysis", "sklearn.pipeline.Pipeline",

@@ -28,6 +28,7 @@ rule integrate:
         "results/logs/integrate.log",
     benchmark:
         "results/benchmarks/integrate.tsv"
+    priority: 100
     threads: 2
     resources:
         mem_mb=8000,
@@ -78,6 +79,7 @@ rule consensus:
         "results/logs/consensus_{index}.log",
     benchmark:
         "results/benchmarks/consensus_{index}.tsv"
+    priority: 100
     threads: 1
     resources:
         mem_mb=8000,
@@ -115,6 +117,7 @@ rule stratify:
         "results/logs/stratify.log",
     benchmark:
         "results/benchmarks/stratify.tsv"
+    priority: 100
     threads: 1
     resources:
         mem_mb=8000,
@@ -179,6 +182,7 @@ rule site_stability:
         "results/logs/site_stability.log",
     benchmark:
         "results/benchmarks/site_stability.tsv"
+    priority: 50
     threads: 2
     resources:
         mem_mb=8000,
@@ -200,6 +204,7 @@ rule umap:
         "results/logs/umap.log",
     benchmark:
         "results/benchmarks/umap.tsv"
+    priority: 20
     threads: 1
     resources:
         mem_mb=8000,
