@@ -16,7 +16,6 @@ rule ingest:
         "results/logs/ingest.log",
     benchmark:
         "results/benchmarks/ingest.tsv"
-    priority: 100
     threads: 1
     resources:
         mem_mb=8000,

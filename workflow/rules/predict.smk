@@ -26,7 +26,6 @@ rule predict_outcome:
         "results/logs/predict_{outcome}.log",
     benchmark:
         "results/benchmarks/predict_{outcome}.tsv"
-    priority: 50
     threads: 2
     resources:
         mem_mb=8000,

@@ -14,7 +14,6 @@ rule preprocess_assay:
         "results/logs/preprocess_{assay}.log",
     benchmark:
         "results/benchmarks/preprocess_{assay}.tsv"
-    priority: 100
     threads: 1
     resources:
         mem_mb=8000,
@@ -43,7 +42,6 @@ rule gather_preprocessed:
         "results/logs/gather_preprocessed.log",
     benchmark:
         "results/benchmarks/gather_preprocessed.tsv"
-    priority: 100
     threads: 1
     resources:
         mem_mb=8000,

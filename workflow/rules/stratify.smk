@@ -28,7 +28,6 @@ rule integrate:
         "results/logs/integrate.log",
     benchmark:
         "results/benchmarks/integrate.tsv"
-    priority: 100
     threads: 2
     resources:
         mem_mb=8000,
@@ -79,7 +78,6 @@ rule consensus:
         "results/logs/consensus_{index}.log",
     benchmark:
         "results/benchmarks/consensus_{index}.tsv"
-    priority: 100
     threads: 1
     resources:
         mem_mb=8000,
@@ -117,7 +115,6 @@ rule stratify:
         "results/logs/stratify.log",
     benchmark:
         "results/benchmarks/stratify.tsv"
-    priority: 100
     threads: 1
     resources:
         mem_mb=8000,
@@ -182,7 +179,6 @@ rule site_stability:
         "results/logs/site_stability.log",
     benchmark:
         "results/benchmarks/site_stability.tsv"
-    priority: 50
     threads: 2
     resources:
         mem_mb=8000,
@@ -204,7 +200,6 @@ rule umap:
         "results/logs/umap.log",
     benchmark:
         "results/benchmarks/umap.tsv"
-    priority: 20
     threads: 1
     resources:
         mem_mb=8000,
