@@ -53,7 +53,9 @@ def write_cohort(folder: Path, n: int, n_features: int, seed: int = 0, predict_m
                         "outcomes": {"failure_12m": {"type": "binary"},
                                      "time_to_switch": {"type": "survival", "time": "days", "event": "switched"}}}  # fmt: skip
     config["assays"] = {"labs": {"kind": "table", "path": str(folder / "assay.csv")}}
-    config["associate"] = {key: value for key, value in config.get("associate", {}).items() if key != "marker_groups"}
+    config["associate"] = {key: value for key, value in config.get("associate", {}).items()
+                           if key not in ("marker_groups", "treatment_heterogeneity")}  # no treatment column
+    config["enrichment"] = {**config.get("enrichment", {}), "gene_sets": None}  # no genes
     config["predict"] = {key: value for key, value in config.get("predict", {}).items() if key != "clinical"}
     if predict_models:
         config["predict"]["models"] = predict_models

@@ -7,45 +7,90 @@ C-index and the cumulative/dynamic time-dependent AUC (Uno's inverse-probability
 weights, as scikit-survival computes it).
 
 Every measure is computed for many resamples at once: a resample is a row of patient weights (how
-often each patient was drawn), so the patient bootstrap costs a few matrix products over patient
-pairs instead of one call per resample. Agreement with scikit-learn, statsmodels, lifelines and
+often each patient was drawn). The rank measures never form patient pairs: AUCs come from
+cumulative weights of the sorted controls, Harrell's C from a Fenwick tree over risk ranks walked
+in time order (O(n log n) per resample), so the bootstrap stays fast at 10,000 patients. Agreement with scikit-learn, statsmodels, lifelines and
 scikit-survival on explicitly resampled data is tested.
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pandas as pd
 
 EPSILON = 1e-6
 
 
-#: Patient-pair rows built at once (memory: PAIR_BLOCK x patients doubles per matrix).
-PAIR_BLOCK = 512
 #: Risks closer than this count as tied in the time-dependent AUC (scikit-survival's tied_tol).
 TIED_TOLERANCE = 1e-8
 
 
-def _pair_sums(left: np.ndarray, pair_value, right: np.ndarray) -> np.ndarray:
-    """sum_ij left[b, i] M[i, j] right[b, j] for every resample b.
-
-    ``pair_value(rows)`` gives the rows ``rows`` of M (built PAIR_BLOCK rows at a time).
+def _weighted_below(higher: np.ndarray, lower: np.ndarray, lower_weights: np.ndarray, tolerance: float = 0.0):
+    """For every resample b and every i: the weight of the ``lower`` values below ``higher[i]``, ties
+    (within ``tolerance``) counting one half: sum_j lower_weights[b, j] ([higher_i - lower_j > tolerance]
+    + [|higher_i - lower_j| <= tolerance] / 2). From cumulative weights of the sorted ``lower``: resamples x i.
     """
-    total = np.zeros(len(left))
-    for first in range(0, left.shape[1], PAIR_BLOCK):
-        rows = np.arange(first, min(first + PAIR_BLOCK, left.shape[1]))
-        total += np.sum(left[:, rows] * (right @ pair_value(rows).T.astype(float)), axis=1)
-    return total
+    order = np.argsort(lower, kind="stable")
+    ordered = lower[order]
+    cumulative = np.concatenate([np.zeros((len(lower_weights), 1)), np.cumsum(lower_weights[:, order], axis=1)], axis=1)
+    below = np.searchsorted(ordered, higher - tolerance, side="left")
+    up_to = np.searchsorted(ordered, higher + tolerance, side="right")
+    return cumulative[:, below] + 0.5 * (cumulative[:, up_to] - cumulative[:, below])
 
 
-def _ranked_above(higher: np.ndarray, lower: np.ndarray, tolerance: float = 0.0):
-    """Pair function: 1 where higher[i] > lower[j], 1/2 where they tie (within ``tolerance``)."""
+@numba.njit(cache=True, nogil=True)
+def _harrell_sums(group_starts, censored_first, rank, weights, n_ranks):
+    """Concordant and comparable weight sums of Harrell's C for every resample (row of ``weights``).
 
-    def value(rows: np.ndarray) -> np.ndarray:
-        difference = higher[rows, None] - lower[None, :]
-        return (difference > tolerance) + 0.5 * (np.abs(difference) <= tolerance)
+    Patients come sorted by decreasing time, and within each group of equal times censored ones
+    first (``group_starts``: each group's first position; ``censored_first[k]``: position where
+    the group's events begin). Each resample walks the groups with a Fenwick tree of the weights
+    of the patients already passed (later times) by risk rank: a group's censored patients join
+    the tree before its events are scored (a censored time equal to an event time counts as
+    later), its events after (events at the same time are not comparable).
+    """
+    n_resamples, n = weights.shape
+    concordant, pairs = np.zeros(n_resamples), np.zeros(n_resamples)
+    for b in range(n_resamples):
+        tree = np.zeros(n_ranks + 1)
+        total = 0.0
+        for k in range(len(group_starts)):
+            start, events_from = group_starts[k], censored_first[k]
+            stop = group_starts[k + 1] if k + 1 < len(group_starts) else n
+            for i in range(start, events_from):
+                total += _fenwick_add(tree, rank[i], weights[b, i])
+            for i in range(events_from, stop):
+                w = weights[b, i]
+                if w > 0:
+                    less = _fenwick_sum(tree, rank[i])  # ranks below rank[i]
+                    equal = _fenwick_sum(tree, rank[i] + 1) - less
+                    concordant[b] += w * (less + 0.5 * equal)
+                    pairs[b] += w * total
+            for i in range(events_from, stop):
+                total += _fenwick_add(tree, rank[i], weights[b, i])
+    return concordant, pairs
 
+
+@numba.njit(cache=True, nogil=True)
+def _fenwick_add(tree, position, value):
+    """Add ``value`` at 0-based ``position``; returns ``value``."""
+    index = position + 1
+    while index < len(tree):
+        tree[index] += value
+        index += index & -index
     return value
+
+
+@numba.njit(cache=True, nogil=True)
+def _fenwick_sum(tree, count):
+    """Sum of the values at positions 0 .. count - 1."""
+    total = 0.0
+    index = count
+    while index > 0:
+        total += tree[index]
+        index -= index & -index
+    return total
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -70,7 +115,7 @@ def auc(y: np.ndarray, risk: np.ndarray, weights: np.ndarray | None = None) -> n
     """
     W = np.ones((1, len(y))) if weights is None else weights
     cases, controls = y == 1, y == 0
-    concordant = _pair_sums(W[:, cases], _ranked_above(risk[cases], risk[controls]), W[:, controls])
+    concordant = np.sum(W[:, cases] * _weighted_below(risk[cases], risk[controls], W[:, controls]), axis=1)
     values = _ratio(concordant, W[:, cases].sum(axis=1) * W[:, controls].sum(axis=1))
     return values[0] if weights is None else values
 
@@ -147,15 +192,13 @@ def concordance_index(time: np.ndarray, event: np.ndarray, risk: np.ndarray, *, 
     Tied risks count one half. NaN without a comparable pair.
     """
     event = event.astype(bool)
-    died = np.flatnonzero(event)
-
-    def comparable(rows: np.ndarray) -> np.ndarray:
-        earlier = time[died[rows], None]
-        return (time > earlier) | ((time == earlier) & ~event)
-
-    concordance = _ranked_above(risk[died], risk)
-    pairs = _pair_sums(weights[:, died], comparable, weights)
-    concordant = _pair_sums(weights[:, died], lambda rows: comparable(rows) * concordance(rows), weights)
+    order = np.lexsort((event, -time))  # decreasing time, censored before events within a time
+    time, event = time[order], event[order]
+    group_starts = np.flatnonzero(np.r_[True, time[1:] != time[:-1]])
+    censored_first = group_starts + np.add.reduceat((~event).astype(int), group_starts) if len(time) else group_starts
+    _, rank = np.unique(risk[order], return_inverse=True)
+    concordant, pairs = _harrell_sums(group_starts, censored_first, rank, np.ascontiguousarray(weights[:, order]),
+                                      rank.max() + 1 if len(rank) else 0)  # fmt: skip
     return _ratio(concordant, pairs)
 
 
@@ -196,8 +239,8 @@ def time_dependent_auc(time: np.ndarray, event: np.ndarray, risk: np.ndarray, *,
         horizon < np.where(weights > 0, time, -np.inf).max(axis=1)) & ~(present_event & (G == 0)).any(axis=1)
     cases, controls = event & (time <= horizon), time > horizon
     case_weights = np.where(G[:, cases] > 0, weights[:, cases] / np.where(G[:, cases] > 0, G[:, cases], 1), 0)
-    ranked = _ranked_above(risk[cases], risk[controls], TIED_TOLERANCE)
-    concordant = _pair_sums(case_weights, ranked, weights[:, controls])
+    below = _weighted_below(risk[cases], risk[controls], weights[:, controls], TIED_TOLERANCE)
+    concordant = np.sum(case_weights * below, axis=1)
     values = _ratio(concordant, case_weights.sum(axis=1) * weights[:, controls].sum(axis=1))
     return np.where(defined, values, np.nan)
 

@@ -95,7 +95,7 @@ def masked_moments(values: np.ndarray, x: np.ndarray, *, threads: int | None = N
     Parameters
     ----------
     values
-        Patients x features, NaN where missing (read, not copied, when float64).
+        Patients x features, NaN where missing (float32 or float64 is read as it is, not copied).
     x
         Patients x p design.
     threads
