@@ -62,3 +62,9 @@ def test_permutations_are_batched_without_changing_the_p_value(monkeypatch):
     whole = permutation_p(chi_square(binary), labels, n_permutations=300, seed=3)
     monkeypatch.setattr(permutation_tests, "BATCH_VALUES", 200 * 3 * 7)  # seven permutations per batch
     assert permutation_p(chi_square(binary), labels, n_permutations=300, seed=3) == whole
+
+
+def test_an_outcome_without_variation_has_no_permutation_p_value():
+    labels = np.repeat(["S1", "S2", "S3"], 20)
+    assert np.isnan(permutation_p(kruskal_h(np.full(60, 2.0)), labels, n_permutations=50, seed=0))
+    assert np.isnan(permutation_p(anova_f(np.full(60, 1.0)), labels, n_permutations=50, seed=0))

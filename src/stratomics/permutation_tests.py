@@ -36,11 +36,15 @@ def permutation_p(statistic: Statistic, labels: np.ndarray, *, n_permutations: i
 
     Returns
     -------
-    (1 + #{permuted >= observed}) / (1 + n_permutations).
+    (1 + #{permuted >= observed}) / (1 + n_permutations); NaN when the observed statistic is not
+    finite (no variation to test).
     """
     levels = np.unique(labels)
     rng = np.random.default_rng(seed)
-    observed = statistic(_indicators(labels[None], levels))[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        observed = statistic(_indicators(labels[None], levels))[0]
+    if not np.isfinite(observed):  # e.g. an outcome without variation: no test, not p = 1 / (1 + n)
+        return np.nan
     batch = max(1, BATCH_VALUES // (len(labels) * len(levels)))
     exceed, done = 0, 0
     while done < n_permutations:
