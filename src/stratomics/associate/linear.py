@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from stratomics.associate.moments import masked_moments
+from stratomics.associate.moments import masked_moments, outer_rows
 from stratomics.associate.prior import fit_f_distribution, fit_f_distribution_robustly
 
 @dataclass
@@ -84,7 +84,7 @@ def fit_features(values: np.ndarray, design: pd.DataFrame, features=None) -> Fea
     mostly = n_missing[incomplete] > n / 2  # few rows left: sum them rather than subtract nearly everything
     if mostly.any():
         observed = np.isfinite(values[:, incomplete[mostly]]).T.astype(float)
-        grams[mostly] = observed @ (x[:, :, None] * x[:, None, :]).reshape(n, p * p)
+        grams[mostly] = observed @ outer_rows(x)
     inverse[incomplete], usable[incomplete] = invert_stack(grams.reshape(-1, p, p))
     beta = np.einsum("jkl,jl->jk", inverse, xty)
     rss = _residual_sum_of_squares(values, x, beta, xty, yty)

@@ -27,6 +27,11 @@ def available_threads() -> int:
     return int(setting) if setting.isdigit() and int(setting) > 0 else len(os.sched_getaffinity(0))
 
 
+def outer_rows(x: np.ndarray) -> np.ndarray:
+    """Each row of ``x`` (n x p) times itself, flattened: n x p^2 (sum rows to get X'X)."""
+    return (x[:, :, None] * x[:, None, :]).reshape(len(x), -1)
+
+
 _COMPILE = {"cache": True, "nogil": True, "fastmath": {"reassoc", "contract"}}
 
 
@@ -83,8 +88,7 @@ def _accumulate(values, x, first, last):
         rows = min(BLOCK_ROWS, n - first_row)
         design = x[first_row : first_row + rows]
         if _zero_filled(values, first_row, first, block[:rows], yty, missing[:rows]):
-            outer = (design[:, :, None] * design[:, None, :]).reshape(rows, p * p)
-            _add_missing_rows(outer, missing[:rows], n_missing, missing_gram)
+            _add_missing_rows(outer_rows(design), missing[:rows], n_missing, missing_gram)
         xty += block[:rows].T @ design
     return xty, yty, n_missing, missing_gram
 

@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from stratomics.associate import newton
 from stratomics.associate.linear import SINGULAR_TOLERANCE, invert_stack
-from stratomics.associate.moments import available_threads
+from stratomics.associate.moments import available_threads, outer_rows
 
 
 @dataclass
@@ -69,14 +69,13 @@ class PredictorFit:
 
 def weighted_gram(weights: np.ndarray, features: np.ndarray, covariates: np.ndarray) -> np.ndarray:
     """X'WX of every feature's design [feature, covariates]: features x p x p."""
-    n, q = covariates.shape
+    q = covariates.shape[1]
     m = features.shape[1]
     gram = np.empty((m, q + 1, q + 1))
     gram[:, 0, 0] = (weights * features**2).sum(axis=0)
     cross = (weights * features).T @ covariates
     gram[:, 0, 1:], gram[:, 1:, 0] = cross, cross
-    outer = (covariates[:, :, None] * covariates[:, None, :]).reshape(n, q * q)
-    gram[:, 1:, 1:] = (weights.T @ outer).reshape(m, q, q)
+    gram[:, 1:, 1:] = (weights.T @ outer_rows(covariates)).reshape(m, q, q)
     return gram
 
 
