@@ -96,6 +96,13 @@ def test_integrating_an_unknown_assay_is_an_error(config):
         validate_config(config)
 
 
+@pytest.mark.parametrize("section", ["integrate", "predict"])
+def test_genotypes_cannot_be_integrated_nor_predictors(config, section):
+    config[section] = {"assays": ["proteomics", "genotypes"]}
+    with pytest.raises(StratomicsInputError, match=f"{section}.assays names 'genotypes', a genotypes assay"):
+        validate_config(config)
+
+
 def test_predicting_from_an_unknown_assay_is_an_error(config):
     config["predict"] = {"assays": ["protemics"]}
     with pytest.raises(StratomicsInputError, match="predict.assays names 'protemics'.*Did you mean 'proteomics'"):

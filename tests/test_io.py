@@ -1,5 +1,6 @@
 """Readers: formats real exports use, round trips against the simulator, clear errors."""
 
+import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +10,7 @@ from stratomics.io import read_text_table
 from stratomics.kinds import read_assay
 from stratomics.kinds.cell_frequency import read_cell_frequency
 from stratomics.kinds.concentration import parse_concentrations, read_concentration
-from stratomics.kinds.genotypes import read_plink
+from stratomics.kinds.genotypes import read_dosages, read_plink
 from stratomics.kinds.olink_npx import read_olink_npx
 from stratomics.kinds.rna_counts import read_rna_counts
 from stratomics.kinds.table import read_table_assay
@@ -209,8 +210,14 @@ def test_plink_round_trip_and_disagreeing_files(tmp_path):
     iids = ["P1", "P2", "P3", "P4", "P5"]
     to_bed(tmp_path / "g.bed", genotypes, properties={"iid": iids, "sex": [1, 2, 0, 2, 1]})
     assay = read_plink(tmp_path / "g", source="t")
-    np.testing.assert_array_equal(assay.values.to_numpy(), genotypes)
+    assert assay.values.shape == (5, 0)  # the dosages stay in the .bed
     assert assay.values.index.tolist() == iids
+    adata = ad.AnnData(obs=assay.sample_info, var=assay.var, uns={"ingest": assay.uns})
+    np.testing.assert_array_equal(read_dosages(adata, slice(None)), genotypes)
+    np.testing.assert_array_equal(read_dosages(adata, np.array([3, 1]), rows=np.array([4, 0, 2])),
+                                  genotypes[[4, 0, 2]][:, [3, 1]])  # fmt: skip
+    subset = adata[[1, 3]][:, [2, 3]].copy()  # after QC filters: the file's rows and columns are kept
+    np.testing.assert_array_equal(read_dosages(subset, slice(0, 2)), genotypes[[1, 3]][:, [2, 3]])
     assert assay.sample_info["reported_sex"].astype(object).fillna("unknown").tolist() == ["male", "female", "unknown", "female", "male"]
     fam = (tmp_path / "g.fam").read_text().splitlines()
     (tmp_path / "g.fam").write_text("\n".join(fam[:3]) + "\n")  # samples lost from the .fam

@@ -16,7 +16,7 @@ from stratomics.errors import StratomicsInputError
 
 from stratomics.kinds.cell_frequency import clr_by_parent
 from stratomics.kinds.concentration import preprocess_concentration
-from stratomics.kinds.genotypes import hwe_exact_p, preprocess_genotypes
+from stratomics.kinds.genotypes import hwe_exact_p, preprocess_genotypes, sex_mismatches
 from stratomics.kinds.olink_npx import preprocess_olink
 from stratomics.kinds.rna_counts import fit_dispersion_trend, median_of_ratios, variance_stabilise
 from stratomics.preprocess import centre_batches, combat, drop_uninformative, preprocess_assay, preprocess_cohort
@@ -123,6 +123,51 @@ def test_genotype_filters_remove_bad_snps_and_samples():
     assert reasons["rs3"].startswith("HWE") and reasons["p5"].startswith("sample call rate")
     freq = np.nanmean(result.X[:, 0]) / 2
     assert result.var.loc["rs0", "maf"] == pytest.approx(min(freq, 1 - freq))
+
+
+def test_genotypes_streamed_from_the_bed_in_chunks_equal_genotypes_in_memory(tmp_path, monkeypatch):
+    from bed_reader import to_bed
+
+    from stratomics.associate import genotype_scan
+    from stratomics.kinds import genotypes as genotype_kind
+    from stratomics.kinds.genotypes import read_plink
+
+    rng = np.random.default_rng(5)
+    n, m = 240, 90
+    dosages = rng.binomial(2, rng.uniform(0.02, 0.5, m), size=(n, m)).astype(np.float32)
+    dosages[rng.random((n, m)) < 0.02] = np.nan
+    dosages[:40, 3] = np.nan  # SNP call rate
+    dosages[7, :30] = np.nan  # sample call rate
+    dosages[:, 5] = rng.choice([0.0, 2.0], size=n)  # HWE
+    dosages[:, 8] = 0  # monomorphic
+    males = rng.random(n) < 0.5
+    dosages[np.ix_(males, np.arange(70, m))] = 2 * rng.binomial(1, 0.3, size=(males.sum(), m - 70))
+    chrom = ["1"] * 40 + ["2"] * 30 + ["X"] * 20
+    sex = np.where(males, 1, 2)
+    to_bed(tmp_path / "g.bed", dosages, properties={"iid": [f"P{i}" for i in range(n)], "chromosome": chrom,
+                                                     "sex": sex, "sid": [f"rs{i}" for i in range(m)]})  # fmt: skip
+    table = read_plink(tmp_path / "g", source="t")
+    on_disk = ad.AnnData(obs=table.sample_info.iloc[::-1], var=table.var, uns={"ingest": table.uns})  # rows reordered
+    in_memory = ad.AnnData(dosages[::-1], obs=on_disk.obs.copy(), var=on_disk.var.copy())
+    for adata in (on_disk, in_memory):
+        adata.obs.index = adata.obs.index.astype(str)
+    monkeypatch.setattr(genotype_kind, "CHUNK_VALUES", 7 * n)  # 13 chunks of 7 SNPs from the .bed
+    streamed = preprocess_assay(on_disk, "snps", {"kind": "genotypes"}, seed=2)
+    monkeypatch.setattr(genotype_kind, "CHUNK_VALUES", 10**9)
+    whole = preprocess_assay(in_memory, "snps", {"kind": "genotypes"}, seed=2)
+    assert streamed.X is None and whole.X is not None
+    assert streamed.var_names.equals(whole.var_names) and streamed.obs_names.equals(whole.obs_names)
+    assert {"rs3", "rs5", "rs8"} <= set(whole.uns["removed"]["id"]) and "P7" in set(whole.uns["removed"]["id"])
+    pd.testing.assert_frame_equal(streamed.var, whole.var)
+    pd.testing.assert_frame_equal(streamed.obs, whole.obs)
+    pd.testing.assert_frame_equal(streamed.uns["feature_qc"], whole.uns["feature_qc"])
+    np.testing.assert_allclose(np.abs(streamed.obsm["X_qc_pca"]), np.abs(whole.obsm["X_qc_pca"]), rtol=1e-5)
+    assert streamed.obs["genetic_sex"].notna().all() and not sex_mismatches(streamed.obs).any()
+    obs = pd.DataFrame({"y": rng.normal(size=n), "age": rng.normal(50, 10, n)}, index=[f"P{i}" for i in range(n)])
+    scans = [genotype_scan(adata, obs, "y", spec={"type": "continuous"}, covariates=["age"], snps=slice(3, 50),
+                           chunk_size=9) for adata in (streamed, whole)]  # fmt: skip
+    pd.testing.assert_frame_equal(*scans)
+    assert len(scans[0]) == 47 and scans[0]["p_value"].notna().all()
 
 
 # --- Cell frequencies ---

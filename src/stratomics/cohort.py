@@ -17,7 +17,7 @@ import pandas as pd
 
 from stratomics.errors import StratomicsInputError
 from stratomics.io import AssayTable, parse_numeric, read_text_table
-from stratomics.kinds import read_assay
+from stratomics.kinds import KINDS, read_assay
 from stratomics.omop import sample_sheet_path
 from stratomics.outcome_types import outcome_type
 
@@ -231,9 +231,8 @@ def assay_to_anndata(
     """Build the AnnData of one assay from its kept rows, indexed by patient ID."""
     obs = table.sample_info.iloc[rows].reset_index()
     obs.index = pd.Index(patients.to_numpy(), name="patient_id")
-    dtype = np.float32 if spec["kind"] == "genotypes" else np.float64
     adata = ad.AnnData(
-        X=table.values.iloc[rows].to_numpy(dtype=dtype),
+        X=None if KINDS[spec["kind"]].values_on_disk else table.values.iloc[rows].to_numpy(dtype=np.float64),
         obs=obs.drop(columns=[c for c in ("qc_failed",) if c in obs]),
         var=table.var.copy(),
     )

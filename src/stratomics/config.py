@@ -130,6 +130,12 @@ def validate_config(config: dict, *, check_files: bool = True, buildable=()) -> 
                     f"config: {section}.assays names '{name}', which is not an assay of this config "
                     f"(assays: {', '.join(config['assays'])}).{hint}"
                 )
+            if config["assays"][name]["kind"] == "genotypes":
+                raise StratomicsInputError(
+                    f"config: {section}.assays names '{name}', a genotypes assay: SNPs are scanned one by one "
+                    "from the .bed (associate.genotype_chunks), not integrated nor used as predictors. Remove it "
+                    f"from {section}.assays."
+                )
     if check_files:
         exempt = {str(Path(path)) for path in [*buildable, DERIVED_SAMPLE_SHEET]}
         for key, path in input_files(config).items():

@@ -19,6 +19,7 @@ from sklearn.decomposition import PCA
 from stratomics.combat import combat_correct
 from stratomics.errors import StratomicsInputError
 from stratomics.kinds import KINDS
+from stratomics.kinds.genotypes import read_dosages
 from stratomics.kinds.table import zscore
 from stratomics.qc_record import Record
 
@@ -157,9 +158,19 @@ def qc_pca(values: np.ndarray, seed: int = 0) -> tuple[np.ndarray, list[float]]:
     return pca.fit_transform(scaled), [float(share) for share in pca.explained_variance_ratio_]
 
 
+#: Features of the QC PCA of an assay whose values stay on disk (evenly spaced over the file, e.g. SNPs).
+QC_PCA_FEATURES = 5000
+
+
 def _store_qc_pca(adata: ad.AnnData, key: str, seed: int) -> None:
-    """Put :func:`qc_pca` of ``adata.X`` in ``obsm[key]`` and its variance shares in ``uns["qc_pca_variance"]``."""
-    adata.obsm[key], shares = qc_pca(adata.X, seed)
+    """Put :func:`qc_pca` of ``adata.X`` (genotypes in a .bed: of :data:`QC_PCA_FEATURES` evenly spaced SNPs)
+    in ``obsm[key]`` and its variance shares in ``uns["qc_pca_variance"]``."""
+    if adata.X is None:
+        snps = np.unique(np.linspace(0, adata.n_vars - 1, min(adata.n_vars, QC_PCA_FEATURES)).astype(int))
+        values = read_dosages(adata, snps)
+    else:
+        values = adata.X
+    adata.obsm[key], shares = qc_pca(np.asarray(values, dtype=float), seed)
     adata.uns.setdefault("qc_pca_variance", {})[key] = shares
 
 
@@ -204,13 +215,16 @@ def preprocess_assay(
     kind = KINDS[spec["kind"]]
     record = Record(name, kind.name)
     options = {key: spec[key] for key in kind.preprocess_options if key in spec}
-    constant_in_file = constant_features(adata)
-    result = kind.preprocess(adata, record, **options)
-    record.add_metrics(pd.DataFrame(
-        {"missing_fraction": 1 - np.isfinite(result.X).mean(axis=0)}, index=result.var_names
-    ))  # fmt: skip
-    result = drop_uninformative(result, record, constant_in_file)
-    result.obs["missing_fraction"] = 1 - np.isfinite(np.asarray(result.X, dtype=float)).mean(axis=1)
+    if kind.values_on_disk:
+        result = kind.preprocess(adata, record, **options)
+    else:
+        constant_in_file = constant_features(adata)
+        result = kind.preprocess(adata, record, **options)
+        record.add_metrics(pd.DataFrame(
+            {"missing_fraction": 1 - np.isfinite(result.X).mean(axis=0)}, index=result.var_names
+        ))  # fmt: skip
+        result = drop_uninformative(result, record, constant_in_file)
+        result.obs["missing_fraction"] = 1 - np.isfinite(np.asarray(result.X, dtype=float)).mean(axis=1)
     correction = spec.get("batch_correction", batch_correction)
     _store_qc_pca(result, "X_qc_pca", seed)
     if batch and result.obs[batch].nunique() < 2:

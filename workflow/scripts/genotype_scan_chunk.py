@@ -11,7 +11,7 @@ snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 
 
 def main():
-    adata = ad.read_h5ad(snakemake.input.assay, backed="r")
+    adata = ad.read_h5ad(snakemake.input.assay)  # genotypes: obs and var; the dosages are read from the .bed
     obs = read_cohort_obs(snakemake.input.cohort)
     bounds = np.linspace(0, adata.n_vars, snakemake.params.n_chunks + 1).astype(int)
     chunk = int(snakemake.wildcards.chunk)

@@ -26,6 +26,7 @@ from stratomics.associate.multiple import add_q_values, adjust_p
 from stratomics.associate.ordinal import fit_ordinal_predictor
 from stratomics.associate.predictor import fit_linear_predictor, fit_logistic_predictor
 from stratomics.errors import StratomicsInputError
+from stratomics.kinds.genotypes import read_dosages
 from stratomics.outcome_types import ordinal_codes, outcome_type
 from stratomics.preprocess import UNCORRECTED
 
@@ -398,7 +399,8 @@ def genotype_scan(
     snps: slice = slice(None),
     chunk_size: int = 5000,
 ) -> pd.DataFrame:
-    """Additive scan of the SNPs of a (possibly backed) genotype AnnData against an outcome.
+    """Additive scan of the SNPs of a genotype AnnData (dosages in X or in its .bed, :func:`read_dosages`)
+    against an outcome, reading ``chunk_size`` SNPs at a time.
 
     Binary outcomes: logistic; continuous: linear (as plink2 --glm); survival: Cox; ordinal:
     proportional odds. Estimates are
@@ -414,8 +416,7 @@ def genotype_scan(
     offset = snps.start or 0
 
     def read_chunk(chunk: slice) -> np.ndarray:
-        block = adata.X[:, offset + chunk.start : offset + chunk.stop]
-        return np.asarray(block, dtype=float)[rows]
+        return read_dosages(adata, slice(offset + chunk.start, offset + chunk.stop), rows).astype(float)
 
     model = outcome_type(spec, outcome).model
     if model in ("cox", "ordinal"):  # the SNP scan kernels are linear and logistic; the others run chunk by chunk

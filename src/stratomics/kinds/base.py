@@ -44,6 +44,9 @@ class AssayKind:
         assays join only when listed there).
     reads_index_dates
         Whether ``read`` also takes ``index_dates`` (each patient's ``cohort.index_date``).
+    values_on_disk
+        Whether the values stay in their file (the AnnData's X is None; genotypes in the .bed) and are read a
+        chunk at a time; ``preprocess`` then removes uninformative features and stores the missing shares itself.
     """
 
     name: str
@@ -58,6 +61,7 @@ class AssayKind:
     required_options: tuple[str, ...] = ()
     integrated_by_default: bool = True
     reads_index_dates: bool = False
+    values_on_disk: bool = False
 
     @property
     def accepted_options(self) -> set[str]:

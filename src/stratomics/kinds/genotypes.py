@@ -20,15 +20,15 @@ log = logging.getLogger(__name__)
 
 
 def read_plink(prefix, *, source, known_ids=None, options=None) -> AssayTable:
-    """Read PLINK 1 genotypes (.bed/.bim/.fam) as additive dosages of allele A1 (kind ``genotypes``).
+    """Read the samples and SNPs of PLINK 1 genotypes (.bed/.bim/.fam, kind ``genotypes``); the dosages
+    stay in the .bed and are read a chunk of SNPs at a time (:func:`read_dosages`).
 
     Returns
     -------
-    An assay table with samples (fam IID) x SNPs (bim ID), values 0/1/2 counts of A1 and NaN where
-    missing; var holds chrom, pos, a1, a2.
+    An assay table with one row per sample (fam IID) and no value columns; sample_info holds the row of
+    each sample in the .bed (``bed_row``), var (one row per SNP, bim ID) chrom, pos, a1, a2 and the
+    SNP's column in the .bed (``bed_column``); uns["bed"] the .bed path and its dimensions.
     """
-    from bed_reader import open_bed
-
     prefix = Path(str(prefix).removesuffix(".bed"))
     paths = {ext: prefix.with_name(prefix.name + ext) for ext in (".bed", ".bim", ".fam")}
     for file in paths.values():
@@ -41,17 +41,63 @@ def read_plink(prefix, *, source, known_ids=None, options=None) -> AssayTable:
     bim = _read_plink_text(paths[".bim"], ["chrom", "snp", "cm", "pos", "a1", "a2"])
     _check_bed(paths[".bed"], n_samples=len(fam), n_snps=len(bim))
     check_unique_features(pd.Index(bim["snp"]), f"{source} ({paths['.bim']})")
-    with open_bed(paths[".bed"], iid_count=len(fam), sid_count=len(bim), num_threads=1) as bed:
-        dosages = bed.read(dtype="float32", num_threads=1)
     var = bim.set_index("snp")[["chrom", "pos", "a1", "a2"]]
     var["pos"] = var["pos"].astype(int)
+    var["bed_column"] = np.arange(len(var))
     sample_index = pd.Index(fam["iid"], name="sample_id")
+    sex = pd.Categorical(fam["sex"].map(FAM_SEX), categories=["female", "male"])
     return AssayTable(
-        values=pd.DataFrame(dosages, index=sample_index, columns=var.index),
+        values=pd.DataFrame(index=sample_index),
         var=var,
-        sample_info=pd.DataFrame({"fid": fam["fid"].to_numpy(), "reported_sex": pd.Categorical(fam["sex"].map(FAM_SEX), categories=["female", "male"])},
+        sample_info=pd.DataFrame({"fid": fam["fid"].to_numpy(), "reported_sex": sex, "bed_row": np.arange(len(fam))},
                                  index=sample_index),  # fmt: skip
+        uns={"bed": {"path": str(paths[".bed"]), "n_samples": len(fam), "n_snps": len(bim)}},
     )
+
+
+#: Genotype values held in memory at once while reading a .bed (float32: 4 bytes each, 200 MB).
+CHUNK_VALUES = 50_000_000
+
+
+def snp_chunks(adata: ad.AnnData):
+    """Consecutive slices of the SNPs of ``adata``, each small enough to hold :data:`CHUNK_VALUES` values."""
+    size = max(1, CHUNK_VALUES // max(adata.n_obs, 1))
+    return (slice(start, min(adata.n_vars, start + size)) for start in range(0, adata.n_vars, size))
+
+
+def read_dosages(adata: ad.AnnData, snps: slice | np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """A1 dosages (0/1/2, NaN missing) of some SNPs of a genotype AnnData, from ``X`` or, for an assay read
+    by :func:`read_plink` (X None), from its .bed.
+
+    Parameters
+    ----------
+    adata
+        Genotypes: samples x SNPs.
+    snps
+        The SNPs to read (positions in ``adata.var``).
+    rows
+        The samples to read (positions in ``adata.obs``); all by default.
+
+    Returns
+    -------
+    A float32 array, samples (in ``rows`` order) x SNPs.
+    """
+    rows = np.arange(adata.n_obs) if rows is None else np.asarray(rows)
+    if adata.X is not None:
+        return np.asarray(adata.X[:, snps], dtype=np.float32)[rows]
+    from bed_reader import open_bed
+
+    bed = adata.uns["ingest"]["bed"]
+    if not Path(bed["path"]).is_file():
+        raise StratomicsInputError(
+            f"genotypes: the dosages are read from {bed['path']} (as named at ingest), which is not there now "
+            f"(working directory {Path.cwd()}). Put the .bed/.bim/.fam back, or run the workflow again from ingest."
+        )
+    _check_bed(Path(bed["path"]), n_samples=bed["n_samples"], n_snps=bed["n_snps"])
+    file_rows = adata.obs["bed_row"].to_numpy()[rows]
+    file_columns = adata.var["bed_column"].to_numpy()[snps]
+    with open_bed(bed["path"], iid_count=bed["n_samples"], sid_count=bed["n_snps"], num_threads=1) as handle:
+        return handle.read(index=np.s_[file_rows, file_columns], dtype="float32", num_threads=1)
 
 
 def _read_plink_text(path: Path, columns: list[str]) -> pd.DataFrame:
@@ -148,30 +194,95 @@ def preprocess_genotypes(
     min_maf: float = 0.01,
     min_hwe_p: float = 1e-6,
 ) -> ad.AnnData:
-    """SNP call rate, sample call rate, MAF and HWE filters (in this order); additive A1 dosage.
+    """SNP call rate, sample call rate, MAF and HWE filters (in this order), then monomorphic SNPs; additive
+    A1 dosage. The dosages are read a chunk of SNPs at a time, in two passes (:func:`snp_chunks`), so that
+    memory does not grow with the number of SNPs.
 
     Returns
     -------
-    Dosages of A1 (0/1/2, NaN missing) of the kept SNPs and samples, with QC metrics in var/obs.
+    The kept SNPs and samples (with their dosages when ``adata`` held them in X, with X None when they stay
+    in the .bed) and the QC metrics: var call_rate, maf, a1_frequency, hwe_p; obs call_rate,
+    missing_fraction, heterozygosity, x_inbreeding_f, genetic_sex.
     """
-    metrics = genotype_metrics(adata.X, adata.var_names)
+    metrics = pd.concat([genotype_metrics(read_dosages(adata, snps), adata.var_names[snps])
+                         for snps in snp_chunks(adata)])  # fmt: skip
     record.add_metrics(metrics)
     adata = record.drop(adata, metrics["call_rate"].to_numpy() < min_call_rate,
                         f"SNP call rate below {min_call_rate}")  # fmt: skip
-    sample_rate = np.isfinite(adata.X).mean(axis=1)
-    adata.obs["call_rate"] = sample_rate
-    adata = record.drop(adata, sample_rate < min_sample_call_rate,
+    called = sum(np.isfinite(read_dosages(adata, snps)).sum(axis=1) for snps in snp_chunks(adata))
+    adata.obs["call_rate"] = called / adata.n_vars if adata.n_vars else np.nan
+    adata = record.drop(adata, adata.obs["call_rate"].to_numpy() < min_sample_call_rate,
                         f"sample call rate below {min_sample_call_rate}", axis="sample")  # fmt: skip
-    metrics = genotype_metrics(adata.X, adata.var_names)
+    metrics, samples = _final_pass(adata, min_maf=min_maf, min_hwe_p=min_hwe_p)
+    record.add_metrics(metrics[["missing_fraction"]])
     adata = record.drop(adata, metrics["maf"].to_numpy() < min_maf, f"MAF below {min_maf}")
-    adata = record.drop(adata, x_aware_hwe_p(adata) < min_hwe_p, f"HWE exact p below {min_hwe_p:g}")
-    adata.var = adata.var.join(genotype_metrics(adata.X, adata.var_names).assign(hwe_p=x_aware_hwe_p(adata)))
-    adata.obs = adata.obs.join(sample_genotype_metrics(adata))
+    adata = record.drop(adata, metrics.loc[adata.var_names, "hwe_p"].to_numpy() < min_hwe_p,
+                        f"HWE exact p below {min_hwe_p:g}")  # fmt: skip
+    uninformative = metrics.loc[adata.var_names, ["maf", "n_called"]]
+    adata = record.drop(adata, (uninformative["maf"] == 0) | (uninformative["n_called"] < 2),
+                        "monomorphic or called in fewer than 2 samples")  # fmt: skip
+    adata.var = adata.var.join(metrics.loc[adata.var_names, ["call_rate", "maf", "a1_frequency", "hwe_p"]])
+    adata.obs = adata.obs.join(samples)
     adata.obs["genetic_sex"] = genetic_sex(adata.obs["x_inbreeding_f"])
     _warn_sex_mismatches(adata.obs)
     record.params.update(min_call_rate=min_call_rate, min_sample_call_rate=min_sample_call_rate,
                          min_maf=min_maf, min_hwe_p=min_hwe_p, coding="additive dosage of A1", unit="A1 allele dosage")  # fmt: skip
     return adata
+
+
+def _final_pass(adata: ad.AnnData, *, min_maf: float, min_hwe_p: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-SNP metrics (HWE as :func:`x_aware_hwe_p`, ``n_called``, ``missing_fraction``) and per-sample
+    metrics over the SNPs that pass the MAF and HWE filters (:func:`sample_genotype_metrics`), in one pass."""
+    on_x = _on_x(adata.var)
+    females = (_reported_sex(adata.obs) == "female").to_numpy()
+    tables, sums = [], SampleSums(adata.n_obs)
+    for snps in snp_chunks(adata):
+        dosages = read_dosages(adata, snps)
+        metrics = genotype_metrics(dosages, adata.var_names[snps])
+        chunk_on_x = on_x[snps]
+        if chunk_on_x.any():
+            x_p = genotype_metrics(dosages[np.ix_(females, chunk_on_x)], metrics.index[chunk_on_x])["hwe_p"]
+            metrics.loc[chunk_on_x, "hwe_p"] = x_p.to_numpy() if females.any() else np.nan
+        metrics["n_called"] = np.isfinite(dosages).sum(axis=0)
+        metrics["missing_fraction"] = 1 - metrics["call_rate"]
+        kept = ((metrics["maf"] >= min_maf) & ~(metrics["hwe_p"] < min_hwe_p) & (metrics["maf"] > 0)
+                & (metrics["n_called"] >= 2)).to_numpy()  # fmt: skip
+        sums.add(dosages[:, kept], chunk_on_x[kept])
+        tables.append(metrics)
+    return pd.concat(tables), sums.metrics(adata.obs_names)
+
+
+class SampleSums:
+    """Per-sample counts over SNP chunks: called and heterozygous autosomal calls, called X calls, and the
+    observed and expected heterozygous X calls (:func:`sample_genotype_metrics`)."""
+
+    def __init__(self, n_samples: int):
+        self.called, self.autosomal_called, self.autosomal_het, self.x_observed, self.x_expected = np.zeros((5, n_samples))
+        self.n_snps = self.n_x_snps = 0
+
+    def add(self, dosages: np.ndarray, on_x: np.ndarray) -> None:
+        """Add a chunk of dosages (samples x SNPs) and which of its SNPs lie on chromosome X."""
+        called = np.isfinite(dosages)
+        autosomal = ~on_x
+        self.called += called.sum(axis=1)
+        self.autosomal_called += called[:, autosomal].sum(axis=1)
+        self.autosomal_het += (dosages[:, autosomal] == 1).sum(axis=1)
+        self.n_snps += dosages.shape[1]
+        if on_x.any():
+            x_dosages = dosages[:, on_x]
+            frequency = np.nanmean(x_dosages, axis=0) / 2
+            self.x_expected += np.where(called[:, on_x], 2 * frequency * (1 - frequency), 0).sum(axis=1)
+            self.x_observed += (x_dosages == 1).sum(axis=1)
+            self.n_x_snps += int(on_x.sum())
+
+    def metrics(self, index: pd.Index) -> pd.DataFrame:
+        """missing_fraction, heterozygosity and x_inbreeding_f (NaN without X SNPs) of each sample."""
+        x_f = 1 - self.x_observed / np.where(self.x_expected > 0, self.x_expected, np.nan)
+        return pd.DataFrame({
+            "missing_fraction": 1 - self.called / self.n_snps if self.n_snps else np.nan,
+            "heterozygosity": self.autosomal_het / np.maximum(self.autosomal_called, 1),
+            "x_inbreeding_f": x_f if self.n_x_snps else np.nan,
+        }, index=index)  # fmt: skip
 
 
 #: Chromosome codes of X in .bim files (plink writes 23 for X).
@@ -190,28 +301,15 @@ def sample_genotype_metrics(adata: ad.AnnData) -> pd.DataFrame:
     -------
     Columns heterozygosity and x_inbreeding_f (NaN without X SNPs), one row per sample.
     """
-    on_x = _on_x(adata.var)
-    dosages = np.asarray(adata.X, dtype=float)
-    autosomal = dosages[:, ~on_x]
-    heterozygosity = (autosomal == 1).sum(axis=1) / np.maximum(np.isfinite(autosomal).sum(axis=1), 1)
-    return pd.DataFrame({"heterozygosity": heterozygosity, "x_inbreeding_f": _x_inbreeding(dosages[:, on_x])},
-                        index=adata.obs_names)  # fmt: skip
+    on_x, sums = _on_x(adata.var), SampleSums(adata.n_obs)
+    for snps in snp_chunks(adata):
+        sums.add(read_dosages(adata, snps), on_x[snps])
+    return sums.metrics(adata.obs_names)[["heterozygosity", "x_inbreeding_f"]]
 
 
 def _on_x(var: pd.DataFrame) -> np.ndarray:
     """Which SNPs lie on chromosome X."""
     return var["chrom"].astype(str).isin(X_CHROMOSOME).to_numpy() if "chrom" in var else np.zeros(len(var), bool)
-
-
-def x_aware_hwe_p(adata: ad.AnnData) -> np.ndarray:
-    """HWE exact p of each SNP; on chromosome X among the samples reported female only (as plink does:
-    males are hemizygous), NaN (not filtered) when no sample is reported female."""
-    p = genotype_metrics(adata.X, adata.var_names)["hwe_p"].to_numpy()
-    on_x = _on_x(adata.var)
-    if on_x.any():
-        females = (_reported_sex(adata.obs) == "female").to_numpy()
-        p[on_x] = genotype_metrics(adata.X[np.ix_(females, on_x)], adata.var_names[on_x])["hwe_p"] if females.any() else np.nan
-    return p
 
 
 def genetic_sex(x_inbreeding_f: pd.Series) -> pd.Series:
@@ -242,17 +340,6 @@ def _warn_sex_mismatches(obs: pd.DataFrame) -> None:
         log.warning("genotypes: %d samples whose chromosome X inbreeding F disagrees with the sex in the .fam "
                     "(female below F %g, male above %g): %s%s. They are kept; check for sample swaps or a wrong "
                     "sex code.", len(mismatched), *SEX_F_LIMITS, shown, " ..." if len(mismatched) > 10 else "")  # fmt: skip
-
-
-def _x_inbreeding(x_dosages: np.ndarray) -> np.ndarray:
-    """Per-sample F = 1 - observed / expected heterozygous X genotypes (expected from the cohort's frequencies)."""
-    if x_dosages.shape[1] == 0:
-        return np.full(len(x_dosages), np.nan)
-    called = np.isfinite(x_dosages)
-    frequency = np.nanmean(x_dosages, axis=0) / 2
-    expected = np.where(called, 2 * frequency * (1 - frequency), 0).sum(axis=1)
-    observed = (x_dosages == 1).sum(axis=1)
-    return 1 - observed / np.where(expected > 0, expected, np.nan)
 
 
 def _sample_call_rate_panel(ax, *, adata, **_):
@@ -319,4 +406,5 @@ KIND = AssayKind(
     qc_panels=(_call_rate_panel, _maf_panel, _hwe_panel),
     sample_qc_panels=(_sample_call_rate_panel, _heterozygosity_panel, _sex_check_panel),
     missingness_panels=False,
+    values_on_disk=True,
 )  # fmt: skip
