@@ -261,6 +261,28 @@ def test_linear_predictor_equals_statsmodels_ols(cohort_frame):
         np.testing.assert_allclose(table[["ci_low", "ci_high"]].iloc[j], reference.conf_int()[0], rtol=RTOL)
 
 
+def test_linear_predictor_from_one_pass_equals_statsmodels_for_every_kind_of_feature():
+    rng = np.random.default_rng(21)
+    n = 700
+    covariates = np.column_stack([np.ones(n), rng.normal(50, 10, n), rng.integers(0, 2, n)])
+    features = rng.binomial(2, 0.3, size=(n, 6)).astype(np.float32)  # dosages, read as float32
+    features[rng.random((n, 6)) < 0.03] = np.nan
+    features[:, 1] = rng.normal(size=n)  # complete
+    features[rng.random(n) < 0.8, 2] = np.nan  # mostly missing: summed directly
+    y = 1e4 + 0.5 * np.nan_to_num(features[:, 0]) + 0.02 * covariates[:, 1] + rng.normal(size=n)
+    features[:, 3] = (y - 1e4) * 3 + 1  # a perfect fit: the residual sum of squares cancels
+    for threads in (1, 2):
+        fit = fit_linear_predictor(y, features, covariates, threads=threads)
+        table = fit.table(range(6), distribution="t", df=fit.n - 4)
+        for j in (0, 1, 2, 4, 5):
+            ok = np.isfinite(features[:, j])
+            reference = sm.OLS(y[ok], np.column_stack([features[ok, j].astype(float), covariates[ok]])).fit()
+            np.testing.assert_allclose(table[["estimate", "std_error", "p_value"]].iloc[j],
+                                       [reference.params[0], reference.bse[0], reference.pvalues[0]], rtol=1e-8)  # fmt: skip
+            assert table["n"].iloc[j] == ok.sum()
+        assert table["estimate"].iloc[3] == pytest.approx(1 / 3, rel=1e-9) and table["std_error"].iloc[3] < 1e-6
+
+
 def test_cox_equals_lifelines_with_ties_and_covariates(cohort_frame):
     from lifelines import CoxPHFitter
 

@@ -218,6 +218,10 @@ def test_plink_round_trip_and_disagreeing_files(tmp_path):
                                   genotypes[[4, 0, 2]][:, [3, 1]])  # fmt: skip
     subset = adata[[1, 3]][:, [2, 3]].copy()  # after QC filters: the file's rows and columns are kept
     np.testing.assert_array_equal(read_dosages(subset, slice(0, 2)), genotypes[[1, 3]][:, [2, 3]])
+    (tmp_path / "g.bed").rename(tmp_path / "moved.bed")
+    with pytest.raises(StratomicsInputError, match=r"dosages are read from .*g\.bed .* not there now"):
+        read_dosages(adata, slice(None))
+    (tmp_path / "moved.bed").rename(tmp_path / "g.bed")
     assert assay.sample_info["reported_sex"].astype(object).fillna("unknown").tolist() == ["male", "female", "unknown", "female", "male"]
     fam = (tmp_path / "g.fam").read_text().splitlines()
     (tmp_path / "g.fam").write_text("\n".join(fam[:3]) + "\n")  # samples lost from the .fam

@@ -415,10 +415,13 @@ def genotype_scan(
     selected = adata.var_names[snps]
     offset = snps.start or 0
 
-    def read_chunk(chunk: slice) -> np.ndarray:
-        return read_dosages(adata, slice(offset + chunk.start, offset + chunk.stop), rows).astype(float)
-
     model = outcome_type(spec, outcome).model
+
+    def read_chunk(chunk: slice) -> np.ndarray:
+        dosages = read_dosages(adata, slice(offset + chunk.start, offset + chunk.stop), rows,
+                               order="C" if model == "linear" else "F")  # fmt: skip
+        return dosages if model == "linear" else dosages.astype(float)
+
     if model in ("cox", "ordinal"):  # the SNP scan kernels are linear and logistic; the others run chunk by chunk
         table = pd.concat([
             PREDICTOR_TABLES[model](response.to_numpy(), read_chunk(chunk), design.to_numpy(), selected[chunk])

@@ -24,8 +24,9 @@ def scan_snps(
     Parameters
     ----------
     read_chunk
-        Returns the dosages (patients x SNPs of the chunk, NaN missing) of a slice of SNPs; rows
-        aligned with ``y``.
+        Returns the dosages (patients x SNPs of the chunk, NaN missing; float32 or float64, row-major
+        reads fastest for the linear model, column-major for the logistic one) of a slice of SNPs;
+        rows aligned with ``y``.
     snps
         SNP IDs, in file order.
     y
@@ -46,12 +47,19 @@ def scan_snps(
     p = covariates.shape[1] + 1
     for start in range(0, len(snps), chunk_size):
         chunk = slice(start, min(len(snps), start + chunk_size))
-        dosages = np.asarray(read_chunk(chunk), dtype=float)
-        if model == "linear":
-            fit = fit_linear_predictor(y, dosages, covariates)
+        dosages = read_chunk(chunk)
+        if model == "linear":  # one pass over the patients' rows (float32 read as it is)
+            fit = fit_linear_predictor(y, np.ascontiguousarray(dosages), covariates)
             table = fit.table(snps[chunk], distribution="t", df=fit.n - p)
         else:
-            table = fit_logistic_predictor(y, dosages, covariates).table(snps[chunk])
-        table["allele_frequency"] = np.nanmean(dosages, axis=0) / 2
+            table = fit_logistic_predictor(y, np.asarray(dosages, dtype=float), covariates).table(snps[chunk])
+        table["allele_frequency"] = allele_frequency(dosages)
         tables.append(table)
     return pd.concat(tables)
+
+
+def allele_frequency(dosages: np.ndarray) -> np.ndarray:
+    """Frequency of the counted allele per SNP among the called patients (NaN where none is called)."""
+    called = (dosages == dosages).sum(axis=0)  # NaN != NaN
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.fmax(dosages, 0).sum(axis=0, dtype=float) / (2 * called)  # fmax: NaN counts as 0

@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from stratomics.associate import newton
 from stratomics.associate.linear import SINGULAR_TOLERANCE, invert_stack
-from stratomics.associate.moments import available_threads, outer_rows
+from stratomics.associate.moments import available_threads, masked_moments, outer_rows
 
 
 @dataclass
@@ -112,12 +112,17 @@ def in_chunks(fit, features: np.ndarray, *args, size: int = CHUNK_FEATURES, thre
 def fit_linear_predictor(y: np.ndarray, features: np.ndarray, covariates: np.ndarray, *, threads: int | None = None) -> PredictorFit:
     """Least squares of y on [feature_j, covariates] for every feature j.
 
+    One pass over the features (:func:`masked_moments` of [covariates, y]) gives every sum: a feature's
+    sums over its observed patients are the complete-data sums less those over its missing patients.
+    Features missing in more than half of the patients, or whose residual sum of squares cancels, are
+    fitted from their observed rows directly.
+
     Parameters
     ----------
     y
         Outcome per patient (no missing values).
     features
-        Patients x features, NaN where missing.
+        Patients x features, NaN where missing (float32 dosages are read as they are).
     covariates
         Patients x q covariates, intercept included (no missing values).
     threads
@@ -127,11 +132,37 @@ def fit_linear_predictor(y: np.ndarray, features: np.ndarray, covariates: np.nda
     -------
     The fits; ``table(..., distribution="t", df=n - p)`` gives t-tests.
     """
-    return in_chunks(_fit_linear_chunk, features, y, covariates, threads=threads)
+    features = np.asarray(features)
+    if features.dtype not in (np.float32, np.float64):
+        features = features.astype(float)
+    n, q = covariates.shape
+    design = np.column_stack([covariates, y]).astype(float)
+    xty, yty, n_missing, missing_gram = masked_moments(features, design, threads=threads)
+    sums = (design.T @ design)[None] - missing_gram.reshape(-1, q + 1, q + 1)  # [C y]'[C y] over observed rows
+    gram = np.empty((len(yty), q + 1, q + 1))
+    gram[:, 0, 0] = yty
+    gram[:, 0, 1:], gram[:, 1:, 0] = xty[:, :q], xty[:, :q]
+    gram[:, 1:, 1:] = sums[:, :q, :q]
+    cross = np.column_stack([xty[:, q], sums[:, :q, q]])
+    inverse, usable = invert_stack(gram)
+    beta = np.einsum("jkl,jl->jk", inverse, cross)
+    rss = sums[:, q, q] - np.einsum("jk,jk->j", beta, cross)
+    used = n - n_missing
+    df = used - (q + 1)
+    usable &= df > 0
+    sigma2 = np.where(usable, rss / np.maximum(df, 1), np.nan)
+    fit = predictor_fit(beta, inverse * sigma2[:, None, None], usable, n=used, events=np.zeros_like(used),
+                        converged=np.ones_like(usable))  # fmt: skip
+    direct = np.flatnonzero((n_missing > n / 2) | ~(rss > 1e-6 * sums[:, q, q]))
+    if len(direct):
+        refit = in_chunks(_fit_linear_chunk, features[:, direct], y, covariates, threads=threads)
+        for name in PredictorFit.__dataclass_fields__:
+            getattr(fit, name)[direct] = getattr(refit, name)
+    return fit
 
 
 def _fit_linear_chunk(features, y, covariates) -> PredictorFit:
-    """:func:`fit_linear_predictor` on one chunk of features."""
+    """:func:`fit_linear_predictor` on one chunk of features from its observed rows (normal equations over the mask)."""
     observed = np.isfinite(features)
     weights = observed.astype(float)
     values = np.where(observed, features, 0.0)

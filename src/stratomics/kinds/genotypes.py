@@ -8,7 +8,6 @@ from pathlib import Path
 import anndata as ad
 import numpy as np
 import pandas as pd
-from scipy.special import gammaln
 
 from stratomics.errors import StratomicsInputError
 from stratomics.io import (AssayTable, check_unique_features)
@@ -65,7 +64,8 @@ def snp_chunks(adata: ad.AnnData):
     return (slice(start, min(adata.n_vars, start + size)) for start in range(0, adata.n_vars, size))
 
 
-def read_dosages(adata: ad.AnnData, snps: slice | np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+def read_dosages(adata: ad.AnnData, snps: slice | np.ndarray, rows: np.ndarray | None = None, *,
+                 order: str = "F") -> np.ndarray:  # fmt: skip
     """A1 dosages (0/1/2, NaN missing) of some SNPs of a genotype AnnData, from ``X`` or, for an assay read
     by :func:`read_plink` (X None), from its .bed.
 
@@ -77,6 +77,8 @@ def read_dosages(adata: ad.AnnData, snps: slice | np.ndarray, rows: np.ndarray |
         The SNPs to read (positions in ``adata.var``).
     rows
         The samples to read (positions in ``adata.obs``); all by default.
+    order
+        "F" (column-major: one SNP's values together) or "C" (row-major: one sample's values together).
 
     Returns
     -------
@@ -84,7 +86,7 @@ def read_dosages(adata: ad.AnnData, snps: slice | np.ndarray, rows: np.ndarray |
     """
     rows = np.arange(adata.n_obs) if rows is None else np.asarray(rows)
     if adata.X is not None:
-        return np.asarray(adata.X[:, snps], dtype=np.float32)[rows]
+        return np.asarray(np.asarray(adata.X[:, snps], dtype=np.float32)[rows], order=order)
     from bed_reader import open_bed
 
     bed = adata.uns["ingest"]["bed"]
@@ -97,7 +99,7 @@ def read_dosages(adata: ad.AnnData, snps: slice | np.ndarray, rows: np.ndarray |
     file_rows = adata.obs["bed_row"].to_numpy()[rows]
     file_columns = adata.var["bed_column"].to_numpy()[snps]
     with open_bed(bed["path"], iid_count=bed["n_samples"], sid_count=bed["n_snps"], num_threads=1) as handle:
-        return handle.read(index=np.s_[file_rows, file_columns], dtype="float32", num_threads=1)
+        return handle.read(index=np.s_[file_rows, file_columns], dtype="float32", order=order, num_threads=1)
 
 
 def _read_plink_text(path: Path, columns: list[str]) -> pd.DataFrame:
@@ -131,7 +133,7 @@ def _check_bed(path: Path, *, n_samples: int, n_snps: int) -> None:
 
 
 def hwe_exact_p(n_het: np.ndarray, n_hom1: np.ndarray, n_hom2: np.ndarray) -> np.ndarray:
-    """Hardy-Weinberg exact test p-values (Wigginton et al. 2005), vectorised over SNPs.
+    """Hardy-Weinberg exact test p-values (Wigginton et al. 2005), compiled, one SNP at a time.
 
     The p-value sums the probabilities of every heterozygote count no more likely than the observed
     one, given the number of genotyped samples and of minor alleles (relative tolerance 1e-7, as in
@@ -146,26 +148,9 @@ def hwe_exact_p(n_het: np.ndarray, n_hom1: np.ndarray, n_hom2: np.ndarray) -> np
     -------
     One p-value per SNP (1 for a monomorphic SNP).
     """
-    n_het, n_hom1, n_hom2 = (np.asarray(a, dtype=np.int64) for a in (n_het, n_hom1, n_hom2))
-    n = n_het + n_hom1 + n_hom2
-    n_minor = np.minimum(2 * n_hom1 + n_het, 2 * n_hom2 + n_het)
-    p_values = np.ones(len(n))
-    keys = pd.DataFrame({"n": n, "minor": n_minor, "het": n_het})
-    for (samples, minor), group in keys.groupby(["n", "minor"]):
-        if minor == 0:
-            continue
-        het = np.arange(minor % 2, minor + 1, 2)
-        hom_minor = (minor - het) // 2
-        hom_major = samples - het - hom_minor
-        valid = hom_major >= 0
-        het, hom_minor, hom_major = het[valid], hom_minor[valid], hom_major[valid]
-        log_prob = het * np.log(2) - gammaln(het + 1) - gammaln(hom_minor + 1) - gammaln(hom_major + 1)
-        prob = np.exp(log_prob - log_prob.max())
-        prob /= prob.sum()
-        observed = prob[np.searchsorted(het, group["het"].to_numpy())]
-        tail = prob[None, :] <= observed[:, None] * (1 + 1e-7)
-        p_values[group.index] = np.minimum((tail * prob[None, :]).sum(axis=1), 1.0)
-    return p_values
+    from stratomics.kinds.hardy_weinberg import exact_p_values  # compiled: imported when first needed
+
+    return exact_p_values(*(np.asarray(counts, dtype=np.int64) for counts in (n_het, n_hom1, n_hom2)))
 
 
 def genotype_metrics(dosages: np.ndarray, index) -> pd.DataFrame:
@@ -195,8 +180,8 @@ def preprocess_genotypes(
     min_hwe_p: float = 1e-6,
 ) -> ad.AnnData:
     """SNP call rate, sample call rate, MAF and HWE filters (in this order), then monomorphic SNPs; additive
-    A1 dosage. The dosages are read a chunk of SNPs at a time, in two passes (:func:`snp_chunks`), so that
-    memory does not grow with the number of SNPs.
+    A1 dosage. The dosages are read a chunk of SNPs at a time (:func:`snp_chunks`), in two passes (the SNP and
+    sample call rates, then the rest), so that memory does not grow with the number of SNPs.
 
     Returns
     -------
@@ -204,12 +189,10 @@ def preprocess_genotypes(
     in the .bed) and the QC metrics: var call_rate, maf, a1_frequency, hwe_p; obs call_rate,
     missing_fraction, heterozygosity, x_inbreeding_f, genetic_sex.
     """
-    metrics = pd.concat([genotype_metrics(read_dosages(adata, snps), adata.var_names[snps])
-                         for snps in snp_chunks(adata)])  # fmt: skip
+    metrics, called = _first_pass(adata, min_call_rate)
     record.add_metrics(metrics)
     adata = record.drop(adata, metrics["call_rate"].to_numpy() < min_call_rate,
                         f"SNP call rate below {min_call_rate}")  # fmt: skip
-    called = sum(np.isfinite(read_dosages(adata, snps)).sum(axis=1) for snps in snp_chunks(adata))
     adata.obs["call_rate"] = called / adata.n_vars if adata.n_vars else np.nan
     adata = record.drop(adata, adata.obs["call_rate"].to_numpy() < min_sample_call_rate,
                         f"sample call rate below {min_sample_call_rate}", axis="sample")  # fmt: skip
@@ -228,6 +211,17 @@ def preprocess_genotypes(
     record.params.update(min_call_rate=min_call_rate, min_sample_call_rate=min_sample_call_rate,
                          min_maf=min_maf, min_hwe_p=min_hwe_p, coding="additive dosage of A1", unit="A1 allele dosage")  # fmt: skip
     return adata
+
+
+def _first_pass(adata: ad.AnnData, min_call_rate: float) -> tuple[pd.DataFrame, np.ndarray]:
+    """Per-SNP metrics over all samples (:func:`genotype_metrics`) and each sample's called genotypes among
+    the SNPs whose call rate is at least ``min_call_rate``, in one pass."""
+    tables, called = [], np.zeros(adata.n_obs)
+    for snps in snp_chunks(adata):
+        dosages = read_dosages(adata, snps)
+        tables.append(genotype_metrics(dosages, adata.var_names[snps]))
+        called += np.isfinite(dosages[:, tables[-1]["call_rate"].to_numpy() >= min_call_rate]).sum(axis=1)
+    return pd.concat(tables), called
 
 
 def _final_pass(adata: ad.AnnData, *, min_maf: float, min_hwe_p: float) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -1,0 +1,49 @@
+"""Compiled Hardy-Weinberg exact test (Wigginton, Cutler and Abecasis 2005), one SNP at a time."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+#: Relative tolerance under which a heterozygote count counts as no more likely than the observed one (as plink).
+TOLERANCE = 1e-7
+
+
+@numba.njit(cache=True, nogil=True)
+def exact_p_values(n_het: np.ndarray, n_hom1: np.ndarray, n_hom2: np.ndarray) -> np.ndarray:
+    """HWE exact p of each SNP from its genotype counts (int64 arrays); 1 for a monomorphic SNP.
+
+    The probabilities of every heterozygote count, given the samples and minor alleles, follow from the
+    recurrence between neighbouring counts, starting from the most likely one (no factorials).
+    """
+    p_values = np.ones(len(n_het))
+    minors = np.minimum(2 * n_hom1 + n_het, 2 * n_hom2 + n_het)
+    probabilities = np.zeros(max(minors.max(), 0) + 1) if len(n_het) else np.zeros(1)
+    for snp in range(len(n_het)):
+        het, minor = n_het[snp], minors[snp]
+        n = het + n_hom1[snp] + n_hom2[snp]
+        if minor == 0:
+            continue
+        middle = minor * (2 * n - minor) // (2 * n)
+        middle += (middle % 2) != (minor % 2)
+        probabilities[middle] = 1.0
+        total = 1.0
+        h, rare = middle, (minor - middle) // 2
+        common = n - h - rare
+        while h >= 2:  # fewer heterozygotes
+            probabilities[h - 2] = probabilities[h] * h * (h - 1.0) / (4.0 * (rare + 1.0) * (common + 1.0))
+            total += probabilities[h - 2]
+            h, rare, common = h - 2, rare + 1, common + 1
+        h, rare = middle, (minor - middle) // 2
+        common = n - h - rare
+        while h <= minor - 2:  # more heterozygotes
+            probabilities[h + 2] = probabilities[h] * 4.0 * rare * common / ((h + 2.0) * (h + 1.0))
+            total += probabilities[h + 2]
+            h, rare, common = h + 2, rare - 1, common - 1
+        threshold = probabilities[het] * (1 + TOLERANCE)
+        tail = 0.0
+        for h in range(minor % 2, minor + 1, 2):
+            if probabilities[h] <= threshold:
+                tail += probabilities[h]
+        p_values[snp] = min(tail / total, 1.0)
+    return p_values
