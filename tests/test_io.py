@@ -10,7 +10,7 @@ from stratomics.io import read_text_table
 from stratomics.kinds import read_assay
 from stratomics.kinds.cell_frequency import read_cell_frequency
 from stratomics.kinds.concentration import parse_concentrations, read_concentration
-from stratomics.kinds.genotypes import read_dosages, read_plink
+from stratomics.kinds.genotypes import genotype_codes, pack_dosages, read_dosages, read_plink
 from stratomics.kinds.olink_npx import read_olink_npx
 from stratomics.kinds.rna_counts import read_rna_counts
 from stratomics.kinds.table import read_table_assay
@@ -214,6 +214,9 @@ def test_plink_round_trip_and_disagreeing_files(tmp_path):
     assert assay.values.index.tolist() == iids
     adata = ad.AnnData(obs=assay.sample_info, var=assay.var, uns={"ingest": assay.uns})
     np.testing.assert_array_equal(read_dosages(adata, slice(None)), genotypes)
+    packed, rows = genotype_codes(adata, slice(None))  # the .bed's bytes, as packed from dosages in memory
+    np.testing.assert_array_equal(packed, pack_dosages(genotypes))
+    assert rows.tolist() == [0, 1, 2, 3, 4]
     np.testing.assert_array_equal(read_dosages(adata, np.array([3, 1]), rows=np.array([4, 0, 2])),
                                   genotypes[[4, 0, 2]][:, [3, 1]])  # fmt: skip
     subset = adata[[1, 3]][:, [2, 3]].copy()  # after QC filters: the file's rows and columns are kept

@@ -89,6 +89,16 @@ def read_dosages(adata: ad.AnnData, snps: slice | np.ndarray, rows: np.ndarray |
         return np.asarray(np.asarray(adata.X[:, snps], dtype=np.float32)[rows], order=order)
     from bed_reader import open_bed
 
+    bed = _bed_file(adata)
+    file_rows = adata.obs["bed_row"].to_numpy()[rows]
+    file_columns = adata.var["bed_column"].to_numpy()[snps]
+    with open_bed(bed["path"], iid_count=bed["n_samples"], sid_count=bed["n_snps"], num_threads=1) as handle:
+        return handle.read(index=np.s_[file_rows, file_columns], dtype="float32", order=order, num_threads=1)
+
+
+def _bed_file(adata: ad.AnnData) -> dict:
+    """The .bed an assay read by :func:`read_plink` refers to (path, n_samples, n_snps), checked to be there
+    and of the size the .fam and .bim gave at ingest."""
     bed = adata.uns["ingest"]["bed"]
     if not Path(bed["path"]).is_file():
         raise StratomicsInputError(
@@ -96,10 +106,39 @@ def read_dosages(adata: ad.AnnData, snps: slice | np.ndarray, rows: np.ndarray |
             f"(working directory {Path.cwd()}). Put the .bed/.bim/.fam back, or run the workflow again from ingest."
         )
     _check_bed(Path(bed["path"]), n_samples=bed["n_samples"], n_snps=bed["n_snps"])
-    file_rows = adata.obs["bed_row"].to_numpy()[rows]
-    file_columns = adata.var["bed_column"].to_numpy()[snps]
-    with open_bed(bed["path"], iid_count=bed["n_samples"], sid_count=bed["n_snps"], num_threads=1) as handle:
-        return handle.read(index=np.s_[file_rows, file_columns], dtype="float32", order=order, num_threads=1)
+    return bed
+
+
+#: The .bed code of each A1 dosage 0, 1 and 2 (two bits; :mod:`stratomics.kinds.genotype_kernels`).
+DOSAGE_CODES = (3, 2, 0)
+MISSING_CODE = 1
+
+
+def genotype_codes(adata: ad.AnnData, snps: slice | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two-bit genotype codes of some SNPs as a .bed holds them, and where each sample of ``adata`` is in them.
+
+    Returns
+    -------
+    SNPs x bytes (four samples to a byte), read from the .bed of an assay read by :func:`read_plink` or
+    packed from X (where a value other than 0, 1 or 2 counts as missing), and each sample's position (int64).
+    """
+    if adata.X is not None:
+        return pack_dosages(np.asarray(adata.X[:, snps])), np.arange(adata.n_obs, dtype=np.int64)
+    bed = _bed_file(adata)
+    packed = np.memmap(bed["path"], dtype=np.uint8, mode="r", offset=3,
+                       shape=(bed["n_snps"], (bed["n_samples"] + 3) // 4))  # fmt: skip
+    return np.asarray(packed[adata.var["bed_column"].to_numpy()[snps]]), adata.obs["bed_row"].to_numpy(dtype=np.int64)
+
+
+def pack_dosages(dosages: np.ndarray) -> np.ndarray:
+    """Samples x SNPs A1 dosages as .bed codes, SNPs x bytes (four samples to a byte, the first in the lowest bits)."""
+    n, m = dosages.shape
+    codes = np.zeros((m, -(-n // 4) * 4), dtype=np.uint8)  # the last byte's unused bits 0, as plink writes them
+    codes[:, :n] = MISSING_CODE
+    for dosage, code in enumerate(DOSAGE_CODES):
+        codes[:, :n][dosages.T == dosage] = code
+    quads = codes.reshape(m, -1, 4)
+    return quads[..., 0] | quads[..., 1] << 2 | quads[..., 2] << 4 | quads[..., 3] << 6
 
 
 def _read_plink_text(path: Path, columns: list[str]) -> pd.DataFrame:
@@ -148,23 +187,26 @@ def hwe_exact_p(n_het: np.ndarray, n_hom1: np.ndarray, n_hom2: np.ndarray) -> np
     -------
     One p-value per SNP (1 for a monomorphic SNP).
     """
-    from stratomics.kinds.hardy_weinberg import exact_p_values  # compiled: imported when first needed
+    from stratomics.kinds.genotype_kernels import exact_p_values  # compiled: imported when first needed
 
     return exact_p_values(*(np.asarray(counts, dtype=np.int64) for counts in (n_het, n_hom1, n_hom2)))
 
 
-def genotype_metrics(dosages: np.ndarray, index) -> pd.DataFrame:
-    """Per-SNP call rate, minor-allele frequency and HWE exact p from A1 dosages (NaN = missing)."""
-    called = np.isfinite(dosages)
-    counts = {g: (dosages == g).sum(axis=0) for g in (0, 1, 2)}
-    n_called = called.sum(axis=0)
-    a1_frequency = (counts[1] + 2 * counts[2]) / np.maximum(2 * n_called, 1)
+def genotype_metrics(counts: np.ndarray, index) -> pd.DataFrame:
+    """Per-SNP call rate, minor-allele and A1 frequency, HWE exact p and called samples from the number of
+    samples with each code (SNPs x 4, :func:`stratomics.kinds.genotype_kernels.code_counts`)."""
+    two_a1, missing, het, no_a1 = counts.T
+    n_called = two_a1 + het + no_a1
+    a1_frequency = (het + 2 * two_a1) / np.maximum(2 * n_called, 1)
+    with np.errstate(invalid="ignore"):
+        call_rate = n_called / (n_called + missing)
     return pd.DataFrame(
         {
-            "call_rate": n_called / len(dosages),
+            "call_rate": call_rate,
             "maf": np.minimum(a1_frequency, 1 - a1_frequency),
             "a1_frequency": a1_frequency,
-            "hwe_p": hwe_exact_p(counts[1], counts[0], counts[2]),
+            "hwe_p": hwe_exact_p(het, no_a1, two_a1),
+            "n_called": n_called,
         },
         index=index,
     )
@@ -216,65 +258,66 @@ def preprocess_genotypes(
 def _first_pass(adata: ad.AnnData, min_call_rate: float) -> tuple[pd.DataFrame, np.ndarray]:
     """Per-SNP metrics over all samples (:func:`genotype_metrics`) and each sample's called genotypes among
     the SNPs whose call rate is at least ``min_call_rate``, in one pass."""
-    tables, called = [], np.zeros(adata.n_obs)
+    from stratomics.kinds.genotype_kernels import add_sample_counts, code_counts
+
+    tables, sums = [], np.zeros((5, adata.n_obs))
     for snps in snp_chunks(adata):
-        dosages = read_dosages(adata, snps)
-        tables.append(genotype_metrics(dosages, adata.var_names[snps]))
-        called += np.isfinite(dosages[:, tables[-1]["call_rate"].to_numpy() >= min_call_rate]).sum(axis=1)
-    return pd.concat(tables), called
+        packed, rows = genotype_codes(adata, snps)
+        tables.append(genotype_metrics(code_counts(packed, rows), adata.var_names[snps]).drop(columns="n_called"))
+        selected = tables[-1]["call_rate"].to_numpy() >= min_call_rate
+        add_sample_counts(packed, rows, selected, np.zeros(len(selected), bool), np.zeros(len(selected)), sums)
+    return pd.concat(tables), sums[0]
 
 
 def _final_pass(adata: ad.AnnData, *, min_maf: float, min_hwe_p: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-SNP metrics (HWE as :func:`x_aware_hwe_p`, ``n_called``, ``missing_fraction``) and per-sample
-    metrics over the SNPs that pass the MAF and HWE filters (:func:`sample_genotype_metrics`), in one pass."""
+    """Per-SNP metrics (on chromosome X, HWE among the samples reported female, NaN without any;
+    ``n_called``, ``missing_fraction``) and per-sample metrics over the SNPs that pass the MAF and HWE filters
+    (:func:`sample_genotype_metrics`), in one pass."""
+    from stratomics.kinds.genotype_kernels import code_counts
+
     on_x = _on_x(adata.var)
     females = (_reported_sex(adata.obs) == "female").to_numpy()
     tables, sums = [], SampleSums(adata.n_obs)
     for snps in snp_chunks(adata):
-        dosages = read_dosages(adata, snps)
-        metrics = genotype_metrics(dosages, adata.var_names[snps])
+        packed, rows = genotype_codes(adata, snps)
+        metrics = genotype_metrics(code_counts(packed, rows), adata.var_names[snps])
         chunk_on_x = on_x[snps]
-        if chunk_on_x.any():
-            x_p = genotype_metrics(dosages[np.ix_(females, chunk_on_x)], metrics.index[chunk_on_x])["hwe_p"]
-            metrics.loc[chunk_on_x, "hwe_p"] = x_p.to_numpy() if females.any() else np.nan
-        metrics["n_called"] = np.isfinite(dosages).sum(axis=0)
+        if chunk_on_x.any():  # males are hemizygous: HWE among females only, as plink
+            x_metrics = genotype_metrics(code_counts(packed[chunk_on_x], rows[females]), metrics.index[chunk_on_x])
+            metrics.loc[chunk_on_x, "hwe_p"] = x_metrics["hwe_p"].to_numpy() if females.any() else np.nan
         metrics["missing_fraction"] = 1 - metrics["call_rate"]
         kept = ((metrics["maf"] >= min_maf) & ~(metrics["hwe_p"] < min_hwe_p) & (metrics["maf"] > 0)
                 & (metrics["n_called"] >= 2)).to_numpy()  # fmt: skip
-        sums.add(dosages[:, kept], chunk_on_x[kept])
+        sums.add(packed, rows, kept, on_x=chunk_on_x, a1_frequency=metrics["a1_frequency"].to_numpy())
         tables.append(metrics)
     return pd.concat(tables), sums.metrics(adata.obs_names)
 
 
 class SampleSums:
-    """Per-sample counts over SNP chunks: called and heterozygous autosomal calls, called X calls, and the
-    observed and expected heterozygous X calls (:func:`sample_genotype_metrics`)."""
+    """Per-sample counts over SNP chunks: called genotypes, called and heterozygous autosomal genotypes, and the
+    observed and expected heterozygous X genotypes (:func:`sample_genotype_metrics`)."""
 
     def __init__(self, n_samples: int):
-        self.called, self.autosomal_called, self.autosomal_het, self.x_observed, self.x_expected = np.zeros((5, n_samples))
+        self.sums = np.zeros((5, n_samples))
         self.n_snps = self.n_x_snps = 0
 
-    def add(self, dosages: np.ndarray, on_x: np.ndarray) -> None:
-        """Add a chunk of dosages (samples x SNPs) and which of its SNPs lie on chromosome X."""
-        called = np.isfinite(dosages)
-        autosomal = ~on_x
-        self.called += called.sum(axis=1)
-        self.autosomal_called += called[:, autosomal].sum(axis=1)
-        self.autosomal_het += (dosages[:, autosomal] == 1).sum(axis=1)
-        self.n_snps += dosages.shape[1]
-        if on_x.any():
-            x_dosages = dosages[:, on_x]
-            frequency = np.nanmean(x_dosages, axis=0) / 2
-            self.x_expected += np.where(called[:, on_x], 2 * frequency * (1 - frequency), 0).sum(axis=1)
-            self.x_observed += (x_dosages == 1).sum(axis=1)
-            self.n_x_snps += int(on_x.sum())
+    def add(self, packed: np.ndarray, rows: np.ndarray, selected: np.ndarray, *, on_x: np.ndarray,
+            a1_frequency: np.ndarray) -> None:  # fmt: skip
+        """Add the selected SNPs of a chunk of codes (:func:`genotype_codes`), given which lie on chromosome X
+        and their A1 frequencies."""
+        from stratomics.kinds.genotype_kernels import add_sample_counts
+
+        add_sample_counts(packed, rows, selected, on_x, 2 * a1_frequency * (1 - a1_frequency), self.sums)
+        self.n_snps += int(selected.sum())
+        self.n_x_snps += int((selected & on_x).sum())
 
     def metrics(self, index: pd.Index) -> pd.DataFrame:
         """missing_fraction, heterozygosity and x_inbreeding_f (NaN without X SNPs) of each sample."""
-        x_f = 1 - self.x_observed / np.where(self.x_expected > 0, self.x_expected, np.nan)
+        called, autosomal_called, autosomal_het, x_observed, x_expected = self.sums
+        x_f = 1 - x_observed / np.where(x_expected > 0, x_expected, np.nan)
         return pd.DataFrame({
-            "missing_fraction": 1 - self.called / self.n_snps if self.n_snps else np.nan,
-            "heterozygosity": self.autosomal_het / np.maximum(self.autosomal_called, 1),
+            "missing_fraction": 1 - called / self.n_snps if self.n_snps else np.nan,
+            "heterozygosity": autosomal_het / np.maximum(autosomal_called, 1),
             "x_inbreeding_f": x_f if self.n_x_snps else np.nan,
         }, index=index)  # fmt: skip
 
@@ -295,9 +338,13 @@ def sample_genotype_metrics(adata: ad.AnnData) -> pd.DataFrame:
     -------
     Columns heterozygosity and x_inbreeding_f (NaN without X SNPs), one row per sample.
     """
+    from stratomics.kinds.genotype_kernels import code_counts
+
     on_x, sums = _on_x(adata.var), SampleSums(adata.n_obs)
     for snps in snp_chunks(adata):
-        sums.add(read_dosages(adata, snps), on_x[snps])
+        packed, rows = genotype_codes(adata, snps)
+        frequency = genotype_metrics(code_counts(packed, rows), adata.var_names[snps])["a1_frequency"].to_numpy()
+        sums.add(packed, rows, np.ones(len(frequency), bool), on_x=on_x[snps], a1_frequency=frequency)
     return sums.metrics(adata.obs_names)[["heterozygosity", "x_inbreeding_f"]]
 
 

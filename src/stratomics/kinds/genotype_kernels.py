@@ -1,4 +1,8 @@
-"""Compiled Hardy-Weinberg exact test (Wigginton, Cutler and Abecasis 2005), one SNP at a time."""
+"""Compiled genotype kernels: genotype counts from PLINK 1 two-bit codes and the Hardy-Weinberg exact test.
+
+Codes as in a .bed (four samples to a byte, the first in the lowest bits): 0 = two copies of A1,
+1 = missing, 2 = heterozygous, 3 = no copy of A1.
+"""
 
 from __future__ import annotations
 
@@ -47,3 +51,39 @@ def exact_p_values(n_het: np.ndarray, n_hom1: np.ndarray, n_hom2: np.ndarray) ->
                 tail += probabilities[h]
         p_values[snp] = min(tail / total, 1.0)
     return p_values
+
+
+@numba.njit(cache=True, nogil=True)
+def code_counts(packed: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Per SNP (row of ``packed``, SNPs x bytes), how many of the samples at ``rows`` have each code: SNPs x 4."""
+    counts = np.zeros((packed.shape[0], 4), dtype=np.int64)
+    for snp in range(packed.shape[0]):
+        codes = packed[snp]
+        for row in rows:
+            counts[snp, (codes[row >> 2] >> ((row & 3) << 1)) & 3] += 1
+    return counts
+
+
+@numba.njit(cache=True, nogil=True)
+def add_sample_counts(packed, rows, selected, on_x, x_expected_het, sums) -> None:
+    """Add each sample's counts over the selected SNPs to ``sums`` (5 x samples): called genotypes, called and
+    heterozygous autosomal genotypes, heterozygous X genotypes and their expected number (``x_expected_het``
+    per SNP, counted where the sample is called)."""
+    called, autosomal_called, autosomal_het, x_het, x_expected = sums[0], sums[1], sums[2], sums[3], sums[4]
+    for snp in range(packed.shape[0]):
+        if not selected[snp]:
+            continue
+        codes = packed[snp]
+        if on_x[snp]:
+            expected = x_expected_het[snp]
+            for sample in range(len(rows)):
+                code = (codes[rows[sample] >> 2] >> ((rows[sample] & 3) << 1)) & 3
+                called[sample] += code != 1
+                x_het[sample] += code == 2
+                x_expected[sample] += expected * (code != 1)
+        else:
+            for sample in range(len(rows)):
+                code = (codes[rows[sample] >> 2] >> ((rows[sample] & 3) << 1)) & 3
+                called[sample] += code != 1
+                autosomal_called[sample] += code != 1
+                autosomal_het[sample] += code == 2
