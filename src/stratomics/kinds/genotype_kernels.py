@@ -65,11 +65,11 @@ def code_counts(packed: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def add_sample_counts(packed, rows, selected, on_x, x_expected_het, sums) -> None:
-    """Add each sample's counts over the selected SNPs to ``sums`` (5 x samples): called genotypes, called and
-    heterozygous autosomal genotypes, heterozygous X genotypes and their expected number (``x_expected_het``
-    per SNP, counted where the sample is called)."""
-    called, autosomal_called, autosomal_het, x_het, x_expected = sums[0], sums[1], sums[2], sums[3], sums[4]
+def add_sample_counts(packed, rows, selected, on_x, x_expected_het, counts, x_expected) -> None:
+    """Add each sample's counts over the selected SNPs: to ``counts`` (int32, 4 x samples) its called genotypes,
+    called and heterozygous autosomal genotypes and heterozygous X genotypes, to ``x_expected`` the expected
+    number of the latter (``x_expected_het`` per X SNP, where the sample is called)."""
+    called, autosomal_called, autosomal_het, x_het = counts[0], counts[1], counts[2], counts[3]
     for snp in range(packed.shape[0]):
         if not selected[snp]:
             continue
@@ -81,7 +81,7 @@ def add_sample_counts(packed, rows, selected, on_x, x_expected_het, sums) -> Non
                 called[sample] += code != 1
                 x_het[sample] += code == 2
                 x_expected[sample] += expected * (code != 1)
-        else:
+        else:  # integer counters: the loop vectorises
             for sample in range(len(rows)):
                 code = (codes[rows[sample] >> 2] >> ((rows[sample] & 3) << 1)) & 3
                 called[sample] += code != 1

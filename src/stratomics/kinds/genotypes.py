@@ -258,15 +258,15 @@ def preprocess_genotypes(
 def _first_pass(adata: ad.AnnData, min_call_rate: float) -> tuple[pd.DataFrame, np.ndarray]:
     """Per-SNP metrics over all samples (:func:`genotype_metrics`) and each sample's called genotypes among
     the SNPs whose call rate is at least ``min_call_rate``, in one pass."""
-    from stratomics.kinds.genotype_kernels import add_sample_counts, code_counts
+    from stratomics.kinds.genotype_kernels import code_counts
 
-    tables, sums = [], np.zeros((5, adata.n_obs))
+    tables, sums = [], SampleSums(adata.n_obs)
     for snps in snp_chunks(adata):
         packed, rows = genotype_codes(adata, snps)
         tables.append(genotype_metrics(code_counts(packed, rows), adata.var_names[snps]).drop(columns="n_called"))
         selected = tables[-1]["call_rate"].to_numpy() >= min_call_rate
-        add_sample_counts(packed, rows, selected, np.zeros(len(selected), bool), np.zeros(len(selected)), sums)
-    return pd.concat(tables), sums[0]
+        sums.add(packed, rows, selected, on_x=np.zeros(len(selected), bool), a1_frequency=np.zeros(len(selected)))
+    return pd.concat(tables), sums.counts[0].astype(float)
 
 
 def _final_pass(adata: ad.AnnData, *, min_maf: float, min_hwe_p: float) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -298,7 +298,7 @@ class SampleSums:
     observed and expected heterozygous X genotypes (:func:`sample_genotype_metrics`)."""
 
     def __init__(self, n_samples: int):
-        self.sums = np.zeros((5, n_samples))
+        self.counts, self.x_expected = np.zeros((4, n_samples), dtype=np.int32), np.zeros(n_samples)
         self.n_snps = self.n_x_snps = 0
 
     def add(self, packed: np.ndarray, rows: np.ndarray, selected: np.ndarray, *, on_x: np.ndarray,
@@ -307,14 +307,15 @@ class SampleSums:
         and their A1 frequencies."""
         from stratomics.kinds.genotype_kernels import add_sample_counts
 
-        add_sample_counts(packed, rows, selected, on_x, 2 * a1_frequency * (1 - a1_frequency), self.sums)
+        add_sample_counts(packed, rows, selected, on_x, 2 * a1_frequency * (1 - a1_frequency), self.counts,
+                          self.x_expected)  # fmt: skip
         self.n_snps += int(selected.sum())
         self.n_x_snps += int((selected & on_x).sum())
 
     def metrics(self, index: pd.Index) -> pd.DataFrame:
         """missing_fraction, heterozygosity and x_inbreeding_f (NaN without X SNPs) of each sample."""
-        called, autosomal_called, autosomal_het, x_observed, x_expected = self.sums
-        x_f = 1 - x_observed / np.where(x_expected > 0, x_expected, np.nan)
+        called, autosomal_called, autosomal_het, x_observed = self.counts.astype(float)
+        x_f = 1 - x_observed / np.where(self.x_expected > 0, self.x_expected, np.nan)
         return pd.DataFrame({
             "missing_fraction": 1 - called / self.n_snps if self.n_snps else np.nan,
             "heterozygosity": autosomal_het / np.maximum(autosomal_called, 1),
