@@ -11,6 +11,8 @@ import numpy as np
 
 #: Relative tolerance under which a heterozygote count counts as no more likely than the observed one (as plink).
 TOLERANCE = 1e-7
+#: Heterozygote counts less likely than this (relative to the most likely one) are left out: they cannot change p.
+NEGLIGIBLE = 1e-300
 
 
 @numba.njit(cache=True, nogil=True)
@@ -18,7 +20,8 @@ def exact_p_values(n_het: np.ndarray, n_hom1: np.ndarray, n_hom2: np.ndarray) ->
     """HWE exact p of each SNP from its genotype counts (int64 arrays); 1 for a monomorphic SNP.
 
     The probabilities of every heterozygote count, given the samples and minor alleles, follow from the
-    recurrence between neighbouring counts, starting from the most likely one (no factorials).
+    recurrence between neighbouring counts, starting from the most likely one (no factorials), and stop
+    where they fall below :data:`NEGLIGIBLE` of it.
     """
     p_values = np.ones(len(n_het))
     minors = np.minimum(2 * n_hom1 + n_het, 2 * n_hom2 + n_het)
@@ -34,21 +37,25 @@ def exact_p_values(n_het: np.ndarray, n_hom1: np.ndarray, n_hom2: np.ndarray) ->
         total = 1.0
         h, rare = middle, (minor - middle) // 2
         common = n - h - rare
-        while h >= 2:  # fewer heterozygotes
+        while h >= 2 and probabilities[h] > NEGLIGIBLE:  # fewer heterozygotes, until the tail vanishes
             probabilities[h - 2] = probabilities[h] * h * (h - 1.0) / (4.0 * (rare + 1.0) * (common + 1.0))
             total += probabilities[h - 2]
             h, rare, common = h - 2, rare + 1, common + 1
+        lowest = h
         h, rare = middle, (minor - middle) // 2
         common = n - h - rare
-        while h <= minor - 2:  # more heterozygotes
+        while h <= minor - 2 and probabilities[h] > NEGLIGIBLE:  # more heterozygotes
             probabilities[h + 2] = probabilities[h] * 4.0 * rare * common / ((h + 2.0) * (h + 1.0))
             total += probabilities[h + 2]
             h, rare, common = h + 2, rare - 1, common - 1
+        if het < lowest or het > h:  # less likely than NEGLIGIBLE: p below 1e-290
+            p_values[snp] = 0.0
+            continue
         threshold = probabilities[het] * (1 + TOLERANCE)
         tail = 0.0
-        for h in range(minor % 2, minor + 1, 2):
-            if probabilities[h] <= threshold:
-                tail += probabilities[h]
+        for count in range(lowest, h + 1, 2):
+            if probabilities[count] <= threshold:
+                tail += probabilities[count]
         p_values[snp] = min(tail / total, 1.0)
     return p_values
 
@@ -59,8 +66,14 @@ def code_counts(packed: np.ndarray, rows: np.ndarray) -> np.ndarray:
     counts = np.zeros((packed.shape[0], 4), dtype=np.int64)
     for snp in range(packed.shape[0]):
         codes = packed[snp]
-        for row in rows:
-            counts[snp, (codes[row >> 2] >> ((row & 3) << 1)) & 3] += 1
+        two, missing, het = 0, 0, 0
+        for row in rows:  # scalar sums: the loop vectorises
+            code = (codes[row >> 2] >> ((row & 3) << 1)) & 3
+            two += code == 0
+            missing += code == 1
+            het += code == 2
+        counts[snp, 0], counts[snp, 1], counts[snp, 2] = two, missing, het
+        counts[snp, 3] = len(rows) - two - missing - het
     return counts
 
 
