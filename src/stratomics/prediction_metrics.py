@@ -125,18 +125,39 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def _weighted_logistic(y: np.ndarray, design: np.ndarray, weights: np.ndarray, offset: np.ndarray,
-                       max_iter: int = 50) -> np.ndarray:  # fmt: skip
-    """Maximum-likelihood logistic coefficients (Newton) of each row of patient weights: resamples x terms."""
-    from scipy import special
+@numba.njit(cache=True, nogil=True)
+def _logistic_sums(y, design, weights, offset, beta):
+    """Score and information of a logistic model at ``beta`` (resamples x terms) for each row of
+    patient ``weights``, in one pass over the patients drawn: (resamples x terms, resamples x terms x terms)."""
+    n_resamples, n_terms = beta.shape
+    score = np.zeros((n_resamples, n_terms))
+    information = np.zeros((n_resamples, n_terms, n_terms))
+    for b in range(n_resamples):
+        for i in range(len(y)):
+            w = weights[b, i]
+            if w == 0:
+                continue
+            eta = offset[i]
+            for j in range(n_terms):
+                eta += beta[b, j] * design[i, j]
+            mu = 1.0 / (1.0 + np.exp(-eta))
+            residual, curvature = w * (y[i] - mu), w * mu * (1.0 - mu)
+            for j in range(n_terms):
+                score[b, j] += residual * design[i, j]
+                for k in range(n_terms):
+                    information[b, j, k] += curvature * design[i, j] * design[i, k]
+    return score, information
 
-    beta = np.zeros((len(weights), design.shape[1]))
+
+def _weighted_logistic(y: np.ndarray, design: np.ndarray, weights: np.ndarray, offset: np.ndarray,
+                       start: np.ndarray | None = None, max_iter: int = 50) -> np.ndarray:  # fmt: skip
+    """Maximum-likelihood logistic coefficients (Newton from ``start``, default 0) of each row of
+    patient weights: resamples x terms."""
+    y, design, offset = (np.ascontiguousarray(values, dtype=float) for values in (y, design, offset))
+    beta = np.zeros((len(weights), design.shape[1])) + (0 if start is None else start)
     running = np.arange(len(weights))  # resamples not converged yet
     for _ in range(max_iter):
-        mu = special.expit(offset + beta[running] @ design.T)
-        W = weights[running] * mu * (1 - mu)
-        information = np.einsum("bn,np,nq->bpq", W, design, design)
-        score = (weights[running] * (y - mu)) @ design
+        score, information = _logistic_sums(y, design, np.ascontiguousarray(weights[running]), offset, beta[running])
         step = (np.linalg.pinv(information) @ score[..., None])[..., 0]
         beta[running] += step
         running = running[np.abs(step).max(axis=1) >= 1e-12 * (1 + np.abs(beta[running]).max(axis=1))]
@@ -154,9 +175,12 @@ def calibration(y: np.ndarray, p: np.ndarray, weights: np.ndarray | None = None)
     """
     W = np.ones((1, len(y))) if weights is None else weights
     log_odds = _logit(p)
-    ones = np.ones((len(y), 1))
-    intercept = _weighted_logistic(y, ones, W, log_odds)[:, 0]
-    slope = _weighted_logistic(y, np.column_stack([ones, log_odds]), W, np.zeros(len(y)))[:, 1]
+    ones, each_once = np.ones((len(y), 1)), np.ones((1, len(y)))
+    fits = []
+    for design, offset in [(ones, log_odds), (np.column_stack([ones, log_odds]), np.zeros(len(y)))]:
+        whole_sample = _weighted_logistic(y, design, each_once, offset)  # a close start for every resample
+        fits.append(_weighted_logistic(y, design, W, offset, start=whole_sample))
+    intercept, slope = fits[0][:, 0], fits[1][:, 1]
     return (intercept[0], slope[0]) if weights is None else (intercept, slope)
 
 
