@@ -1,6 +1,8 @@
 """Paper figures: what they draw is checked against the data (censoring, numbers at risk, thresholds, text size)."""
 
+import anndata as ad
 import matplotlib
+import mudata as md
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +11,7 @@ from matplotlib import pyplot as plt
 from stratomics import figures
 from stratomics.outcomes import kaplan_meier_table, table_one
 from stratomics.plot import SMALLEST_FONT
+from stratomics.subgroups import umap_table
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +85,8 @@ def test_no_text_in_the_paper_figures_is_smaller_than_the_journal_minimum(cohort
 def test_embedding_shows_the_confidence_on_a_colour_bar_and_legends_outside_the_data():
     rng = np.random.default_rng(5)
     n = 200
-    coordinates = pd.DataFrame({"patient_id": [f"P{i}" for i in range(n)], "umap_1": rng.normal(size=n),
-                                "umap_2": rng.normal(size=n)})  # fmt: skip
+    coordinates = pd.DataFrame({"patient_id": [f"P{i}" for i in range(n)], "embedding_1": rng.normal(size=n),
+                                "embedding_2": rng.normal(size=n), "method": "umap"})  # fmt: skip
     obs = pd.DataFrame({"subgroup": rng.choice(["S1", "S2", "S10"], n), "site": rng.choice(["LUX", "BEL"], n),
                         "subgroup_confidence": rng.choice([0.44, 0.8, 1.0], n)},  # few levels, still a colour bar
                        index=coordinates["patient_id"])  # fmt: skip
@@ -93,6 +96,7 @@ def test_embedding_shows_the_confidence_on_a_colour_bar_and_legends_outside_the_
     colour_bar = fig.axes[-1]
     assert colour_bar.get_ylabel() == "Subgroup confidence" and colour_bar.get_ylim() == (0.0, 1.0)
     assert confidence_ax.get_legend() is None and confidence_ax.get_title() == "Subgroup confidence"
+    assert (subgroup_ax.get_xlabel(), subgroup_ax.get_ylabel()) == ("UMAP 1", "UMAP 2")
     assert [text.get_text() for text in subgroup_ax.get_legend().get_texts()] == ["S1", "S2", "S10"]
     for ax in (subgroup_ax, site_ax):
         legend = ax.get_legend().get_window_extent()
@@ -265,4 +269,29 @@ def test_volcano_and_manhattan_labels_do_not_overlap_and_stay_inside_their_panel
             assert not any(box.overlaps(other) for _, other in boxes[i + 1:]), name
     assert figures.named_labels(crowded.loc[:0])[0] == "Protein name 0"
     assert figures.short_label("a very long protein name indeed", 14) == "a very long p…"
+    plt.close("all")
+
+
+def _space(dimensions: int, n: int = 60) -> md.MuData:
+    """A MuData whose subgroup space has ``dimensions`` columns, the first patient not placed."""
+    scores = np.random.default_rng(dimensions).normal(size=(n, dimensions))
+    scores[0] = np.nan
+    mdata = md.MuData({"labs": ad.AnnData(np.zeros((n, 1)), obs=pd.DataFrame(index=[f"P{i}" for i in range(n)]))})
+    mdata.obsm["X_subgroup_space"] = scores
+    return mdata
+
+
+def test_embedding_of_a_space_with_one_or_two_dimensions_is_the_space_itself():
+    flat, plane = _space(1), _space(2)
+    line = umap_table(flat, seed=3)
+    assert line["method"].unique().tolist() == ["subgroup_space_jittered"] and len(line) == 59  # P0 not placed
+    np.testing.assert_array_equal(line["embedding_1"], flat.obsm["X_subgroup_space"][1:, 0])
+    assert line["embedding_2"].between(-1, 1).all() and line["embedding_2"].std() > 0.3
+    pd.testing.assert_frame_equal(line, umap_table(flat, seed=3))  # seeded
+    assert not line["embedding_2"].equals(umap_table(flat, seed=4)["embedding_2"])
+    table = umap_table(plane)
+    np.testing.assert_array_equal(table[["embedding_1", "embedding_2"]], plane.obsm["X_subgroup_space"][1:])
+    obs = pd.DataFrame({"subgroup": "S1"}, index=line["patient_id"])
+    ax = figures.embedding(line, obs, ["subgroup"]).axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("Subgroup space", "Random jitter")
     plt.close("all")

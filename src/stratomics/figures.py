@@ -40,14 +40,18 @@ def subgroup_palette(subgroups) -> dict:
 #: Panel titles of known patient columns (others: the column name in words).
 PANEL_TITLES = {"subgroup": "Subgroup", "subgroup_confidence": "Subgroup confidence", "crp": "CRP"}
 
+#: Axis labels of the embedding figure by how the coordinates were made.
+AXIS_LABELS = {"umap": ("UMAP 1", "UMAP 2"), "subgroup_space": ("Subgroup space 1", "Subgroup space 2"),
+               "subgroup_space_jittered": ("Subgroup space", "Random jitter")}  # fmt: skip
+
 
 def embedding(coordinates: pd.DataFrame, obs: pd.DataFrame, colour_by: list[str]):
-    """UMAP of the integrated factors, one panel per patient characteristic.
+    """The subgroup space in two dimensions (UMAP, or the space itself), one panel per patient characteristic.
 
     Parameters
     ----------
     coordinates
-        patient_id, umap_1, umap_2.
+        patient_id, embedding_1, embedding_2, method (:func:`stratomics.subgroups.umap_table`).
     obs
         Patient table (index patient_id) with ``subgroup``, ``subgroup_confidence`` and ``colour_by``.
     colour_by
@@ -59,6 +63,7 @@ def embedding(coordinates: pd.DataFrame, obs: pd.DataFrame, colour_by: list[str]
     The figure.
     """
     frame = coordinates.set_index("patient_id").join(obs[colour_by])
+    x_label, y_label = AXIS_LABELS[coordinates["method"].iloc[0]]
     columns = min(len(colour_by), 2)
     rows = int(np.ceil(len(colour_by) / columns))
     with figure_style():
@@ -67,17 +72,17 @@ def embedding(coordinates: pd.DataFrame, obs: pd.DataFrame, colour_by: list[str]
             values, title = frame[column], PANEL_TITLES.get(column, column.replace("_", " ").capitalize())
             if _is_continuous(values) or column == "subgroup_confidence":
                 limits = (0, 1) if column == "subgroup_confidence" else (None, None)
-                points = ax.scatter(frame["umap_1"], frame["umap_2"], c=values, s=3, cmap="viridis", vmin=limits[0],
+                points = ax.scatter(frame["embedding_1"], frame["embedding_2"], c=values, s=3, cmap="viridis", vmin=limits[0],
                                     vmax=limits[1], rasterized=True, linewidths=0)  # fmt: skip
                 fig.colorbar(points, ax=ax, shrink=0.7, label=title)
             else:
                 palette = subgroup_palette(values.dropna().unique()) if column == "subgroup" else PALETTE
-                sns.scatterplot(x=frame["umap_1"], y=frame["umap_2"], hue=values.astype("string"), s=4,
+                sns.scatterplot(x=frame["embedding_1"], y=frame["embedding_2"], hue=values.astype("string"), s=4,
                                 palette=palette, linewidth=0, rasterized=True, ax=ax,
                                 hue_order=sorted(values.dropna().astype(str).unique(), key=_natural))  # fmt: skip
                 ax.legend(title=title, markerscale=2, frameon=False, fontsize=SMALLEST_FONT, loc="upper left",
                           bbox_to_anchor=(1.0, 1.0))  # outside the data  # fmt: skip
-            ax.set(title=title, xlabel="UMAP 1", ylabel="UMAP 2", xticks=[], yticks=[])
+            ax.set(title=title, xlabel=x_label, ylabel=y_label, xticks=[], yticks=[])
         for ax in axes.ravel()[len(colour_by) :]:
             ax.axis("off")
         fig.tight_layout()

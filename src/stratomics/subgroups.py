@@ -323,20 +323,31 @@ def embedding_table(mdata) -> pd.DataFrame:
 
 
 def umap_table(mdata, *, seed: int = 0, n_neighbors: int = 15) -> pd.DataFrame:
-    """Two-dimensional UMAP of the subgroup space (seeded, hence single-threaded), for figures.
+    """Two-dimensional view of the subgroup space for figures: a seeded (hence single-threaded) UMAP.
+
+    A space of one or two dimensions is drawn as it is (UMAP would only distort it, and on one
+    dimension umap-learn takes minutes: 77 s for 8,500 patients against 11 s on five): two
+    dimensions as they are, one against a seeded uniform jitter.
 
     Returns
     -------
-    One row per patient with coordinates: patient_id, umap_1, umap_2.
+    One row per placed patient: patient_id, embedding_1, embedding_2, and method (umap,
+    subgroup_space or subgroup_space_jittered).
     """
-    import umap
-
     scores = mdata.obsm["X_subgroup_space"]
     placed = ~np.isnan(scores).any(axis=1)
-    reducer = umap.UMAP(n_neighbors=min(n_neighbors, placed.sum() - 1), random_state=seed, n_jobs=1)
-    coordinates = reducer.fit_transform(scores[placed])
-    return pd.DataFrame({"patient_id": mdata.obs_names[placed], "umap_1": coordinates[:, 0],
-                         "umap_2": coordinates[:, 1]})  # fmt: skip
+    if scores.shape[1] > 2:
+        import umap
+
+        reducer = umap.UMAP(n_neighbors=min(n_neighbors, placed.sum() - 1), random_state=seed, n_jobs=1)
+        coordinates, method = reducer.fit_transform(scores[placed]), "umap"
+    elif scores.shape[1] == 2:
+        coordinates, method = scores[placed], "subgroup_space"
+    else:
+        jitter = np.random.default_rng(seed).uniform(-1, 1, placed.sum())
+        coordinates, method = np.column_stack([scores[placed, 0], jitter]), "subgroup_space_jittered"
+    return pd.DataFrame({"patient_id": mdata.obs_names[placed], "embedding_1": coordinates[:, 0],
+                         "embedding_2": coordinates[:, 1], "method": method})  # fmt: skip
 
 
 def strip_patient_data(model: SubgroupModel, scales: dict | None = None, *, min_count: int = 5) -> SubgroupModel:
