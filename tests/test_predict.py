@@ -102,8 +102,8 @@ def test_survival_signal_is_found_by_the_elastic_net_cox_model_and_boosting():
 
 def test_results_are_reproducible_with_the_seed():
     mdata = cohort(n=150, n_features=100, planted=(1,))
-    first = evaluate(mdata, BINARY, feature_sets=["all"], n_jobs=2)[1]
-    second = evaluate(mdata, BINARY, feature_sets=["all"], n_jobs=1)[1]
+    first = evaluate(mdata, BINARY, feature_sets=["all"], n_jobs=2, n_bootstrap=300)[1]  # 3 batches of resamples
+    second = evaluate(mdata, BINARY, feature_sets=["all"], n_jobs=1, n_bootstrap=300)[1]
     pd.testing.assert_frame_equal(first.performance, second.performance)
     pd.testing.assert_frame_equal(first.predictions, second.predictions)
 

@@ -558,13 +558,15 @@ def performance_statistic(target, risks: dict[str, np.ndarray], horizons=(365,))
     return statistic
 
 
-def performance_table(target, risks: dict[str, np.ndarray], *, horizons, n_bootstrap: int, seed: int) -> pd.DataFrame:
-    """Metrics with patient-bootstrap 95% intervals: feature_set, metric, estimate, ci_low, ci_high, n, n_events."""
+def performance_table(target, risks: dict[str, np.ndarray], *, horizons, n_bootstrap: int, seed: int,
+                      threads: int = 1) -> pd.DataFrame:  # fmt: skip
+    """Metrics with patient-bootstrap 95% intervals (scored in ``threads``): feature_set, metric, estimate,
+    ci_low, ci_high, n, n_events."""
 
     statistic = performance_statistic(target, risks, horizons)
     n = len(target)
     estimate = statistic(np.ones((1, n))).iloc[0].rename("estimate")
-    intervals = bootstrap_intervals(statistic, n, n_bootstrap=n_bootstrap, seed=seed)
+    intervals = bootstrap_intervals(statistic, n, n_bootstrap=n_bootstrap, seed=seed, threads=threads)
     table = pd.concat([estimate, intervals], axis=1).rename_axis(["feature_set", "metric"]).reset_index()
     events = target["event"] if _is_survival(target) else target
     return table.assign(n=n, n_events=int(events.sum()))
@@ -748,7 +750,7 @@ def evaluate_outcome(predictors: Predictors, obs: pd.DataFrame, outcome: str, *,
                 held_out[feature_set], held_out_probability = site_held_out_risk(X, target, sites, **options)
                 predictions.append(predictions[-1].assign(validation="leave_one_site_out", risk=held_out[feature_set],
                                                           event_probability=held_out_probability))  # fmt: skip
-        options = dict(horizons=horizons, n_bootstrap=n_bootstrap, seed=seed)
+        options = dict(horizons=horizons, n_bootstrap=n_bootstrap, seed=seed, threads=n_jobs)
         log.info("predict %s: %s: %d bootstrap resamples of the metrics", outcome, model, n_bootstrap)
         performance.append(performance_table(target, cv_risk, **options).assign(model=model, validation="nested_cv"))
         if site:

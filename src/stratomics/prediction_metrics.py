@@ -310,7 +310,7 @@ def bootstrap_counts(n_patients: int, *, n_bootstrap: int, seed: int) -> np.ndar
                      for _ in range(n_bootstrap)]).astype(float)  # fmt: skip
 
 
-def bootstrap_intervals(statistic, n_patients: int, *, n_bootstrap: int, seed: int) -> pd.DataFrame:
+def bootstrap_intervals(statistic, n_patients: int, *, n_bootstrap: int, seed: int, threads: int = 1) -> pd.DataFrame:
     """Percentile 95% intervals of a statistic of resampled patients.
 
     Parameters
@@ -319,12 +319,19 @@ def bootstrap_intervals(statistic, n_patients: int, *, n_bootstrap: int, seed: i
         Function of patient weights (resamples x patients) returning a frame with one row per resample.
     n_patients, n_bootstrap, seed
         Patients to resample with replacement, resamples, random seed.
+    threads
+        Batches of 100 resamples scored at once (the numbers do not depend on it).
 
     Returns
     -------
     One row per column of the statistic: ci_low, ci_high (NaN-robust over resamples).
     """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
     counts = bootstrap_counts(n_patients, n_bootstrap=n_bootstrap, seed=seed)
-    draws = pd.concat([statistic(chunk) for chunk in np.array_split(counts, max(1, len(counts) // 100))],
-                      ignore_index=True)  # fmt: skip
+    batches = np.array_split(counts, max(1, len(counts) // 100))
+    with threadpool_limits(1 if threads > 1 else None), ThreadPoolExecutor(threads) as pool:
+        draws = pd.concat(list(pool.map(statistic, batches)), ignore_index=True)
     return pd.DataFrame({"ci_low": draws.quantile(0.025), "ci_high": draws.quantile(0.975)})

@@ -93,6 +93,12 @@ def _accumulate(values, x, first, last):
     return xty, yty, n_missing, missing_gram
 
 
+def float_values(values) -> np.ndarray:
+    """``values`` as an array of floats: float32 and float64 as they are (not copied), anything else as float64."""
+    values = np.asarray(values)
+    return values if values.dtype in (np.float32, np.float64) else values.astype(float)
+
+
 def masked_moments(values: np.ndarray, x: np.ndarray, *, threads: int | None = None):
     """X'y, y'y and the design's outer products over the missing rows, for every feature y.
 
@@ -112,9 +118,7 @@ def masked_moments(values: np.ndarray, x: np.ndarray, *, threads: int | None = N
     (features x p^2: the sum of x_i x_i' over the patients i where the feature is missing), all
     with missing values counted as zero.
     """
-    values = np.asarray(values)
-    if values.dtype not in (np.float32, np.float64):
-        values = values.astype(float)
+    values = float_values(values)
     x = np.ascontiguousarray(x, dtype=float)
     n, m = values.shape
     p = x.shape[1]

@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from stratomics.associate import newton
 from stratomics.associate.linear import SINGULAR_TOLERANCE, invert_stack
-from stratomics.associate.moments import available_threads, masked_moments, outer_rows
+from stratomics.associate.moments import available_threads, float_values, masked_moments, outer_rows
 
 
 @dataclass
@@ -132,9 +132,7 @@ def fit_linear_predictor(y: np.ndarray, features: np.ndarray, covariates: np.nda
     -------
     The fits; ``table(..., distribution="t", df=n - p)`` gives t-tests.
     """
-    features = np.asarray(features)
-    if features.dtype not in (np.float32, np.float64):
-        features = features.astype(float)
+    features = float_values(features)
     n, q = covariates.shape
     design = np.column_stack([covariates, y]).astype(float)
     xty, yty, n_missing, missing_gram = masked_moments(features, design, threads=threads)

@@ -265,7 +265,7 @@ def _first_pass(adata: ad.AnnData, min_call_rate: float) -> tuple[pd.DataFrame, 
         packed, rows = genotype_codes(adata, snps)
         tables.append(genotype_metrics(code_counts(packed, rows), adata.var_names[snps]).drop(columns="n_called"))
         selected = tables[-1]["call_rate"].to_numpy() >= min_call_rate
-        sums.add(packed, rows, selected, on_x=np.zeros(len(selected), bool), a1_frequency=np.zeros(len(selected)))
+        sums.add(packed, rows, selected)
     return pd.concat(tables), sums.counts[0].astype(float)
 
 
@@ -301,12 +301,14 @@ class SampleSums:
         self.counts, self.x_expected = np.zeros((4, n_samples), dtype=np.int32), np.zeros(n_samples)
         self.n_snps = self.n_x_snps = 0
 
-    def add(self, packed: np.ndarray, rows: np.ndarray, selected: np.ndarray, *, on_x: np.ndarray,
-            a1_frequency: np.ndarray) -> None:  # fmt: skip
+    def add(self, packed: np.ndarray, rows: np.ndarray, selected: np.ndarray, *, on_x: np.ndarray | None = None,
+            a1_frequency: np.ndarray | None = None) -> None:  # fmt: skip
         """Add the selected SNPs of a chunk of codes (:func:`genotype_codes`), given which lie on chromosome X
-        and their A1 frequencies."""
+        and their A1 frequencies (without them: none on X, and only the called counts are meaningful)."""
         from stratomics.kinds.genotype_kernels import add_sample_counts
 
+        on_x = np.zeros(len(selected), bool) if on_x is None else on_x
+        a1_frequency = np.zeros(len(selected)) if a1_frequency is None else a1_frequency
         add_sample_counts(packed, rows, selected, on_x, 2 * a1_frequency * (1 - a1_frequency), self.counts,
                           self.x_expected)  # fmt: skip
         self.n_snps += int(selected.sum())
