@@ -64,6 +64,7 @@ def prepared_cohort(scenario: str, seed: int, n_patients: int):
                                  for key in ("samples", "sample_map")})  # fmt: skip
         for spec in config["assays"].values():
             spec.update({key: spec[key].replace("results/demo", folder) for key in ("path", "limits") if key in spec})
+        config["enrichment"]["gene_sets"] = None  # the demo's gene sets are not simulated here
         config = validate_config(config)
         mdata = preprocess_cohort(build_cohort(config).mdata, config)
         truth = pd.read_csv(f"{folder}/ground_truth/endotypes.tsv", sep="\t", index_col=0)["endotype"]
@@ -273,8 +274,9 @@ def main():
     parser.add_argument("--methods", default="mofa,mfa,concat_pca")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--size", type=int, default=1000)
-    parser.add_argument("--out", default=None, help="also write every run as a TSV (and the model-selection "
-                        "tables next to it, *_model_selection.tsv)")
+    parser.add_argument("--out", default=None, help="also write every run as a TSV (and next to it the "
+                        "model-selection tables, *_model_selection.tsv, and the assigned patients with their "
+                        "confidence and correctness, *_patients.tsv)")
     args = parser.parse_args()
     if args.mode == "size":
         scale_case(args.size)
@@ -288,6 +290,7 @@ def main():
             results.to_csv(args.out, sep="\t", index=False, float_format="%.4g")
             selections.to_csv(args.out.removesuffix(".tsv") + "_model_selection.tsv", sep="\t", index=False,
                               float_format="%.4g")  # fmt: skip
+            placed.to_csv(args.out.removesuffix(".tsv") + "_patients.tsv", sep="\t", float_format="%.4g")
         print(summary(results))
         if not placed.empty:
             print(reliability(placed).to_markdown(index=False, floatfmt=".2f"))

@@ -74,18 +74,29 @@ def test_a_pickle_is_refused_without_running_it_unless_allowed(tmp_path, capsys)
     assert marker.exists()
 
 
-def test_a_file_naming_a_class_outside_the_allowed_ones_is_refused(tmp_path):
+def model_file_naming(tmp_path, class_name: str):
+    """A valid model file whose model is said to be an object of ``class_name``."""
     save_model_file({"weights": np.arange(3.0)}, tmp_path / "model.zip")
     with zipfile.ZipFile(tmp_path / "model.zip") as archive:
         entries = {name: archive.read(name) for name in archive.namelist()}
     tree = json.loads(entries["schema.json"])
-    tree["model"] = {"type": "object", "class": "os.system", "state": {"type": "dict", "items": []}}
+    tree["model"] = {"type": "object", "class": class_name, "state": {"type": "dict", "items": []}}
     entries["schema.json"] = json.dumps(tree).encode()
-    with zipfile.ZipFile(tmp_path / "tampered.zip", "w") as archive:
+    with zipfile.ZipFile(tmp_path / "edited.zip", "w") as archive:
         for name, content in entries.items():
             archive.writestr(name, content)
+    return tmp_path / "edited.zip"
+
+
+def test_a_file_naming_a_class_outside_the_allowed_ones_is_refused(tmp_path):
     with pytest.raises(StratomicsInputError, match="holds a os.system, which model files may not hold"):
-        load_model_file(tmp_path / "tampered.zip")
+        load_model_file(model_file_naming(tmp_path, "os.system"))
+
+
+def test_a_file_from_an_earlier_version_says_to_refit(tmp_path):
+    path = model_file_naming(tmp_path, "sklearn.discriminant_analysis.LinearDiscriminantAnalysis")
+    with pytest.raises(StratomicsInputError, match="saved by an earlier stratomics. Refit the subgroups"):
+        load_model_file(path)
 
 
 def test_an_array_entry_that_needs_pickle_is_refused(tmp_path):

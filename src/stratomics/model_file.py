@@ -30,17 +30,23 @@ FORMAT = "stratomics-model/1"
 ALLOWED_CLASSES = frozenset({
     "stratomics.subgroups.SubgroupModel", "stratomics.stratify.Stratification", "stratomics.stratify.CentroidModel",
     "stratomics.subgroup_space.SubgroupSpace", "stratomics.membership.Membership",
+    "stratomics.membership.GaussianDiscriminant",
     "stratomics.integrate.mofa.MofaModel", "stratomics.integrate.mofa.MofaView",
     "stratomics.integrate.mfa.IntegrationModel", "stratomics.integrate.mfa.BlockModel",
     "stratomics.predict.Signatures", "stratomics.predict.Signature", "stratomics.predict.Screen",
     "stratomics.predict.MedianImputer",
     "stratomics.outcome_types.OutcomeType",
     "sklearn.cluster._kmeans.KMeans", "sklearn.mixture._gaussian_mixture.GaussianMixture",
-    "sklearn.discriminant_analysis.LinearDiscriminantAnalysis", "sklearn.pipeline.Pipeline",
+    "sklearn.pipeline.Pipeline",
     "sklearn.preprocessing._data.StandardScaler", "sklearn.impute._base.SimpleImputer",
     "sklearn.linear_model._logistic.LogisticRegression", "sksurv.linear_model.coxnet.CoxnetSurvivalAnalysis",
     "sksurv.linear_model.coxph.BreslowEstimator", "sksurv.functions.StepFunction",
 })  # fmt: skip
+#: Classes that model files of earlier stratomics versions held, and what replaced them.
+RETIRED_CLASSES = {
+    "sklearn.discriminant_analysis.LinearDiscriminantAnalysis": "the membership discriminants of stratomics "
+    "before December 2026 (now Gaussian discriminants of soft memberships)",
+}
 #: Attributes that describe the machine a model was fitted on, not the model (scikit-learn's k-means
 #: records the fitting machine's thread count): not written, so the file does not depend on the
 #: machine, and set to these values on loading.
@@ -238,6 +244,12 @@ _PLAIN_DECODERS = {
 
 def _rebuild(name: str, state: dict, path: str):
     """An object of an allowed class with the given attributes (its constructor is not called)."""
+    if name in RETIRED_CLASSES:
+        raise StratomicsInputError(
+            f"{path}: the model file holds a {name}, {RETIRED_CLASSES[name]}; it was saved by an earlier "
+            "stratomics. Refit the subgroups with this version (rerun the workflow's stratify step) and save "
+            "the model again."
+        )  # fmt: skip
     if name not in ALLOWED_CLASSES:
         raise StratomicsInputError(
             f"{path}: the model file holds a {name}, which model files may not hold; the file was not written by "

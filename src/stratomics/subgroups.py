@@ -82,8 +82,9 @@ def _membership(mdata, model: SubgroupModel, fitted_labels: np.ndarray, frames: 
         scores[~np.all([has[name] for name in pattern], axis=0)] = np.nan  # only patients with the whole pattern
         return model.coordinates(scores, mdata.obs.loc[fitted])
 
-    return fit_membership(fitted_labels, model.stratification.k, patterns=assay_patterns(model.assays, patterns),
-                          coordinates_from=coordinates_from, seed=int(mdata.uns["integrate"]["seed"]))  # fmt: skip
+    return fit_membership(fitted_labels, model.stratification.k, coordinates=fitted_scores(mdata),
+                          patterns=assay_patterns(model.assays, patterns), coordinates_from=coordinates_from,
+                          seed=int(mdata.uns["integrate"]["seed"]))  # fmt: skip
 
 
 def assay_frames(mdata, assays: list[str]) -> dict[str, pd.DataFrame]:
@@ -181,7 +182,8 @@ def store_subgroups(mdata, result: Stratification, table: pd.DataFrame, *, integ
 
     Fitted patients keep the clustering's subgroup; the others get the most probable subgroup
     given the assays they have (:mod:`stratomics.membership`). Every patient's confidence is the
-    probability of its subgroup under the discriminant of its pattern of assays.
+    probability of its subgroup under the discriminant of its pattern of assays (fitted on the
+    fitted patients' soft memberships of a Gaussian mixture started at the subgroups).
 
     Stores ``obs["subgroup"]``, ``obs["subgroup_confidence"]``, ``obs["subgroup_noise"]`` and
     ``uns["stratify"]`` (k, model selection, consensus matrix and its patients, and ``params``: the
