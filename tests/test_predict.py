@@ -259,13 +259,14 @@ def test_resampled_survival_metrics_equal_lifelines_and_scikit_survival_on_each_
     time = np.ceil(rng.exponential(300 * np.exp(-risk)) / 20) * 20  # tied times, events tied with censorings
     event = rng.random(n) < 0.6
     indices, weights = _explicit_resamples(n, seed=3)
-    resampled = survival_metrics(time, event.astype(int), risk, horizons=[200], weights=weights)
+    resampled = survival_metrics(time, event.astype(int), risk, horizons=[100, 200, 400], weights=weights)
     for row, patients in enumerate(indices):
         t, e, r = time[patients], event[patients], risk[patients]
         assert resampled["c_index"][row] == concordance_index(t, -r, e)  # same comparable pairs: exactly equal
         outcome = Surv.from_arrays(e, t)
-        expected = cumulative_dynamic_auc(outcome, outcome, r, [200])[0][0]
-        assert resampled["auc_200d"][row] == pytest.approx(expected, abs=1e-12)
+        for horizon in (100, 200, 400):
+            expected = cumulative_dynamic_auc(outcome, outcome, r, [horizon])[0][0]
+            assert resampled[f"auc_{horizon}d"][row] == pytest.approx(expected, abs=1e-12)
 
 
 def test_resampled_binary_metrics_equal_scikit_learn_and_statsmodels_on_each_resample():

@@ -248,25 +248,29 @@ def censoring_survival(time: np.ndarray, event: np.ndarray, weights: np.ndarray)
 
 
 def time_dependent_auc(time: np.ndarray, event: np.ndarray, risk: np.ndarray, *, weights: np.ndarray,
-                       horizon: float) -> np.ndarray:  # fmt: skip
-    """Cumulative/dynamic AUC at ``horizon`` with Uno's censoring weights, per row of patient weights.
+                       horizons) -> np.ndarray:  # fmt: skip
+    """Cumulative/dynamic AUC at each horizon with Uno's censoring weights, per row of patient weights.
 
     Cases had the event by the horizon (weighted by 1 / G(t)), controls are event-free after it
     (scikit-survival's ``cumulative_dynamic_auc`` with the same data for training and test).
     NaN where the horizon is not after the first event and before the last time, or where G is 0
-    at an event time (scikit-survival refuses those).
+    at an event time (scikit-survival refuses those). Returns resamples x horizons.
     """
     event = event.astype(bool)
-    G = censoring_survival(time, event, weights)
+    G = censoring_survival(time, event, weights)  # once for every horizon
     present_event = (weights > 0) & event
-    defined = (np.where(present_event, time, np.inf).min(axis=1) < horizon) & (
-        horizon < np.where(weights > 0, time, -np.inf).max(axis=1)) & ~(present_event & (G == 0)).any(axis=1)
-    cases, controls = event & (time <= horizon), time > horizon
-    case_weights = np.where(G[:, cases] > 0, weights[:, cases] / np.where(G[:, cases] > 0, G[:, cases], 1), 0)
-    below = _weighted_below(risk[cases], risk[controls], weights[:, controls], TIED_TOLERANCE)
-    concordant = np.sum(case_weights * below, axis=1)
-    values = _ratio(concordant, case_weights.sum(axis=1) * weights[:, controls].sum(axis=1))
-    return np.where(defined, values, np.nan)
+    first_event = np.where(present_event, time, np.inf).min(axis=1)
+    last_time = np.where(weights > 0, time, -np.inf).max(axis=1)
+    estimable = ~(present_event & (G == 0)).any(axis=1)
+    case_weights = np.where(G > 0, weights / np.where(G > 0, G, 1), 0)
+    columns = []
+    for horizon in horizons:
+        cases, controls = event & (time <= horizon), time > horizon
+        below = _weighted_below(risk[cases], risk[controls], weights[:, controls], TIED_TOLERANCE)
+        concordant = np.sum(case_weights[:, cases] * below, axis=1)
+        values = _ratio(concordant, case_weights[:, cases].sum(axis=1) * weights[:, controls].sum(axis=1))
+        columns.append(np.where((first_event < horizon) & (horizon < last_time) & estimable, values, np.nan))
+    return np.column_stack(columns) if columns else np.zeros((len(weights), 0))
 
 
 def survival_metrics(time: np.ndarray, event: np.ndarray, risk: np.ndarray, *, horizons, weights=None):
@@ -289,9 +293,9 @@ def survival_metrics(time: np.ndarray, event: np.ndarray, risk: np.ndarray, *, h
     W = np.ones((1, len(time))) if weights is None else weights
     c_index = concordance_index(time, event, risk, weights=W)
     metrics = pd.DataFrame({"c_index": c_index})
-    for horizon in horizons:
-        auc_at = time_dependent_auc(time, event, risk, weights=W, horizon=horizon)
-        metrics[f"auc_{horizon:g}d"] = np.where(np.isnan(c_index), np.nan, auc_at)
+    aucs = time_dependent_auc(time, event, risk, weights=W, horizons=horizons)
+    for column, horizon in enumerate(horizons):
+        metrics[f"auc_{horizon:g}d"] = np.where(np.isnan(c_index), np.nan, aucs[:, column])
     return metrics.iloc[0].to_dict() if weights is None else metrics
 
 
