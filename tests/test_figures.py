@@ -1,5 +1,9 @@
 """Paper figures: what they draw is checked against the data (censoring, numbers at risk, thresholds, text size)."""
 
+import os
+import subprocess
+import sys
+
 import anndata as ad
 import matplotlib
 import mudata as md
@@ -295,3 +299,30 @@ def test_embedding_of_a_space_with_one_or_two_dimensions_is_the_space_itself():
     ax = figures.embedding(line, obs, ["subgroup"]).axes[0]
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("Subgroup space", "Random jitter")
     plt.close("all")
+
+
+UMAP_IN_A_NEW_PROCESS = """
+import sys
+import numpy as np
+from stratomics.subgroups import UMAP_MODULES, cache_umap_compilation
+cache_umap_compilation()
+import umap
+from importlib import import_module
+from numba.core.registry import CPUDispatcher
+points = np.random.default_rng(0).normal(size=(300, 5))
+np.save(sys.argv[1], umap.UMAP(random_state=0, n_jobs=1).fit_transform(points))
+hits = sum(sum(f.stats.cache_hits.values()) for name in UMAP_MODULES for f in vars(import_module(name)).values()
+           if isinstance(f, CPUDispatcher))
+print(hits)
+"""
+
+
+def test_umap_compiled_code_is_reused_by_the_next_process_with_the_same_embedding(tmp_path):
+    """umap-learn's numba functions are cached on disk: a second process loads them rather than compiling."""
+    environment = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    hits = [int(subprocess.run([sys.executable, "-c", UMAP_IN_A_NEW_PROCESS, str(tmp_path / f"run{i}.npy")],
+                               env=environment, capture_output=True, text=True, check=True).stdout.split()[-1])
+            for i in range(2)]  # fmt: skip
+    assert hits[0] == 0 and hits[1] > 0
+    assert list((tmp_path / "numba").rglob("*.nbi"))
+    np.testing.assert_array_equal(np.load(tmp_path / "run0.npy"), np.load(tmp_path / "run1.npy"))

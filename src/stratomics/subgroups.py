@@ -7,6 +7,7 @@ which patients, where results are stored (``obsm["X_integrated"]``, ``obs["subgr
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -324,6 +325,30 @@ def embedding_table(mdata) -> pd.DataFrame:
     return table.rename_axis("patient_id").reset_index()
 
 
+#: umap-learn's modules whose numba functions are compiled without an on-disk cache.
+UMAP_MODULES = ("umap.umap_", "umap.layouts", "umap.utils", "umap.spectral", "umap.distances", "umap.sparse")
+
+
+@functools.cache
+def cache_umap_compilation() -> None:
+    """Keep umap-learn's compiled numba code on disk between processes (once per process).
+
+    umap-learn compiles its numba functions without ``cache=True``, so every process that runs a
+    UMAP compiled them again: 21.6 s of a 24.8 s first UMAP of 800 patients on a 2-core VM, 3.2 s
+    once cached. numba writes the cache beside the package or, where that is read-only, in the
+    user's cache folder (``NUMBA_CACHE_DIR`` overrides both); the compiled code, hence the
+    embedding, is the same.
+    """
+    from importlib import import_module
+
+    from numba.core.registry import CPUDispatcher
+
+    for name in UMAP_MODULES:
+        for function in vars(import_module(name)).values():
+            if isinstance(function, CPUDispatcher):
+                function.enable_caching()
+
+
 def umap_table(mdata, *, seed: int = 0, n_neighbors: int = 15) -> pd.DataFrame:
     """Two-dimensional view of the subgroup space for figures: a seeded (hence single-threaded) UMAP.
 
@@ -341,6 +366,7 @@ def umap_table(mdata, *, seed: int = 0, n_neighbors: int = 15) -> pd.DataFrame:
     if scores.shape[1] > 2:
         import umap
 
+        cache_umap_compilation()
         reducer = umap.UMAP(n_neighbors=min(n_neighbors, placed.sum() - 1), random_state=seed, n_jobs=1)
         coordinates, method = reducer.fit_transform(scores[placed]), "umap"
     elif scores.shape[1] == 2:
