@@ -192,9 +192,9 @@ def hwe_exact_p(n_het: np.ndarray, n_hom1: np.ndarray, n_hom2: np.ndarray) -> np
     return exact_p_values(*(np.asarray(counts, dtype=np.int64) for counts in (n_het, n_hom1, n_hom2)))
 
 
-def genotype_metrics(counts: np.ndarray, index) -> pd.DataFrame:
-    """Per-SNP call rate, minor-allele and A1 frequency, HWE exact p and called samples from the number of
-    samples with each code (SNPs x 4, :func:`stratomics.kinds.genotype_kernels.code_counts`)."""
+def genotype_metrics(counts: np.ndarray, index, *, hwe: bool = True) -> pd.DataFrame:
+    """Per-SNP call rate, minor-allele and A1 frequency, HWE exact p (NaN without ``hwe``) and called samples
+    from the number of samples with each code (SNPs x 4, :func:`stratomics.kinds.genotype_kernels.code_counts`)."""
     two_a1, missing, het, no_a1 = counts.T
     n_called = two_a1 + het + no_a1
     a1_frequency = (het + 2 * two_a1) / np.maximum(2 * n_called, 1)
@@ -205,7 +205,7 @@ def genotype_metrics(counts: np.ndarray, index) -> pd.DataFrame:
             "call_rate": call_rate,
             "maf": np.minimum(a1_frequency, 1 - a1_frequency),
             "a1_frequency": a1_frequency,
-            "hwe_p": hwe_exact_p(het, no_a1, two_a1),
+            "hwe_p": hwe_exact_p(het, no_a1, two_a1) if hwe else np.nan,
             "n_called": n_called,
         },
         index=index,
@@ -239,7 +239,7 @@ def preprocess_genotypes(
     adata = record.drop(adata, adata.obs["call_rate"].to_numpy() < min_sample_call_rate,
                         f"sample call rate below {min_sample_call_rate}", axis="sample")  # fmt: skip
     metrics, samples = _final_pass(adata, min_maf=min_maf, min_hwe_p=min_hwe_p)
-    record.add_metrics(metrics[["missing_fraction"]])
+    record.add_metrics(metrics[["maf", "a1_frequency", "hwe_p", "missing_fraction"]])  # as the filters saw them
     adata = record.drop(adata, metrics["maf"].to_numpy() < min_maf, f"MAF below {min_maf}")
     adata = record.drop(adata, metrics.loc[adata.var_names, "hwe_p"].to_numpy() < min_hwe_p,
                         f"HWE exact p below {min_hwe_p:g}")  # fmt: skip
@@ -256,14 +256,14 @@ def preprocess_genotypes(
 
 
 def _first_pass(adata: ad.AnnData, min_call_rate: float) -> tuple[pd.DataFrame, np.ndarray]:
-    """Per-SNP metrics over all samples (:func:`genotype_metrics`) and each sample's called genotypes among
-    the SNPs whose call rate is at least ``min_call_rate``, in one pass."""
+    """Per-SNP metrics over all samples (:func:`genotype_metrics`, HWE left to the final pass) and each
+    sample's called genotypes among the SNPs whose call rate is at least ``min_call_rate``, in one pass."""
     from stratomics.kinds.genotype_kernels import code_counts
 
     tables, sums = [], SampleSums(adata.n_obs)
     for snps in snp_chunks(adata):
         packed, rows = genotype_codes(adata, snps)
-        tables.append(genotype_metrics(code_counts(packed, rows), adata.var_names[snps]).drop(columns="n_called"))
+        tables.append(genotype_metrics(code_counts(packed, rows), adata.var_names[snps], hwe=False).drop(columns="n_called"))
         selected = tables[-1]["call_rate"].to_numpy() >= min_call_rate
         sums.add(packed, rows, selected)
     return pd.concat(tables), sums.counts[0].astype(float)
@@ -309,8 +309,8 @@ class SampleSums:
 
         on_x = np.zeros(len(selected), bool) if on_x is None else on_x
         a1_frequency = np.zeros(len(selected)) if a1_frequency is None else a1_frequency
-        add_sample_counts(packed, rows, selected, on_x, 2 * a1_frequency * (1 - a1_frequency), self.counts,
-                          self.x_expected)  # fmt: skip
+        add_sample_counts(packed, rows, selected, on_x=on_x, x_expected_het=2 * a1_frequency * (1 - a1_frequency),
+                          counts=self.counts, x_expected=self.x_expected)  # fmt: skip
         self.n_snps += int(selected.sum())
         self.n_x_snps += int((selected & on_x).sum())
 
