@@ -309,10 +309,10 @@ def scaled_group_means(mdata, assays: list[str], *, group: str = "subgroup") -> 
         values = adata.to_df().astype(float)[labels.notna().to_numpy()]
         scaled = (values - values.mean()) / values.std(ddof=1).replace(0, np.nan)
         grouped = scaled.groupby(labels.dropna().astype(str).to_numpy())
-        means = grouped.mean().rename_axis(index="level", columns="feature").stack(future_stack=True)
-        counts = grouped.count().rename_axis(index="level", columns="feature").stack(future_stack=True)
-        table = pd.DataFrame({"scaled_mean": means, "n": counts}).reset_index().assign(assay=assay)
-        tables.append(table[["assay", "feature", "level", "scaled_mean", "n"]])
+        means, counts = grouped.mean(), grouped.count()  # levels x features, laid out long level by level
+        tables.append(pd.DataFrame({"assay": assay, "feature": np.tile(means.columns.to_numpy(), len(means)),
+                                    "level": np.repeat(means.index.to_numpy(), means.shape[1]),
+                                    "scaled_mean": means.to_numpy().ravel(), "n": counts.to_numpy().ravel()}))  # fmt: skip
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["assay", "feature", "level",
                                                                                        "scaled_mean", "n"])
 
