@@ -1,17 +1,19 @@
-"""Cox gradient boosting: scikit-survival's booster with its O(n^2) loss against stratomics'
-CoxGradientBoosting (the same booster, loss and gradient from sorted times), in one run.
+"""Cox gradient boosting: scikit-survival's GradientBoostingSurvivalAnalysis against stratomics'
+HistogramCoxBoosting (the same booster and settings, trees grown from binned predictors), in one run.
 
     python benchmarks/survival_boosting.py                 # 800, 3,000 and 10,000 patients
-    python benchmarks/survival_boosting.py 800 3000
+    python benchmarks/survival_boosting.py 800 3000 100000 --no-reference
 
-The demo's settings (100 trees of depth 2, learning rate 0.03, subsample 0.8, leaves of 30), 20
-predictors, 60% events; prints each fit's time, the speed-up and the largest difference between
-the two models' predicted risks and their training C-index.
+The workflow's settings (100 trees of depth 2, learning rate 0.03, subsample 0.8, leaves of 30), 20
+continuous predictors, non-linear risk, whole days (ties), 60% events; each model is fitted on 80%
+of the patients and scored on the other 20%. Prints each fit's time, the speed-up and both held-out
+C-indices (Harrell's). ``--no-reference`` times stratomics only (scikit-survival's loss is O(n^2):
+87 s per fit at 10,000 patients).
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 import time
 
 import numpy as np
@@ -19,7 +21,7 @@ from sksurv.ensemble import GradientBoostingSurvivalAnalysis
 from sksurv.metrics import concordance_index_censored
 from sksurv.util import Surv
 
-from stratomics.cox_boosting import CoxGradientBoosting
+from stratomics.cox_boosting import HistogramCoxBoosting
 
 SETTINGS = {"learning_rate": 0.03, "n_estimators": 100, "max_depth": 2, "min_samples_leaf": 30, "subsample": 0.8,
             "random_state": 0}  # fmt: skip
@@ -33,24 +35,33 @@ def cohort(n: int, seed: int = 0):
     return X, Surv.from_arrays(event_time < censor, np.ceil(np.minimum(event_time, censor)))  # whole days: ties
 
 
-def timed_fit(model, X, y):
+def held_out(model, X, y):
+    """Fit time on the first 80% and Harrell's C on the other 20%."""
+    train = np.arange(len(X)) < 0.8 * len(X)
     start = time.perf_counter()
-    model.fit(X, y)
-    return model, time.perf_counter() - start
+    model.fit(X[train], y[train])
+    elapsed = time.perf_counter() - start
+    test = y[~train]
+    return elapsed, concordance_index_censored(test["event"], test["time"], model.predict(X[~train]))[0]
 
 
-def main(sizes):
-    print(f"{'patients':>9} {'scikit-survival':>16} {'stratomics':>11} {'speed-up':>9}   agreement")
-    for n in sizes:
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sizes", nargs="*", type=int, default=[800, 3000, 10000])
+    parser.add_argument("--no-reference", action="store_true", help="time stratomics only")
+    args = parser.parse_args()
+    print(f"{'patients':>9} {'scikit-survival':>16} {'stratomics':>11} {'speed-up':>9}   held-out C-index")
+    HistogramCoxBoosting(n_estimators=1).fit(*cohort(100))  # compiled before timing
+    for n in args.sizes:
         X, y = cohort(n)
-        ours, ours_time = timed_fit(CoxGradientBoosting(**SETTINGS), X, y)
-        reference, reference_time = timed_fit(GradientBoostingSurvivalAnalysis(**SETTINGS), X, y)
-        risk, reference_risk = ours.predict(X), reference.predict(X)
-        c_index = [concordance_index_censored(y["event"], y["time"], r)[0] for r in (risk, reference_risk)]
+        ours_time, ours_c = held_out(HistogramCoxBoosting(**SETTINGS), X, y)
+        if args.no_reference:
+            print(f"{n:>9} {'-':>16} {ours_time:>10.2f}s {'-':>9}   {ours_c:.4f}", flush=True)
+            continue
+        reference_time, reference_c = held_out(GradientBoostingSurvivalAnalysis(**SETTINGS), X, y)
         print(f"{n:>9} {reference_time:>15.2f}s {ours_time:>10.2f}s {reference_time / ours_time:>8.1f}x   "
-              f"max |risk difference| {np.abs(risk - reference_risk).max():.1e}, C-index {c_index[0]:.4f} vs "
-              f"{c_index[1]:.4f}", flush=True)  # fmt: skip
+              f"{ours_c:.4f} vs {reference_c:.4f} (scikit-survival)", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
-    main([int(n) for n in sys.argv[1:]] or [800, 3000, 10000])
+    main()

@@ -1,78 +1,216 @@
-"""scikit-survival's Cox gradient boosting with its loss and gradient computed in O(n log n).
+"""Cox gradient boosting on binned predictors: scikit-survival's booster, grown from histograms.
 
-scikit-survival's Cox partial-likelihood loss and its negative gradient loop over every pair of
-patients (O(n^2) per boosting stage: 1 ms at 640 patients, 100 ms at 6,400), and the booster calls
-them two to three times per stage. Here both come from the patients sorted by time once per call:
-the risk-set sums are cumulative sums of exp(eta) (Breslow's handling of ties, as scikit-survival),
-and each patient's share of the event terms a cumulative sum of 1 / risk-set sum. The booster is
-scikit-survival's own, so the trees, the subsampling and the predictions are the same.
+scikit-survival's ``GradientBoostingSurvivalAnalysis`` fits, at every stage, a regression tree to
+the negative gradient of the Cox partial likelihood (each patient's martingale residual) on a random
+subsample, with the exact splitter that sorts every predictor in every node (85% of a fit; 3.5 s at
+10,000 patients, 116 fits per outcome in the workflow). Here, as in LightGBM or scikit-learn's
+histogram gradient boosting, each predictor is cut once into at most 256 bins (every distinct value
+its own bin when there are no more, else quantiles), and a node's best split comes from per-bin sums
+of the residuals (one pass over the node's patients; a sibling's histogram is its parent's minus
+the other child's). The rest is scikit-survival's: squared-error splits (the Friedman MSE criterion
+ranks them alike), leaves holding the mean residual of the subsample, no leaf update, and Breslow's
+baseline hazard for survival curves. With predictors of at most 256 distinct values and no
+subsampling the trees and predictions are scikit-survival's (tested); on continuous predictors the
+held-out C-index stays within 0.01 of it (tested; ``benchmarks/survival_boosting.py``).
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
-from sksurv.ensemble import GradientBoostingSurvivalAnalysis
-from sksurv.ensemble.survival_loss import CoxPH
+from sklearn.base import BaseEstimator
+
+#: Most bins per predictor (codes fit in one byte).
+MAX_BINS = 256
 
 
-def _sorted_risk_sets(time: np.ndarray, eta: np.ndarray):
-    """Patients by decreasing time, exp(eta - max) in that order, each patient's risk-set sum
-    (every patient with time >= its own, scaled by exp(-max)), the shift, and each patient's first
-    position among its ties."""
-    order = np.argsort(-time, kind="stable")
-    descending = -time[order]
-    shift = eta.max()
-    weight = np.exp(eta[order] - shift)
-    last_of_tie = np.searchsorted(descending, descending, side="right") - 1
-    first_of_tie = np.searchsorted(descending, descending, side="left")
-    return order, weight, np.cumsum(weight)[last_of_tie], shift, first_of_tie
+class CoxNegativeGradient:
+    """The negative gradient of the Cox log partial likelihood (Breslow ties) in the linear predictor.
 
-
-def cox_loss(event: np.ndarray, time: np.ndarray, eta: np.ndarray) -> float:
-    """Negative Cox log partial likelihood (Breslow ties) of linear predictors ``eta``.
+    The patients are sorted by time once; each call is then a few cumulative sums: each patient's
+    martingale residual, event_i - exp(eta_i) * sum over events k with t_k <= t_i of
+    1 / sum_{t_j >= t_k} exp(eta_j).
 
     Parameters
     ----------
     event, time
         Event indicator and follow-up time per patient.
-    eta
-        Linear predictor (log relative hazard) per patient.
+    """
+
+    def __init__(self, event: np.ndarray, time: np.ndarray):
+        self.order = np.argsort(-np.asarray(time), kind="stable")
+        descending = -np.asarray(time)[self.order]
+        self.last_of_tie = np.searchsorted(descending, descending, side="right") - 1
+        self.first_of_tie = np.searchsorted(descending, descending, side="left")
+        self.died = np.asarray(event, dtype=bool)[self.order]
+
+    def __call__(self, eta: np.ndarray) -> np.ndarray:
+        """Each patient's negative gradient at linear predictors ``eta`` (in the patients' order)."""
+        weight = np.exp(eta[self.order] - eta.max())
+        risk = np.cumsum(weight)[self.last_of_tie]
+        shares = np.cumsum(np.where(self.died, 1 / risk, 0.0)[::-1])[::-1]  # over events at or after each position
+        gradient = np.empty(len(eta))
+        gradient[self.order] = self.died - weight * shares[self.first_of_tie]
+        return gradient
+
+
+def bin_thresholds(X: np.ndarray, max_bins: int = MAX_BINS) -> np.ndarray:
+    """Per predictor (row), the ascending cut points of its bins, padded with +inf to ``max_bins - 1``.
+
+    A predictor with at most ``max_bins`` distinct values is cut halfway between consecutive values;
+    one with more at its quantiles (k / max_bins), as scikit-learn's histogram gradient boosting.
+    """
+    thresholds = np.full((X.shape[1], max_bins - 1), np.inf)
+    for column, values in enumerate(X.T):
+        distinct = np.unique(values)
+        if len(distinct) <= max_bins:
+            cuts = (distinct[:-1] + distinct[1:]) / 2
+        else:
+            cuts = np.unique(np.quantile(values, np.arange(1, max_bins) / max_bins, method="midpoint"))
+        thresholds[column, : len(cuts)] = cuts
+    return thresholds
+
+
+def bin_codes(X: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Bin of every value (patients x predictors, uint8): value <= cut b exactly when its code <= b."""
+    codes = np.empty(X.shape, dtype=np.uint8, order="C")
+    for column, cuts in enumerate(thresholds):
+        codes[:, column] = np.searchsorted(cuts, X[:, column], side="left")
+    return codes
+
+
+@numba.njit(cache=True, nogil=True)
+def _histogram(codes, residual, rows, n_bins):
+    """Sum of the residuals and count of the ``rows`` in each bin of each predictor."""
+    sums = np.zeros((codes.shape[1], n_bins))
+    counts = np.zeros((codes.shape[1], n_bins), np.int64)
+    for row in rows:
+        value = residual[row]
+        for column in range(codes.shape[1]):
+            sums[column, codes[row, column]] += value
+            counts[column, codes[row, column]] += 1
+    return sums, counts
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_tree(codes, tree, scale, out):
+    """Add ``scale`` x the tree's leaf value to ``out`` for every patient (row of ``codes``)."""
+    column, cut, left, right, value = tree[:, 0].astype(np.int64), tree[:, 1], tree[:, 2], tree[:, 3], tree[:, 4]
+    for row in range(codes.shape[0]):
+        node = 0
+        while column[node] >= 0:
+            node = int(left[node]) if codes[row, column[node]] <= cut[node] else int(right[node])
+        out[row] += scale * value[node]
+
+
+def best_split(sums: np.ndarray, counts: np.ndarray, min_samples_leaf: int) -> tuple[int, int] | None:
+    """(predictor, bin) of the split with the largest reduction of squared error whose sides both
+    hold ``min_samples_leaf`` patients (the patients of bins <= bin go left), or None."""
+    left_sum, left_count = np.cumsum(sums, axis=1)[:, :-1], np.cumsum(counts, axis=1)[:, :-1]
+    total_sum, total_count = sums[0].sum(), counts[0].sum()
+    right_sum, right_count = total_sum - left_sum, total_count - left_count
+    valid = (left_count >= min_samples_leaf) & (right_count >= min_samples_leaf)
+    if not valid.any():
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gain = np.where(valid, left_sum**2 / left_count + right_sum**2 / right_count, -np.inf)
+    column, cut = np.unravel_index(int(np.argmax(gain)), gain.shape)
+    return int(column), int(cut)
+
+
+def grow_tree(codes: np.ndarray, residual: np.ndarray, rows: np.ndarray, *, max_depth: int,
+              min_samples_leaf: int, n_bins: int = MAX_BINS) -> np.ndarray:  # fmt: skip
+    """A least-squares regression tree of the ``rows``' residuals on their binned predictors.
 
     Returns
     -------
-    -sum over events of (eta_i - log sum_{t_j >= t_i} exp(eta_j)).
+    One row per node: predictor (-1 for a leaf), cut bin, left and right child, and value (the
+    mean residual of the leaf's rows); node 0 is the root.
     """
-    order, _, risk, shift, _ = _sorted_risk_sets(time, eta)
-    died = np.asarray(event, dtype=bool)[order]
-    return float(-np.sum((eta[order] - np.log(risk) - shift)[died]))
+    nodes: list[list[float]] = []
+
+    def grow(node_rows, histogram, depth):
+        index = len(nodes)
+        nodes.append([-1, 0, -1, -1, residual[node_rows].mean()])
+        split = best_split(*histogram, min_samples_leaf) if depth < max_depth and len(node_rows) >= 2 * min_samples_leaf else None  # fmt: skip
+        if split is None:
+            return index
+        column, cut = split
+        goes_left = codes[node_rows, column] <= cut
+        sides = [node_rows[goes_left], node_rows[~goes_left]]
+        small = int(len(sides[1]) < len(sides[0]))
+        small_histogram = _histogram(codes, residual, sides[small], n_bins)
+        histograms = [None, None]
+        histograms[small] = small_histogram
+        histograms[1 - small] = (histogram[0] - small_histogram[0], histogram[1] - small_histogram[1])
+        left = grow(sides[0], histograms[0], depth + 1)
+        right = grow(sides[1], histograms[1], depth + 1)
+        nodes[index][:4] = [column, cut, left, right]
+        return index
+
+    grow(rows, _histogram(codes, residual, rows, n_bins), 0)
+    return np.array(nodes, dtype=np.float64)
 
 
-def cox_negative_gradient(event: np.ndarray, time: np.ndarray, eta: np.ndarray) -> np.ndarray:
-    """Negative gradient of :func:`cox_loss` in ``eta``: each patient's martingale residual,
-    event_i - exp(eta_i) sum over events k with t_k <= t_i of 1 / sum_{t_j >= t_k} exp(eta_j)."""
-    order, weight, risk, _, first_of_tie = _sorted_risk_sets(time, eta)
-    died = np.asarray(event, dtype=bool)[order]
-    shares = np.cumsum(np.where(died, 1 / risk, 0.0)[::-1])[::-1]  # over events at or after each position
-    gradient = np.empty(len(eta))
-    gradient[order] = died - weight * shares[first_of_tie]
-    return gradient
+class HistogramCoxBoosting(BaseEstimator):
+    """Cox gradient boosting with scikit-survival's settings and model, trees grown from histograms.
 
+    Parameters
+    ----------
+    learning_rate, n_estimators, max_depth, min_samples_leaf, subsample, random_state
+        As scikit-survival's ``GradientBoostingSurvivalAnalysis`` (loss ``coxph``): the shrinkage,
+        the number of trees, their depth, the fewest subsampled patients per leaf, the share of the
+        patients drawn (without replacement) for each tree, and the seed of those draws.
+    max_bins
+        Most bins per predictor (at most 256).
+    """
 
-class SortedCoxPH(CoxPH):
-    """scikit-survival's CoxPH loss with :func:`cox_loss` and :func:`cox_negative_gradient`."""
+    def __init__(self, learning_rate: float = 0.1, n_estimators: int = 100, max_depth: int = 3,
+                 min_samples_leaf: int = 1, subsample: float = 1.0, max_bins: int = MAX_BINS,
+                 random_state: int | None = None):  # fmt: skip
+        self.learning_rate = learning_rate
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+        self.min_samples_leaf = min_samples_leaf
+        self.subsample = subsample
+        self.max_bins = max_bins
+        self.random_state = random_state
 
-    def __call__(self, y_true, raw_prediction, sample_weight=None):
-        """The loss of the predictions (sample weights are ignored, as scikit-survival does)."""
-        return cox_loss(y_true["event"], y_true["time"], raw_prediction.ravel())
+    def fit(self, X, y):
+        """Fit the trees and Breslow's baseline hazard to predictors ``X`` and survival target ``y``
+        (scikit-survival's structured array of event indicator and time)."""
+        from sksurv.linear_model.coxph import BreslowEstimator
+        from sksurv.util import check_array_survival
 
-    def gradient(self, y_true, raw_prediction, sample_weight=None, **kwargs):
-        """The negative gradient, times the sample weights when given."""
-        gradient = cox_negative_gradient(y_true["event"], y_true["time"], raw_prediction.ravel())
-        return gradient if sample_weight is None else gradient * sample_weight
+        X = np.asarray(X, dtype=np.float64)
+        if not np.isfinite(X).all():
+            raise ValueError("HistogramCoxBoosting: the predictors hold missing or infinite values; impute them first.")
+        event, time = check_array_survival(X, y)
+        self.thresholds_ = bin_thresholds(X, self.max_bins)
+        codes = bin_codes(X, self.thresholds_)
+        gradient = CoxNegativeGradient(event, time)
+        rng = np.random.default_rng(self.random_state)
+        n_drawn = max(1, int(self.subsample * len(X)))
+        raw = np.zeros(len(X))
+        self.trees_ = []
+        for _ in range(self.n_estimators):
+            residual = gradient(raw)
+            rows = np.sort(rng.choice(len(X), n_drawn, replace=False)) if n_drawn < len(X) else np.arange(len(X))
+            tree = grow_tree(codes, residual, rows, max_depth=self.max_depth, min_samples_leaf=self.min_samples_leaf,
+                             n_bins=self.max_bins)  # fmt: skip
+            _add_tree(codes, tree, self.learning_rate, raw)
+            self.trees_.append(tree)
+        self.baseline_ = BreslowEstimator().fit(raw, event, time)
+        return self
 
+    def predict(self, X) -> np.ndarray:
+        """Risk score (log relative hazard) of each patient."""
+        codes = bin_codes(np.asarray(X, dtype=np.float64), self.thresholds_)
+        raw = np.zeros(len(codes))
+        for tree in self.trees_:
+            _add_tree(codes, tree, self.learning_rate, raw)
+        return raw
 
-class CoxGradientBoosting(GradientBoostingSurvivalAnalysis):
-    """scikit-survival's GradientBoostingSurvivalAnalysis whose Cox loss is :class:`SortedCoxPH`."""
-
-    def _get_loss(self, sample_weight):
-        return SortedCoxPH() if self.loss == "coxph" else super()._get_loss(sample_weight)
+    def predict_survival_function(self, X):
+        """Each patient's survival curve S0(t)^exp(risk), Breslow's baseline S0 (step functions)."""
+        return self.baseline_.get_survival_function(self.predict(X))

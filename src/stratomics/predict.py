@@ -262,7 +262,7 @@ def make_pipeline(model: str, screened: np.ndarray, *, survival: bool, n_feature
     from sklearn.preprocessing import StandardScaler
     from sksurv.linear_model import CoxnetSurvivalAnalysis
 
-    from stratomics.cox_boosting import CoxGradientBoosting
+    from stratomics.cox_boosting import HistogramCoxBoosting
 
     if model not in MODELS:
         raise StratomicsInputError(f"predict: model '{model}' is not one of {', '.join(MODELS)}.")
@@ -273,7 +273,7 @@ def make_pipeline(model: str, screened: np.ndarray, *, survival: bool, n_feature
             learning_rate=0.03, max_iter=100, max_depth=2, min_samples_leaf=leaf, l2_regularization=1.0,
             early_stopping=False, random_state=seed),
         (True, "elastic_net"): lambda: CoxnetSurvivalAnalysis(l1_ratio=0.5, fit_baseline_model=True),
-        (True, "gradient_boosting"): lambda: CoxGradientBoosting(
+        (True, "gradient_boosting"): lambda: HistogramCoxBoosting(
             learning_rate=0.03, n_estimators=100, max_depth=2, min_samples_leaf=leaf, subsample=0.8, random_state=seed),
     }  # fmt: skip
     fitted = Pipeline([("screen", Screen(screened, n_features)), ("model", estimators[survival, model]())])
