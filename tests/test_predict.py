@@ -391,6 +391,38 @@ def test_penalty_search_chooses_and_refits_like_grid_search(survival):
     assert hasattr(ours, "predict_proba") != survival
 
 
+@pytest.mark.parametrize("survival", [False, True])
+def test_penalty_search_above_its_cap_searches_a_stratified_subsample_and_refits_on_all(survival):
+    """Above max_patients: GridSearchCV's choice on the stratified subsample, refitted on everyone."""
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV
+    from sksurv.util import Surv
+
+    from stratomics.predict import make_pipeline, search_subsample
+
+    rng = np.random.default_rng(39)
+    n, p = 500, 12
+    X = rng.normal(size=(n, p))
+    signal = 0.8 * X[:, 0] - 0.5 * X[:, 1]
+    if survival:
+        time, censor = rng.exponential(np.exp(-signal)), rng.exponential(1.5, n)
+        target = Surv.from_arrays(time < censor, np.minimum(time, censor))
+    else:
+        target = (rng.random(n) < 1 / (1 + np.exp(-signal - 1))).astype(int)
+    search = make_pipeline("elastic_net", np.arange(p) >= 2, survival=survival, n_features=5, n_train=n, seed=4)["fit"]
+    search.set_params(max_patients=200).fit(X, target)
+    searched = search_subsample(target, 200, seed=search.cv.random_state)
+    events = target["event"] if survival else target
+    assert len(searched) == 200 and len(np.unique(searched)) == 200
+    assert abs(events[searched].mean() - events.mean()) <= 1 / 200  # stratified by the outcome / event
+    reference = GridSearchCV(search.estimator, search.param_grid, cv=search.cv,
+                             scoring=None if survival else "neg_log_loss", error_score=np.nan).fit(X[searched], target[searched])  # fmt: skip
+    assert search.best_params_ == reference.best_params_
+    refitted = clone(search.estimator).set_params(**search.best_params_).fit(X, target)
+    np.testing.assert_allclose(search.predict(X), refitted.predict(X), rtol=1e-12, atol=1e-12)
+    assert search_subsample(target, n, seed=0).tolist() == list(range(n))  # at or below the cap: everyone
+
+
 def test_penalty_search_scores_each_penalty_alone_when_the_path_fails():
     from sklearn.base import BaseEstimator
     from sklearn.model_selection import KFold

@@ -189,23 +189,24 @@ def _eta(x: np.ndarray, z: np.ndarray) -> tuple[float, float]:
 
 
 def _survival_rows(time: pd.Series, event: pd.Series, scores: np.ndarray, *, variable: str) -> list[dict]:
-    """Rows of one follow-up time against every factor: Somers' D and the Cox Wald p-value."""
-    from lifelines import CoxPHFitter
-    from lifelines.utils import concordance_index
+    """Rows of one follow-up time against every factor: Somers' D (Harrell's C as lifelines) and the
+    Cox model's Wald p-value (Efron ties, as lifelines' CoxPHFitter), all factors in one pass."""
+    from stratomics.associate.cox import fit_cox_predictor
+    from stratomics.prediction_metrics import concordance_index
 
+    followed = time.notna().to_numpy() & event.notna().to_numpy()
+    time, event, scores = time.to_numpy(float)[followed], event.to_numpy(float)[followed], scores[followed]
+    p_values = fit_cox_predictor(time, event, scores, covariates=np.empty((len(time), 0)),
+                                 threads=1).table(range(scores.shape[1]))["p_value"].to_numpy()  # fmt: skip
     rows = []
     for factor in range(scores.shape[1]):
-        known = time.notna().to_numpy() & event.notna().to_numpy() & ~np.isnan(scores[:, factor])
-        data = pd.DataFrame({"time": time[known].to_numpy(float), "event": event[known].to_numpy(float),
-                             "factor": scores[known, factor]})  # fmt: skip
+        known = ~np.isnan(scores[:, factor])
         row = {"factor": factor + 1, "variable": variable, "kind": "outcome", "measure": "Somers' D",
                "n": int(known.sum())}  # fmt: skip
-        if known.sum() < MIN_PATIENTS or data["event"].sum() == 0:
+        if known.sum() < MIN_PATIENTS or event[known].sum() == 0:
             rows.append({**row, "association": np.nan, "p_value": np.nan,
-                         "note": f"{known.sum()} patients, {int(data['event'].sum())} events"})  # fmt: skip
+                         "note": f"{known.sum()} patients, {int(event[known].sum())} events"})  # fmt: skip
             continue
-        harrell = concordance_index(data["time"], -data["factor"], data["event"])
-        fit = CoxPHFitter().fit(data, duration_col="time", event_col="event")
-        rows.append({**row, "association": 2 * harrell - 1, "p_value": float(fit.summary.loc["factor", "p"]),
-                     "note": ""})  # fmt: skip
+        harrell = concordance_index(time[known], event[known], scores[known, factor], weights=np.ones((1, known.sum())))[0]
+        rows.append({**row, "association": 2 * harrell - 1, "p_value": float(p_values[factor]), "note": ""})
     return rows
