@@ -39,24 +39,25 @@ def permutation_p(statistic: Statistic, labels: np.ndarray, *, n_permutations: i
     (1 + #{permuted >= observed}) / (1 + n_permutations); NaN when the observed statistic is not
     finite (no variation to test).
     """
-    levels = np.unique(labels)
+    levels, codes = np.unique(labels, return_inverse=True)  # integer codes: permuted and compared fast
     rng = np.random.default_rng(seed)
     with np.errstate(invalid="ignore", divide="ignore"):
-        observed = statistic(_indicators(labels[None], levels))[0]
+        observed = statistic(_indicators(codes[None], len(levels)))[0]
     if not np.isfinite(observed):  # e.g. an outcome without variation: no test, not p = 1 / (1 + n)
         return np.nan
     batch = max(1, BATCH_VALUES // (len(labels) * len(levels)))
     exceed, done = 0, 0
     while done < n_permutations:
         size = min(batch, n_permutations - done)
-        permuted = np.array([rng.permutation(labels) for _ in range(size)])
-        exceed += int((statistic(_indicators(permuted, levels)) >= observed).sum())
+        permuted = np.array([rng.permutation(codes) for _ in range(size)])
+        exceed += int((statistic(_indicators(permuted, len(levels))) >= observed).sum())
         done += size
     return (1 + exceed) / (1 + n_permutations)
 
 
-def _indicators(labels: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    return (labels[:, :, None] == levels).astype(float)
+def _indicators(codes: np.ndarray, n_levels: int) -> np.ndarray:
+    """One-hot float indicators (rows x patients x levels) of integer subgroup codes."""
+    return (codes[:, :, None] == np.arange(n_levels)).astype(float)
 
 
 def chi_square(y: np.ndarray) -> Statistic:
