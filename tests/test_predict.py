@@ -289,6 +289,37 @@ def test_resampled_binary_metrics_equal_scikit_learn_and_statsmodels_on_each_res
         assert resampled["calibration_intercept"][row] == pytest.approx(intercept, rel=1e-7, abs=1e-9)
 
 
+def test_performance_table_uses_normal_intervals_from_fewer_resamples_in_large_cohorts(monkeypatch):
+    """Below LARGE_COHORT: percentile intervals of predict.n_bootstrap resamples; from it on: the
+    estimate -/+ 1.96 SD of LARGE_COHORT_RESAMPLES resamples (the first ones of the same stream)."""
+    from sklearn.metrics import roc_auc_score
+
+    from stratomics import predict
+    from stratomics.prediction_metrics import bootstrap_counts
+
+    rng = np.random.default_rng(40)
+    n = 400
+    y = (rng.random(n) < 0.4).astype(int)
+    risks = {"clinical": (y + rng.normal(size=(2, n))) / 4 + 0.5}  # two repeats
+
+    def resampled_auc(weights):  # AUC of the mean over repeats of each repeat's AUC, from explicit resamples
+        draws = [[roc_auc_score(y[rows], risk[rows]) for risk in risks["clinical"]]
+                 for rows in (np.repeat(np.arange(n), w.astype(int)) for w in weights)]  # fmt: skip
+        return np.mean(draws, axis=1)
+
+    small = predict.performance_table(y, risks, horizons=(365,), n_bootstrap=200, seed=2).set_index("metric")
+    expected = resampled_auc(bootstrap_counts(n, n_bootstrap=200, seed=2))
+    assert small.loc["auc", "ci_low"] == pytest.approx(np.quantile(expected, 0.025), abs=1e-12)
+    monkeypatch.setattr(predict, "LARGE_COHORT", n)
+    monkeypatch.setattr(predict, "LARGE_COHORT_RESAMPLES", 60)
+    large = predict.performance_table(y, risks, horizons=(365,), n_bootstrap=200, seed=2).set_index("metric")
+    spread = 1.959963984540054 * resampled_auc(bootstrap_counts(n, n_bootstrap=60, seed=2)).std(ddof=1)
+    estimate = np.mean([roc_auc_score(y, risk) for risk in risks["clinical"]])
+    assert large.loc["auc", "estimate"] == pytest.approx(estimate, abs=1e-12)
+    assert large.loc["auc", "ci_low"] == pytest.approx(estimate - spread, abs=1e-12)
+    assert large.loc["auc", "ci_high"] == pytest.approx(estimate + spread, abs=1e-12)
+
+
 def test_time_dependent_auc_is_undefined_outside_the_follow_up_of_a_resample():
     time, risk = np.array([5.0, 10.0, 20.0, 30.0]), np.array([0.3, 0.1, 0.2, 0.4])
     event = np.array([1, 1, 0, 1])

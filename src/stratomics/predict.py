@@ -235,6 +235,14 @@ COX_ALPHAS = np.logspace(-3, 0, 10)
 #: more than 12,500 patients) the inner cross-validation runs on this many (about 27 of the 28 fits
 #: per outer fold), and the chosen penalty is refitted on the whole training set.
 SEARCH_PATIENTS = 10_000
+#: From this many patients on, the metrics' 95% intervals are normal intervals (estimate -/+ 1.96
+#: bootstrap SD) from LARGE_COHORT_RESAMPLES resamples instead of percentile intervals from
+#: ``predict.n_bootstrap``: each resample re-scores every repeat of every predictor set (O(n) to
+#: O(n log n) each; 500 resamples took 3 minutes per model at 100,000 patients). The Monte Carlo
+#: error of the bounds is about the same (0.14 against 0.12 standard deviations of the metric with
+#: 500 percentile resamples), and at this size the metrics' sampling distributions are close to normal.
+LARGE_COHORT = 20_000
+LARGE_COHORT_RESAMPLES = 100
 #: Gradient-boosting leaves hold this many training patients, or a 20th of them in smaller training
 #: sets (at least 5), so that small cohorts still get splits instead of a constant model.
 MIN_SAMPLES_LEAF = 30
@@ -583,12 +591,17 @@ def performance_statistic(target, risks: dict[str, np.ndarray], horizons=(365,))
 def performance_table(target, risks: dict[str, np.ndarray], *, horizons, n_bootstrap: int, seed: int,
                       threads: int = 1) -> pd.DataFrame:  # fmt: skip
     """Metrics with patient-bootstrap 95% intervals (scored in ``threads``): feature_set, metric, estimate,
-    ci_low, ci_high, n, n_events."""
+    ci_low, ci_high, n, n_events. From :data:`LARGE_COHORT` patients on, normal intervals from
+    :data:`LARGE_COHORT_RESAMPLES` resamples (see there)."""
 
     statistic = performance_statistic(target, risks, horizons)
     n = len(target)
     estimate = statistic(np.ones((1, n))).iloc[0].rename("estimate")
-    intervals = bootstrap_intervals(statistic, n, n_bootstrap=n_bootstrap, seed=seed, threads=threads)
+    if n >= LARGE_COHORT:
+        intervals = bootstrap_intervals(statistic, n, n_bootstrap=min(n_bootstrap, LARGE_COHORT_RESAMPLES), seed=seed,
+                                        threads=threads, estimate=estimate)  # fmt: skip
+    else:
+        intervals = bootstrap_intervals(statistic, n, n_bootstrap=n_bootstrap, seed=seed, threads=threads)
     table = pd.concat([estimate, intervals], axis=1).rename_axis(["feature_set", "metric"]).reset_index()
     events = target["event"] if _is_survival(target) else target
     return table.assign(n=n, n_events=int(events.sum()))
@@ -777,7 +790,12 @@ def evaluate_outcome(predictors: Predictors, obs: pd.DataFrame, outcome: str, *,
                 predictions.append(predictions[-1].assign(validation="leave_one_site_out", risk=held_out[feature_set],
                                                           event_probability=held_out_probability))  # fmt: skip
         options = dict(horizons=horizons, n_bootstrap=n_bootstrap, seed=seed, threads=n_jobs)
-        log.info("predict %s: %s: %d bootstrap resamples of the metrics", outcome, model, n_bootstrap)
+        if len(patients) >= LARGE_COHORT:
+            log.info("predict %s: %s: %d patients: normal 95%% intervals from %d bootstrap resamples of the metrics "
+                     "(percentile intervals from %d below %d patients)", outcome, model, len(patients),
+                     min(n_bootstrap, LARGE_COHORT_RESAMPLES), n_bootstrap, LARGE_COHORT)  # fmt: skip
+        else:
+            log.info("predict %s: %s: %d bootstrap resamples of the metrics", outcome, model, n_bootstrap)
         performance.append(performance_table(target, cv_risk, **options).assign(model=model, validation="nested_cv"))
         if site:
             performance += _site_performance(target, held_out, sites, model, options)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 EPSILON = 1e-6
 
@@ -314,8 +315,9 @@ def bootstrap_counts(n_patients: int, *, n_bootstrap: int, seed: int) -> np.ndar
                      for _ in range(n_bootstrap)]).astype(float)  # fmt: skip
 
 
-def bootstrap_intervals(statistic, n_patients: int, *, n_bootstrap: int, seed: int, threads: int = 1) -> pd.DataFrame:
-    """Percentile 95% intervals of a statistic of resampled patients.
+def bootstrap_intervals(statistic, n_patients: int, *, n_bootstrap: int, seed: int, threads: int = 1,
+                        estimate: pd.Series | None = None) -> pd.DataFrame:  # fmt: skip
+    """Percentile 95% intervals of a statistic of resampled patients, or normal ones around ``estimate``.
 
     Parameters
     ----------
@@ -325,6 +327,9 @@ def bootstrap_intervals(statistic, n_patients: int, *, n_bootstrap: int, seed: i
         Patients to resample with replacement, resamples, random seed.
     threads
         Batches of 100 resamples scored at once (the numbers do not depend on it).
+    estimate
+        The statistic of the whole sample (indexed by its columns): when given, the intervals are
+        estimate -/+ 1.96 bootstrap standard deviations (Efron's standard interval).
 
     Returns
     -------
@@ -338,4 +343,7 @@ def bootstrap_intervals(statistic, n_patients: int, *, n_bootstrap: int, seed: i
     batches = np.array_split(counts, max(1, len(counts) // 100))
     with threadpool_limits(1 if threads > 1 else None), ThreadPoolExecutor(threads) as pool:
         draws = pd.concat(list(pool.map(statistic, batches)), ignore_index=True)
+    if estimate is not None:
+        spread = stats.norm.ppf(0.975) * draws.std()
+        return pd.DataFrame({"ci_low": estimate - spread, "ci_high": estimate + spread})
     return pd.DataFrame({"ci_low": draws.quantile(0.025), "ci_high": draws.quantile(0.975)})
