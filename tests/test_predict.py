@@ -331,19 +331,25 @@ def test_time_dependent_auc_is_undefined_outside_the_follow_up_of_a_resample():
     assert np.isnan(metrics["c_index"][3]) and np.isnan(metrics["auc_15d"][3])  # one patient: no comparable pair
 
 
-def test_calibration_smoother_and_bins_recover_a_known_miscalibration():
-    from stratomics.predict import risk_curves
+@pytest.mark.parametrize("large", [False, True])
+def test_calibration_smoother_and_bins_recover_a_known_miscalibration(large, monkeypatch):
+    """Percentile band of 200 resamples, or (a large cohort) the normal band of 100; both cover the truth."""
+    from stratomics import predict
 
+    if large:
+        monkeypatch.setattr(predict, "LARGE_COHORT", 4000)
     rng = np.random.default_rng(4)
     predicted = rng.uniform(0.05, 0.9, 4000)
     observed = 0.05 + 0.8 * predicted  # over-confident at both ends, linear (lowess is unbiased there)
     y = (rng.random(4000) < observed).astype(int)
-    curves = risk_curves(y, predicted, seed=1)
+    curves = predict.risk_curves(y, predicted, seed=1)
     smooth = curves[curves["curve"] == "calibration_smooth"]
     truth = 0.05 + 0.8 * smooth["x"]
     assert np.abs(smooth["y"] - truth).max() < 0.04
     assert ((smooth["ci_low"] <= truth) & (truth <= smooth["ci_high"])).mean() >= 0.85
     assert (smooth["ci_high"] - smooth["ci_low"]).max() < 0.12
+    centred = np.allclose(smooth["ci_high"] - smooth["y"], smooth["y"] - smooth["ci_low"])
+    assert centred == large  # the normal band is symmetric around the curve, percentiles are not
     bins = curves[curves["curve"] == "calibration"]
     assert len(bins) == 10 and bins["n"].sum() == 4000
     bin_truth = 0.05 + 0.8 * bins["x"]
@@ -352,6 +358,27 @@ def test_calibration_smoother_and_bins_recover_a_known_miscalibration():
     histogram = curves[curves["curve"] == "risk_histogram"]
     counts = histogram.groupby("group")["n"].sum()
     assert counts["event"] == y.sum() and counts["no event"] == len(y) - y.sum()
+
+
+@pytest.mark.parametrize("model", ["elastic_net", "gradient_boosting"])
+def test_event_probability_equals_scikit_survival_curves(model):
+    """1 - S(horizon | x) from the baseline and the risks at once, as each patient's own curve gives it
+    (scikit-survival's StepFunctions), inside and beyond the follow-up."""
+    from stratomics.predict import event_probability, fit_quietly, make_pipeline, screened_model
+
+    X, target = _survival_cohort(400, 6, 41)
+    pipeline = fit_quietly(make_pipeline(model, np.zeros(6, bool), survival=True, n_features=6, n_train=400, seed=1),
+                           X, target)  # fmt: skip
+    screen, fitted = screened_model(pipeline)
+    predictors = screen.transform(pipeline[:-1].transform(X[:50]))
+    if model == "elastic_net":
+        curves = fitted.predict_survival_function(predictors)
+    else:
+        curves = fitted.baseline_.get_survival_function(fitted.predict(predictors))
+    for horizon in (0.3, 1.0, 1e6):
+        expected = [1 - curve(min(horizon, curve.x[-1])) for curve in curves]
+        np.testing.assert_allclose(event_probability(pipeline, X[:50], horizon), expected, rtol=1e-12, atol=1e-15)
+    assert np.ptp(event_probability(pipeline, X[:50], 1.0)) > 0.1
 
 
 def test_survival_calibration_at_the_horizon_against_the_true_event_probability():
@@ -528,8 +555,10 @@ def test_histogram_cox_boosting_is_scikit_survival_on_binned_predictors():
     new = _survival_cohort(50, 6, 35, discrete=True)[0]
     np.testing.assert_allclose(ours.predict(new), reference.predict(new), rtol=1e-10, atol=1e-12)
     assert np.ptp(ours.predict(new)) > 0.5  # the trees split
-    for curve, reference_curve in zip(ours.predict_survival_function(new[:5]), reference.predict_survival_function(new[:5])):
-        np.testing.assert_allclose(curve.y, reference_curve.y, rtol=1e-10)
+    curves, reference_curves = ours.predict_cumulative_hazard_function(new[:5]), reference.predict_cumulative_hazard_function(new[:5])
+    for curve, reference_curve in zip(curves, reference_curves):
+        np.testing.assert_allclose(curve.x, reference_curve.x)
+        np.testing.assert_allclose(curve.a * curve.y, reference_curve.a * reference_curve.y, rtol=1e-10)
 
 
 @pytest.mark.parametrize("seed", [36, 37, 38])

@@ -211,6 +211,6 @@ class HistogramCoxBoosting(BaseEstimator):
             _add_tree(codes, tree, self.learning_rate, raw)
         return raw
 
-    def predict_survival_function(self, X):
-        """Each patient's survival curve S0(t)^exp(risk), Breslow's baseline S0 (step functions)."""
-        return self.baseline_.get_survival_function(self.predict(X))
+    def predict_cumulative_hazard_function(self, X):
+        """Each patient's cumulative hazard H0(t) exp(risk), Breslow's baseline H0 (step functions)."""
+        return self.baseline_.get_cumulative_hazard_function(self.predict(X))

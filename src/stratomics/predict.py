@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.metaestimators import available_if
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
@@ -426,9 +427,13 @@ def predicted_risk(pipeline, X: np.ndarray) -> np.ndarray:
 def event_probability(pipeline, X: np.ndarray, horizon: float) -> np.ndarray:
     """Probability of the survival event by ``horizon`` (days) from a fitted survival pipeline of
     :func:`make_pipeline`; beyond the last training time, the probability at that time."""
+    from sksurv.functions import StepFunction
+
     screen, model = screened_model(pipeline)
-    curves = model.predict_survival_function(screen.transform(pipeline[:-1].transform(X)))
-    return np.array([1 - curve(min(horizon, curve.x[-1])) for curve in curves])
+    predictors = screen.transform(pipeline[:-1].transform(X))
+    hazard = model.predict_cumulative_hazard_function(predictors[:1])[0]  # its y: the baseline H0 at each time
+    baseline_survival = StepFunction(hazard.x, np.exp(-hazard.y))  # scikit-survival's S0 = exp(-H0)
+    return 1 - np.power(baseline_survival(min(horizon, hazard.x[-1])), np.exp(model.predict(predictors)))
 
 
 def chosen_predictors(pipeline) -> np.ndarray:
@@ -621,7 +626,8 @@ def calibration_bins(target: np.ndarray, risk: np.ndarray, n_bins: int = 10) -> 
 
 def calibration_smooth(target: np.ndarray, risk: np.ndarray, *, seed: int, n_bootstrap: int = SMOOTH_BOOTSTRAP):
     """Lowess of the outcome on predicted risk (span 2/3, no robustness iterations, as in rms'
-    ``val.prob``) between the 1st and 99th percentiles of risk, with a patient-bootstrap 95% band."""
+    ``val.prob``) between the 1st and 99th percentiles of risk, with a patient-bootstrap 95% band
+    (from :data:`LARGE_COHORT` patients on, a normal band from :data:`LARGE_COHORT_RESAMPLES` resamples)."""
     from statsmodels.nonparametric.smoothers_lowess import lowess
 
     grid = np.linspace(*np.quantile(risk, [0.01, 0.99]), SMOOTH_POINTS)
@@ -629,11 +635,17 @@ def calibration_smooth(target: np.ndarray, risk: np.ndarray, *, seed: int, n_boo
     def smooth(rows: np.ndarray) -> np.ndarray:
         return np.clip(lowess(target[rows], risk[rows], frac=2 / 3, it=0, xvals=grid), 0, 1)
 
+    large = len(risk) >= LARGE_COHORT
     rng = np.random.default_rng(seed)
-    resampled = np.array([smooth(rng.integers(0, len(risk), len(risk))) for _ in range(n_bootstrap)])
-    low, high = np.nanpercentile(resampled, [2.5, 97.5], axis=0)
-    return pd.DataFrame({"curve": "calibration_smooth", "x": grid, "y": smooth(np.arange(len(risk))),
-                         "ci_low": low, "ci_high": high})  # fmt: skip
+    resampled = np.array([smooth(rng.integers(0, len(risk), len(risk)))
+                          for _ in range(min(n_bootstrap, LARGE_COHORT_RESAMPLES) if large else n_bootstrap)])  # fmt: skip
+    curve = smooth(np.arange(len(risk)))
+    if large:
+        spread = stats.norm.ppf(0.975) * np.nanstd(resampled, axis=0, ddof=1)
+        low, high = np.clip(curve - spread, 0, 1), np.clip(curve + spread, 0, 1)
+    else:
+        low, high = np.nanpercentile(resampled, [2.5, 97.5], axis=0)
+    return pd.DataFrame({"curve": "calibration_smooth", "x": grid, "y": curve, "ci_low": low, "ci_high": high})
 
 
 def risk_histogram(probability: np.ndarray, groups: np.ndarray) -> pd.DataFrame:
