@@ -66,6 +66,22 @@ def test_no_signal_gives_chance_auc_and_screening_outside_the_folds_would_not():
     assert auc(y, risk[0]) > 0.7
 
 
+def test_large_cohort_switches_are_logged(monkeypatch, caplog):
+    """Both scale switches say so in the log when they apply (thresholds lowered to this cohort)."""
+    from stratomics import predict
+
+    mdata = cohort(n=200, n_features=30)
+    evaluate(mdata, BINARY, feature_sets=["clinical"])
+    assert "choose their penalty" not in caplog.text and "normal 95% intervals" not in caplog.text
+    monkeypatch.setattr(predict, "SEARCH_PATIENTS", 120)
+    monkeypatch.setattr(predict, "LARGE_COHORT", 200)
+    with caplog.at_level("INFO", logger="stratomics.predict"):
+        evaluate(mdata, BINARY, feature_sets=["clinical"])
+    largest = max(160, 200 - mdata.obs["site"].value_counts().min())  # 4 of 5 folds, or all but the smallest site
+    assert f"training sets of up to {largest} patients: the elastic nets choose their penalty on 120" in caplog.text
+    assert "200 patients: normal 95% intervals from 50 bootstrap resamples" in caplog.text
+
+
 def test_planted_features_are_chosen_and_the_signature_scores_new_patients():
     mdata = cohort(planted=(3, 17, 42), missing=0.2)
     predictors, evaluation = evaluate(mdata, BINARY, feature_sets=["clinical", "all"])

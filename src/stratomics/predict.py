@@ -765,14 +765,16 @@ def evaluate_outcome(predictors: Predictors, obs: pd.DataFrame, outcome: str, *,
         log.info("predict %s: %d patients without a known outcome are not used", outcome, dropped)
     patients = obs.index[known]
     table = predictors.table.loc[patients]
-    if "elastic_net" in models and len(patients) * (n_splits - 1) / n_splits > SEARCH_PATIENTS:
-        log.info("predict %s: %d patients: the elastic nets choose their penalty on %d patients of each training "
-                 "set (inner cross-validation on a stratified subsample), then refit on all of them", outcome,
-                 len(patients), SEARCH_PATIENTS)  # fmt: skip
     if site and obs.loc[patients, site].nunique() < 2:
         log.warning("predict %s: one site (%s), no leave-one-site-out validation", outcome, site)
         site = None
     sites = obs.loc[patients, site].astype(str).to_numpy() if site else None
+    largest_training = max(len(patients) * (n_splits - 1) // n_splits,
+                           len(patients) - (np.unique(sites, return_counts=True)[1].min() if site else len(patients)))  # fmt: skip
+    if "elastic_net" in models and largest_training > SEARCH_PATIENTS:
+        log.info("predict %s: training sets of up to %d patients: the elastic nets choose their penalty on %d of "
+                 "them where there are more (inner cross-validation on a stratified subsample), then refit on all",
+                 outcome, largest_training, SEARCH_PATIENTS)  # fmt: skip
     performance, curves, predictions, selection = [], [], [], []
     started, steps = time.perf_counter(), [(model, feature_set) for model in models for feature_set in feature_sets]
     for model in models:
