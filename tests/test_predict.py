@@ -610,6 +610,20 @@ def test_histogram_cox_boosting_bins():
     assert bin_codes(np.array([[1.5, -5.0], [9.0, 99.0]]), thresholds).tolist() == [[0, 0], [2, 3]]  # cut goes left
 
 
+def test_histogram_cox_boosting_refuses_what_scikit_survival_refuses():
+    """No predictors or missing values: a ValueError (a failed fold in the workflow), as scikit-survival."""
+    from stratomics.cox_boosting import HistogramCoxBoosting
+
+    X, target = _survival_cohort(100, 3, 42)
+    with pytest.raises(ValueError, match="no predictors"):
+        HistogramCoxBoosting().fit(X[:, :0], target)
+    X[3, 1] = np.nan
+    with pytest.raises(ValueError, match="impute"):
+        HistogramCoxBoosting().fit(X, target)
+    constant = HistogramCoxBoosting(n_estimators=5).fit(np.ones((100, 1)), target)  # no split: one leaf per tree
+    assert np.ptp(constant.predict(np.array([[0.0], [5.0]]))) == 0
+
+
 def test_median_imputer_equals_scikit_learn_simple_imputer():
     from sklearn.impute import SimpleImputer
 

@@ -183,6 +183,8 @@ class HistogramCoxBoosting(BaseEstimator):
         from sksurv.util import check_array_survival
 
         X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] == 0:
+            raise ValueError(f"HistogramCoxBoosting: no predictors (shape {X.shape}); at least one is required.")
         if not np.isfinite(X).all():
             raise ValueError("HistogramCoxBoosting: the predictors hold missing or infinite values; impute them first.")
         event, time = check_array_survival(X, y)

@@ -239,7 +239,7 @@ SEARCH_PATIENTS = 10_000
 #: From this many patients on, the metrics' 95% intervals are normal intervals (estimate -/+ 1.96
 #: bootstrap SD) from LARGE_COHORT_RESAMPLES resamples instead of percentile intervals from
 #: ``predict.n_bootstrap``: each resample re-scores every repeat of every predictor set (O(n) to
-#: O(n log n) each; 500 resamples took 3 minutes per model at 100,000 patients). The Monte Carlo
+#: O(n log n) each; 500 resamples took 5 minutes per model at 100,000 patients, on a loaded 2-core VM). The Monte Carlo
 #: error of the bounds is about the same (0.14 against 0.12 standard deviations of the metric with
 #: 500 percentile resamples), and at this size the metrics' sampling distributions are close to normal.
 LARGE_COHORT = 20_000
