@@ -298,3 +298,21 @@ def test_the_consensus_figure_of_a_cohort_without_structure_titles_k_1():
                                   selection=table, cdf=cdf)  # fmt: skip
     assert fig._suptitle.get_text().startswith("Chosen: k = 1")
     plt.close(fig)
+
+
+def test_large_cohort_resamples_keep_the_reference_pairs_co_drawn():
+    """Above max_resample_size: each resample holds `fraction` of the reference patients, so their
+    consensus rests on ~fraction^2 of the resamples; a uniform draw left it on none or one (PAC ~ 0)."""
+    from stratomics.stratify import _resample, consensus_for_k
+
+    rng = np.random.default_rng(7)
+    reference = np.sort(rng.choice(20_000, 300, replace=False))
+    others = np.setdiff1d(np.arange(20_000), reference)
+    sample = _resample(rng, 20_000, reference, others, fraction=0.8, max_size=1000)
+    assert len(sample) == 1000 == len(np.unique(sample)) and np.isin(reference, sample).sum() == 240
+    small = _resample(np.random.default_rng(3), 900, reference[:10], others[:890], fraction=0.8, max_size=1000)
+    np.testing.assert_array_equal(small, np.sort(np.random.default_rng(3).choice(900, 720, replace=False)))  # as before
+    one_cloud = np.random.default_rng(8).normal(size=(20_000, 1))
+    settings = {"n_resamples": 30, "max_resample_size": 1000, "max_consensus_patients": 300, "seed": 1}
+    large, subsample = (consensus_for_k(values, 4, **settings).pac for values in (one_cloud, one_cloud[:1200]))
+    assert large > 0.05 and subsample > 0.05  # splitting one Gaussian into 4 is ambiguous at any size
