@@ -35,7 +35,8 @@ def test_workflow_runs_through_sbatch_and_matches_a_local_run(slurm_cluster, wor
                "--slurm-init-seconds-before-status-checks", "2", "--slurm-status-command", "squeue",
                "--slurm-keep-successful-logs",
                "--configfile", str(tiny_config(tmp_path))]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=1500, env=environment)
+    # ~20-25 min on a 2-core runner (one sbatch job per rule); the limit only stops a hung cluster
+    result = subprocess.run(command, capture_output=True, text=True, timeout=3000, env=environment)
     assert result.returncode == 0, result.stderr[-3000:]
     completed = {line.split()[0].removeprefix("JobId=") for line in (cluster / "jobcomp.log").read_text().splitlines()
                  if "JobState=COMPLETED" in line}  # fmt: skip
