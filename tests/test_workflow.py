@@ -261,3 +261,14 @@ def test_report_opens_on_the_run_summary_in_a_browser_and_embeds_every_figure(wo
     assert '<h1 class="title">stratomics results</h1>' in dom, dom[-2000:]
     clusters = pd.read_csv(folder / "results/stratify/clusters.tsv", sep="\t")
     assert f"<strong>{len(clusters)} patients</strong>" in dom
+
+
+def test_steps_that_use_processes_take_one_thread_below_four_cores(tmp_path):
+    # on 2 cores a 2-thread job waits for both while 1-thread jobs keep one busy (the demo's integration waited 130 s)
+    for cores, expected in (("2", 1), ("3", 1), ("4", 2), ("16", 2)):
+        command = workflow_command(tmp_path, "--dry-run", "results/integrate/integrated.h5mu", cores=cores)
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        job = result.stdout.split("rule integrate:")[1].split("\n\n")[0]
+        threads = int(job.split("threads: ")[1].split()[0]) if "threads: " in job else 1
+        assert threads == expected, (cores, job)

@@ -104,7 +104,7 @@ rule markers_held_out:
         "results/logs/markers_held_out.log",
     benchmark:
         "results/benchmarks/markers_held_out.tsv"
-    threads: 2
+    threads: PARALLEL_THREADS
     resources:
         mem_mb=8000,
         runtime=120,

@@ -1,6 +1,7 @@
 # Configuration: the default run is config.yaml (the demo cohort); --configfile replaces it.
 import sys
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
 from stratomics.cohort import VISITS_FILE, ingest_settings
@@ -50,3 +51,12 @@ if MODE == "full" and not SUBGROUPS:
     print("stratomics: no assay to integrate (genotypes are scanned, not integrated): subgroups, their outcome "
           "tests and figures, biomarker and marker tests, prediction and the model for sites are not applicable; "
           "running ingest, preprocessing, QC and the genotype scan.", file=sys.stderr)  # fmt: skip
+
+# Steps that spread their work over processes (integration, leave-one-site-out, predictions) take 2 threads;
+# on a machine of fewer than 4 cores they take 1: a 2-thread job waits for both cores while 1-thread jobs keep
+# one busy (the demo's integration waited 130 s on 2 cores), and two 1-thread ones run side by side instead.
+# A cluster run (no --cores total) keeps 2. Jobs are scheduled along the longest chain first (`priority`).
+try:
+    PARALLEL_THREADS = 1 if workflow.cores < 4 else 2
+except WorkflowError:
+    PARALLEL_THREADS = 2

@@ -46,6 +46,7 @@ rule figures:
         "results/logs/figures.log",
     benchmark:
         "results/benchmarks/figures.tsv"
+    priority: 20
     threads: 1
     resources:
         mem_mb=8000,

@@ -26,7 +26,8 @@ rule predict_outcome:
         "results/logs/predict_{outcome}.log",
     benchmark:
         "results/benchmarks/predict_{outcome}.tsv"
-    threads: 2
+    priority: 25
+    threads: PARALLEL_THREADS
     resources:
         mem_mb=8000,
         runtime=240,
@@ -64,6 +65,7 @@ rule predict:
         "results/logs/predict.log",
     benchmark:
         "results/benchmarks/predict.tsv"
+    priority: 25
     threads: 1
     resources:
         mem_mb=8000,
@@ -85,6 +87,7 @@ rule predict_figures:
         horizon=PREDICT["horizons"][0],
     log:
         "results/logs/predict_figures.log",
+    priority: 25
     threads: 1
     resources:
         mem_mb=4000,

@@ -14,6 +14,7 @@ rule preprocess_assay:
         "results/logs/preprocess_{assay}.log",
     benchmark:
         "results/benchmarks/preprocess_{assay}.tsv"
+    priority: 20
     threads: 1
     resources:
         mem_mb=8000,
@@ -42,6 +43,7 @@ rule gather_preprocessed:
         "results/logs/gather_preprocessed.log",
     benchmark:
         "results/benchmarks/gather_preprocessed.tsv"
+    priority: 20
     threads: 1
     resources:
         mem_mb=8000,

@@ -28,7 +28,8 @@ rule integrate:
         "results/logs/integrate.log",
     benchmark:
         "results/benchmarks/integrate.tsv"
-    threads: 2
+    priority: 30
+    threads: PARALLEL_THREADS
     resources:
         mem_mb=8000,
         runtime=120,
@@ -78,6 +79,7 @@ rule consensus:
         "results/logs/consensus_{index}.log",
     benchmark:
         "results/benchmarks/consensus_{index}.tsv"
+    priority: 30
     threads: 1
     resources:
         mem_mb=8000,
@@ -115,6 +117,7 @@ rule stratify:
         "results/logs/stratify.log",
     benchmark:
         "results/benchmarks/stratify.tsv"
+    priority: 30
     threads: 1
     resources:
         mem_mb=8000,
@@ -179,7 +182,8 @@ rule site_stability:
         "results/logs/site_stability.log",
     benchmark:
         "results/benchmarks/site_stability.tsv"
-    threads: 2
+    priority: 25
+    threads: PARALLEL_THREADS
     resources:
         mem_mb=8000,
         runtime=120,

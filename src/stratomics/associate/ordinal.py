@@ -108,11 +108,15 @@ def _score_information(params, values, weights, codes, covariates):
     cross = np.stack([feature_cross(weights * (h_upper_eta * upper[:, [c]] + h_lower_eta * lower[:, [c]]), values, covariates)
                       for c in range(k)], axis=1)  # fmt: skip
     information[:, p:, :p], information[:, :p, p:] = -cross, -cross.transpose(0, 2, 1)
-    information[:, p:, p:] = -(np.einsum("nk,nj,nl->jkl", upper, weights * h_upper, upper)
-                               + np.einsum("nk,nj,nl->jkl", lower, weights * h_lower, lower)
-                               + np.einsum("nk,nj,nl->jkl", upper, weights * a * b, lower)
-                               + np.einsum("nk,nj,nl->jkl", lower, weights * a * b, upper))  # fmt: skip
+    information[:, p:, p:] = -(_pair_sums(upper, upper, weights * h_upper) + _pair_sums(lower, lower, weights * h_lower)
+                               + _pair_sums(upper, lower, weights * a * b) + _pair_sums(lower, upper, weights * a * b))  # fmt: skip
     return score, information
+
+
+def _pair_sums(left, right, per_fit):
+    """sum_n left[n, k] right[n, l] per_fit[n, j] for every fit j (fits x K x L), as one matrix product."""
+    pairs = (left[:, :, None] * right[:, None, :]).reshape(len(left), -1)
+    return (pairs.T @ per_fit).T.reshape(per_fit.shape[1], left.shape[1], right.shape[1])
 
 
 def _halve_until_better(params, step, loglik, values, weights, codes, covariates):
