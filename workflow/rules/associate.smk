@@ -20,6 +20,7 @@ rule biomarkers_assay:
         "results/logs/biomarkers_{assay}.log",
     benchmark:
         "results/benchmarks/biomarkers_{assay}.tsv"
+    priority: 10
     threads: 1
     resources:
         mem_mb=8000,
@@ -48,6 +49,7 @@ rule markers_assay:
         "results/logs/markers_{assay}.log",
     benchmark:
         "results/benchmarks/markers_{assay}.tsv"
+    priority: 10
     threads: 1
     resources:
         mem_mb=8000,
@@ -68,6 +70,7 @@ rule gather_markers:
         per_assay=config["associate"]["fdr_family"] == "per_assay",
     log:
         "results/logs/gather_markers.log",
+    priority: 10
     threads: 1
     resources:
         mem_mb=4000,
@@ -124,6 +127,7 @@ rule gather_biomarkers:
         per_assay=config["associate"]["fdr_family"] == "per_assay",
     log:
         "results/logs/gather_biomarkers.log",
+    priority: 10
     threads: 1
     resources:
         mem_mb=4000,
@@ -149,6 +153,7 @@ rule genotype_scan_chunk:
         "results/logs/genotype_scan_{genotypes}_{chunk}.log",
     benchmark:
         "results/benchmarks/genotype_scan_{genotypes}_{chunk}.tsv"
+    priority: 10
     threads: 1
     resources:
         mem_mb=8000,
@@ -173,6 +178,7 @@ rule gather_genotype_scan:
         per_assay=False,
     log:
         "results/logs/gather_genotype_scan.log",
+    priority: 10
     threads: 1
     resources:
         mem_mb=4000,

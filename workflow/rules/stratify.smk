@@ -57,6 +57,7 @@ rule factor_annotation:
         "results/logs/factor_annotation.log",
     benchmark:
         "results/benchmarks/factor_annotation.tsv"
+    priority: 10
     threads: 1
     resources:
         mem_mb=4000,
@@ -152,6 +153,7 @@ rule subgroup_outcomes:
         "results/logs/subgroup_outcomes.log",
     benchmark:
         "results/benchmarks/subgroup_outcomes.tsv"
+    priority: 10
     threads: 1
     resources:
         mem_mb=4000,
@@ -204,6 +206,7 @@ rule umap:
         "results/logs/umap.log",
     benchmark:
         "results/benchmarks/umap.tsv"
+    priority: 10
     threads: 1
     resources:
         mem_mb=8000,
