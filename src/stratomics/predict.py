@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.metaestimators import available_if
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
@@ -31,7 +30,8 @@ from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
 from stratomics.errors import StratomicsInputError
 from stratomics.outcome_types import OUTCOME_TYPES, outcome_type
 from stratomics.parallel import in_processes
-from stratomics.prediction_metrics import binary_metrics, bootstrap_intervals, concordance_index, net_benefit, survival_metrics
+from stratomics.prediction_metrics import (binary_metrics, bootstrap_intervals, concordance_index, interval_bounds, net_benefit,
+                                          survival_metrics)
 
 log = logging.getLogger(__name__)
 
@@ -244,6 +244,12 @@ SEARCH_PATIENTS = 10_000
 #: 500 percentile resamples), and at this size the metrics' sampling distributions are close to normal.
 LARGE_COHORT = 20_000
 LARGE_COHORT_RESAMPLES = 100
+
+
+def interval_resamples(n_patients: int, n_bootstrap: int) -> int:
+    """Bootstrap resamples behind the 95% intervals of ``n_patients``: ``n_bootstrap``, at most
+    :data:`LARGE_COHORT_RESAMPLES` from :data:`LARGE_COHORT` patients on (normal intervals there)."""
+    return min(n_bootstrap, LARGE_COHORT_RESAMPLES) if n_patients >= LARGE_COHORT else n_bootstrap
 #: Gradient-boosting leaves hold this many training patients, or a 20th of them in smaller training
 #: sets (at least 5), so that small cohorts still get splits instead of a constant model.
 MIN_SAMPLES_LEAF = 30
@@ -602,11 +608,8 @@ def performance_table(target, risks: dict[str, np.ndarray], *, horizons, n_boots
     statistic = performance_statistic(target, risks, horizons)
     n = len(target)
     estimate = statistic(np.ones((1, n))).iloc[0].rename("estimate")
-    if n >= LARGE_COHORT:
-        intervals = bootstrap_intervals(statistic, n, n_bootstrap=min(n_bootstrap, LARGE_COHORT_RESAMPLES), seed=seed,
-                                        threads=threads, estimate=estimate)  # fmt: skip
-    else:
-        intervals = bootstrap_intervals(statistic, n, n_bootstrap=n_bootstrap, seed=seed, threads=threads)
+    intervals = bootstrap_intervals(statistic, n, n_bootstrap=interval_resamples(n, n_bootstrap), seed=seed,
+                                    threads=threads, estimate=estimate if n >= LARGE_COHORT else None)  # fmt: skip
     table = pd.concat([estimate, intervals], axis=1).rename_axis(["feature_set", "metric"]).reset_index()
     events = target["event"] if _is_survival(target) else target
     return table.assign(n=n, n_events=int(events.sum()))
@@ -635,17 +638,13 @@ def calibration_smooth(target: np.ndarray, risk: np.ndarray, *, seed: int, n_boo
     def smooth(rows: np.ndarray) -> np.ndarray:
         return np.clip(lowess(target[rows], risk[rows], frac=2 / 3, it=0, xvals=grid), 0, 1)
 
-    large = len(risk) >= LARGE_COHORT
     rng = np.random.default_rng(seed)
-    resampled = np.array([smooth(rng.integers(0, len(risk), len(risk)))
-                          for _ in range(min(n_bootstrap, LARGE_COHORT_RESAMPLES) if large else n_bootstrap)])  # fmt: skip
+    resampled = pd.DataFrame([smooth(rng.integers(0, len(risk), len(risk)))
+                              for _ in range(interval_resamples(len(risk), n_bootstrap))])  # fmt: skip
     curve = smooth(np.arange(len(risk)))
-    if large:
-        spread = stats.norm.ppf(0.975) * np.nanstd(resampled, axis=0, ddof=1)
-        low, high = np.clip(curve - spread, 0, 1), np.clip(curve + spread, 0, 1)
-    else:
-        low, high = np.nanpercentile(resampled, [2.5, 97.5], axis=0)
-    return pd.DataFrame({"curve": "calibration_smooth", "x": grid, "y": curve, "ci_low": low, "ci_high": high})
+    bounds = interval_bounds(resampled, curve if len(risk) >= LARGE_COHORT else None).clip(0, 1)
+    return pd.DataFrame({"curve": "calibration_smooth", "x": grid, "y": curve, "ci_low": bounds["ci_low"].to_numpy(),
+                         "ci_high": bounds["ci_high"].to_numpy()})  # fmt: skip
 
 
 def risk_histogram(probability: np.ndarray, groups: np.ndarray) -> pd.DataFrame:
@@ -807,7 +806,7 @@ def evaluate_outcome(predictors: Predictors, obs: pd.DataFrame, outcome: str, *,
         if len(patients) >= LARGE_COHORT:
             log.info("predict %s: %s: %d patients: normal 95%% intervals from %d bootstrap resamples of the metrics "
                      "(percentile intervals from %d below %d patients)", outcome, model, len(patients),
-                     min(n_bootstrap, LARGE_COHORT_RESAMPLES), n_bootstrap, LARGE_COHORT)  # fmt: skip
+                     interval_resamples(len(patients), n_bootstrap), n_bootstrap, LARGE_COHORT)  # fmt: skip
         else:
             log.info("predict %s: %s: %d bootstrap resamples of the metrics", outcome, model, n_bootstrap)
         performance.append(performance_table(target, cv_risk, **options).assign(model=model, validation="nested_cv"))

@@ -343,6 +343,24 @@ def bootstrap_intervals(statistic, n_patients: int, *, n_bootstrap: int, seed: i
     batches = np.array_split(counts, max(1, len(counts) // 100))
     with threadpool_limits(1 if threads > 1 else None), ThreadPoolExecutor(threads) as pool:
         draws = pd.concat(list(pool.map(statistic, batches)), ignore_index=True)
+    return interval_bounds(draws, estimate)
+
+
+def interval_bounds(draws: pd.DataFrame, estimate=None) -> pd.DataFrame:
+    """95% bounds of each column of resampled statistics (NaN-robust over the resamples).
+
+    Parameters
+    ----------
+    draws
+        One row per resample, one column per statistic.
+    estimate
+        The statistics of the whole sample (indexed like ``draws``' columns): when given, the bounds
+        are estimate -/+ 1.96 resampling standard deviations; otherwise the 2.5th and 97.5th percentiles.
+
+    Returns
+    -------
+    One row per column of ``draws``: ci_low, ci_high.
+    """
     if estimate is not None:
         spread = stats.norm.ppf(0.975) * draws.std()
         return pd.DataFrame({"ci_low": estimate - spread, "ci_high": estimate + spread})
