@@ -642,3 +642,17 @@ def test_median_imputer_equals_scikit_learn_simple_imputer():
     np.testing.assert_array_equal(ours.statistics_, reference.statistics_)
     np.testing.assert_array_equal(ours.transform(new), reference.transform(new))
     np.testing.assert_array_equal(ours.transform(train[:, :]), reference.transform(train))
+
+
+def test_penalty_search_log_loss_equals_scikit_learns_including_certain_predictions():
+    from sklearn.metrics import log_loss
+
+    from stratomics import predict
+
+    rng = np.random.default_rng(0)
+    for n in (5, 40, 300):
+        y = rng.integers(0, 2, n)
+        p = rng.uniform(size=n)
+        p[:2] = [0.0, 1.0]  # clipped, as scikit-learn clips them
+        probabilities = np.column_stack([1 - p, p])
+        assert predict._log_loss(y, probabilities) == log_loss(y, probabilities, labels=[0, 1])

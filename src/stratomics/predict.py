@@ -404,9 +404,12 @@ def _concordance(target, risk: np.ndarray) -> float:
 
 
 def _log_loss(y: np.ndarray, probabilities: np.ndarray) -> float:
-    from sklearn.metrics import log_loss
-
-    return log_loss(y, probabilities, labels=[0, 1])
+    """scikit-learn's ``log_loss`` of 0/1 outcomes (same clipping and normalisation, same number), without
+    its input checks, which took a tenth of a binary prediction job."""
+    eps = np.finfo(probabilities.dtype).eps
+    clipped = np.clip(probabilities, eps, 1 - eps)
+    clipped = clipped / clipped.sum(axis=1, keepdims=True)
+    return float(-np.log(clipped[np.arange(len(y)), np.asarray(y, dtype=int)]).mean())
 
 
 def screened_model(pipeline):
