@@ -250,6 +250,8 @@ def interval_resamples(n_patients: int, n_bootstrap: int) -> int:
     """Bootstrap resamples behind the 95% intervals of ``n_patients``: ``n_bootstrap``, at most
     :data:`LARGE_COHORT_RESAMPLES` from :data:`LARGE_COHORT` patients on (normal intervals there)."""
     return min(n_bootstrap, LARGE_COHORT_RESAMPLES) if n_patients >= LARGE_COHORT else n_bootstrap
+
+
 #: Gradient-boosting leaves hold this many training patients, or a 20th of them in smaller training
 #: sets (at least 5), so that small cohorts still get splits instead of a constant model.
 MIN_SAMPLES_LEAF = 30
