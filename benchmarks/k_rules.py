@@ -2,7 +2,8 @@
 
 ``python benchmarks/stratify_quality.py suite --out suite.tsv`` writes ``suite_model_selection.tsv``:
 for every run (scenario, seed, method) and every k, PAC, silhouette, gap, the test against the
-Gaussian null and the ARI of that k's subgroups against the planted endotypes. Every rule below
+Gaussian null, the ARI of that k's subgroups against the planted endotypes and the BIC of a
+Gaussian mixture with k components and one shared covariance. Every rule below
 chooses among the same supported k (those that beat the null, smallest subgroup large enough), so
 the comparison isolates the rule. Prints the ARI and k per scenario and rule, the mean over runs,
 and the best k in hindsight.
@@ -53,12 +54,17 @@ RULES = {
 }
 
 
+#: Where the suite's tables hold each k's BIC of a tied-covariance Gaussian mixture (``mixture_bic``).
+MIXTURE_RULES = {"lowest mixture BIC": lambda t: int(t.sort_values(["mixture_bic", "k"])["k"].iloc[0])}
+
+
 def replay(selection: pd.DataFrame) -> pd.DataFrame:
     """One row per run and rule: the k chosen and its ARI (one group scores 1 where none was planted, else 0)."""
+    rules = {**RULES, **(MIXTURE_RULES if "mixture_bic" in selection else {})}
     rows = []
     for (scenario, seed, method), run in selection.groupby(["scenario", "seed", "method"]):
         table = eligible(run)
-        for name, rule in RULES.items():
+        for name, rule in rules.items():
             k = int(rule(table)) if not table.empty else 1
             planted_none = scenario == "no_structure"
             ari = float(k == 1) if planted_none or k == 1 else float(run.loc[run["k"] == k, "ari_fitted"].iloc[0])
