@@ -91,17 +91,8 @@ def stratomics_subgroups(mdata, config, method: str, seed: int, truth: pd.Series
     fitted = mdata.obs_names[mdata.obs["subgroup_fitted"].to_numpy(dtype=bool)]
     aris = [adjusted_rand_score(truth[fitted], r.final_labels(scores)) for r in results]
     table["ari_fitted"] = [0.0] * (len(table) - len(results)) + aris  # a k = 1 row comes first (no structure)
-    table["mixture_bic"] = [mixture_bic(scores, k, seed) for k in table["k"]]
     store_subgroups(mdata, result, table, integration=integration, space=space)
     return subgroup_table(mdata).set_index("patient_id"), table
-
-
-def mixture_bic(scores: np.ndarray, k: int, seed: int) -> float:
-    """BIC of a Gaussian mixture with k components and one shared covariance (5 starts) on the subgroup space:
-    a candidate rule for k, replayed by ``benchmarks/k_rules.py``."""
-    from sklearn.mixture import GaussianMixture
-
-    return float(GaussianMixture(k, covariance_type="tied", n_init=5, random_state=seed).fit(scores).bic(scores))
 
 
 def kmeans_on_pca(blocks: list[np.ndarray], k: int, seed: int, design: np.ndarray | None = None) -> np.ndarray:

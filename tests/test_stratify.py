@@ -72,11 +72,29 @@ def test_the_rule_picks_the_planted_k_on_clear_data():
     assert select_k(unstable.assign(supported=False), min_size=10) is None
     gaps = pd.DataFrame({"setting": [2, 3, 4, 5], "k": [2, 3, 4, 5], "gap": [0.2, 0.5, 0.55, 0.6],
                          "gap_sd": [0.1] * 4, "pac": [0.3, 0.2, 0.1, 0.1], "smallest_subgroup": 50,
-                         "supported": True})  # fmt: skip
-    assert select_k(gaps, min_size=10) == 4  # no crisp k: the lowest PAC, the smaller k on a tie
+                         "mixture_bic": [500.0, 800.0, 700.0, 700.0], "supported": True})  # fmt: skip
+    # no crisp k: among the k with PAC within 0.05 of the lowest, the lowest BIC, the smaller k on a tie
+    assert select_k(gaps, min_size=10) == 4
+    stable_three = gaps.assign(pac=[0.3, 0.14, 0.1, 0.1], mixture_bic=[500.0, 600.0, 700.0, 700.0])
+    assert select_k(stable_three, min_size=10) == 3  # k = 2 fits best but is not stable; 3 is as stable as 4
     assert select_k(gaps.assign(pac=[0.0, 0.0, 0.0, 0.2]), min_size=10) == 4  # the finest crisp k comes first
     assert select_k(gaps.assign(smallest_subgroup=[50, 50, 5, 5]), min_size=10) == 3  # too small a subgroup
     assert table["null_p_value"].max() < 1e-6 and table["supported"].all()
+
+
+def test_mixture_bic_of_one_component_is_the_normal_likelihood_and_one_factor_two_groups_give_k_2():
+    from scipy import stats
+
+    from stratomics.stratify import mixture_bic
+
+    rng = np.random.default_rng(0)
+    points = np.r_[rng.normal(0, 1, 480), rng.normal(2.5, 1, 320)][:, None]  # one factor, groups 2.5 SD apart
+    log_likelihood = stats.norm.logpdf(points, points.mean(), points.std()).sum()  # maximum likelihood fit
+    assert mixture_bic(points, 1) == pytest.approx(-2 * log_likelihood + 2 * np.log(len(points)), rel=1e-6)
+    result, table = stratify(points, k_values=range(2, 6), n_resamples=10, seed=0)
+    assert table.sort_values("pac")["k"].iloc[0] == 5  # in one dimension PAC says little: lowest at k = 5
+    assert not (table["pac"] <= 0.01).any() and result.k == 2  # k = 2 is about as stable and fits best
+    assert adjusted_rand_score(np.r_[np.zeros(480), np.ones(320)], result.labels) > 0.5
 
 
 def test_gaussian_clouds_give_one_group_with_a_warning(caplog):
@@ -277,6 +295,8 @@ def test_the_consensus_figure_draws_one_cdf_per_k_and_the_selection_rule():
     drawn = null_panel.get_lines()[0].get_ydata()
     assert drawn == pytest.approx(-np.log10(table["null_p_value"].clip(lower=1e-300)))
     assert null_panel.get_lines()[-1].get_ydata()[0] == pytest.approx(-np.log10(0.05 / 4))  # Bonferroni over 4 k
+    bic_panel = next(ax for ax in fig.axes if ax.get_title().startswith("Mixture BIC"))
+    assert bic_panel.get_lines()[0].get_ydata() == pytest.approx(table["mixture_bic"])
     letters = [text.get_text() for ax in fig.axes for text in ax.texts if len(text.get_text()) == 1]
     assert letters[-5:] == list("abcde")
     sizes = [text.get_fontsize() for text in fig.findobj(plt.Text) if text.get_text().strip()]

@@ -110,8 +110,10 @@ def consensus_and_selection(consensus: np.ndarray, labels: pd.Series, confidence
     """Consensus matrix of the chosen subgroups and the model selection, as ConsensusClusterPlus draws it.
 
     Panels: (a) the consensus matrix ordered by subgroup; (b) the consensus CDF of every k; (c) the
-    relative change in the area under the CDF; (d) PAC with the crisp threshold of the rule; (e) the
-    p-value of each k against the Gaussian null reference (−log10) with its Bonferroni threshold.
+    BIC of a Gaussian mixture with one shared covariance (the rule's choice among the stable k when
+    none is crisp); (d) PAC with the crisp threshold of the rule; (e) the p-value of each k against
+    the Gaussian null reference (−log10) with its Bonferroni threshold. The relative change in the
+    CDF area (ConsensusClusterPlus' delta area) stays in the table.
 
     Parameters
     ----------
@@ -120,7 +122,7 @@ def consensus_and_selection(consensus: np.ndarray, labels: pd.Series, confidence
     labels, confidence
         Subgroup and confidence of the reference patients (same order).
     selection
-        The model-selection table (k, pac, delta_area, null_p_value, chosen, rule).
+        The model-selection table (k, pac, mixture_bic, null_p_value, chosen, rule).
     cdf
         The consensus CDF of every k (k, consensus, cdf; :func:`stratomics.stratify.consensus_cdf_table`).
 
@@ -147,7 +149,7 @@ def consensus_and_selection(consensus: np.ndarray, labels: pd.Series, confidence
         fig.legend(*ax_cdf.get_legend_handles_labels(), title="consensus CDF (b)", fontsize=SMALLEST_FONT,
                    title_fontsize=SMALLEST_FONT, frameon=False, loc="upper left", bbox_to_anchor=(0.04, 0.93),
                    ncol=4, handlelength=1, columnspacing=0.8, labelspacing=0.2)  # fmt: skip
-        panels = [(grid[0, 2], "delta_area", "Delta CDF area", None),
+        panels = [(grid[0, 2], "mixture_bic", "Mixture BIC (shared covariance)", None),
                   (grid[1, 1], "pac", f"PAC (dashed: {CRISP_PAC:g})", CRISP_PAC),
                   (grid[1, 2], "null_log_p", f"−log10 null p (dashed: {NULL_ALPHA:g}/{len(tried)})",
                    -np.log10(NULL_ALPHA / len(tried)))]  # fmt: skip

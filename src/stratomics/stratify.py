@@ -19,15 +19,17 @@ single Gaussian cloud, so stability alone cannot tell structure from none.
 
 The rule for k, among the supported settings whose smallest subgroup has at least ``min_size``
 patients: for k-means and Gaussian mixtures, the largest k with a crisp consensus (PAC <= 0.01,
-the finest split every resample reproduces), else the most stable k (lowest PAC, the smaller k on
-a tie: ConsensusClusterPlus' PAC criterion, Senbabaoglu et al. Sci Rep 2014, restricted to the k
-that beat the Gaussian null). PAC alone keeps falling as k grows in a single cloud, hence the null
-first; on well-separated groups further splits stay crisp, hence the largest crisp k. On the
-benchmark suite (6 scenarios x 3 seeds) this rule chose the planted k more often than Tibshirani's
-gap rule against the same reference (mean ARI 0.87 against 0.85; the gap and its error are still
-reported). For HDBSCAN and Leiden settings, stability first (PAC within 0.05 of the lowest, then
-the best mean silhouette). PAC, consensus and silhouette are reported for every setting. ``k`` in
-the config overrides the rule; the full table is written so users can see why.
+the finest split every resample reproduces); else, among the k about as stable as the most stable
+one (PAC within 0.05 of the lowest), the one with the lowest BIC of a Gaussian mixture with one
+shared covariance (the smaller k on a tie). PAC alone keeps falling as k grows in a single cloud,
+hence the null first; on well-separated groups further splits stay crisp, hence the largest crisp
+k; on a single factor PAC says little (k-means cuts one Gaussian at the same quantiles in every
+resample), and BIC tells two overlapping groups from three there, but BIC alone splits skewed
+groups into many, hence BIC only among the stable k. Chosen on the benchmark suite and on drawn
+subgroup spaces (``benchmarks/k_rules.py``), not on the demo. For HDBSCAN and Leiden settings, PAC
+within 0.05 of the lowest, then the best mean silhouette. PAC, consensus, silhouette, the gap
+statistic and the BIC are reported for every setting. ``k`` in the config overrides the rule; the
+full table is written so users can see why.
 """
 
 from __future__ import annotations
@@ -285,6 +287,8 @@ N_NULL = 10
 CRISP_PAC = 0.01
 #: Largest number of patients in each null draw (the statistic W/T does not grow with n).
 MAX_NULL_PATIENTS = 2000
+#: Largest number of patients the mixture BIC is computed on (a seeded subsample above it).
+MAX_BIC_PATIENTS = 10_000
 
 
 def within_share(embedding: np.ndarray, labels: np.ndarray) -> float:
@@ -336,13 +340,36 @@ def null_reference(embedding: np.ndarray, results: list, *, n_null: int = N_NULL
     return pd.DataFrame(rows)
 
 
+def mixture_bic(embedding: np.ndarray, k: int, *, seed: int = 0) -> float:
+    """BIC of a Gaussian mixture with ``k`` components and one shared covariance (scikit-learn, 5 starts).
+
+    Parameters
+    ----------
+    embedding
+        Patients x factors that were clustered (a seeded subsample of :data:`MAX_BIC_PATIENTS` above it).
+    k, seed
+        Components and the seed of the starts.
+
+    Returns
+    -------
+    The BIC (lower is better).
+    """
+    if len(embedding) > MAX_BIC_PATIENTS:
+        rng = np.random.default_rng([seed, 11])
+        embedding = embedding[np.sort(rng.choice(len(embedding), MAX_BIC_PATIENTS, replace=False))]
+    with threadpool_limits(1):
+        mixture = GaussianMixture(k, covariance_type="tied", n_init=5, random_state=seed).fit(embedding)
+    return float(mixture.bic(embedding))
+
+
 def select_k(table: pd.DataFrame, *, min_size: int, pac_margin: float = 0.05, crisp_first: bool = True):
     """The choice from a model-selection table with ``supported`` settings (see the module docstring).
 
     With ``crisp_first`` (k-means, Gaussian mixtures): the largest eligible k whose consensus is
-    crisp (PAC <= CRISP_PAC: the finest split that every resample reproduces), else the eligible k
-    with the lowest PAC (the smaller k on a tie). Otherwise (HDBSCAN, Leiden settings) the
-    stability rule: PAC within ``pac_margin`` of the lowest, then the best silhouette.
+    crisp (PAC <= CRISP_PAC: the finest split that every resample reproduces), else, among the
+    eligible k with PAC within ``pac_margin`` of the lowest, the lowest ``mixture_bic`` (the smaller
+    k on a tie). Otherwise (HDBSCAN, Leiden settings): PAC within ``pac_margin`` of the lowest, then
+    the best silhouette.
 
     Returns
     -------
@@ -359,8 +386,9 @@ def select_k(table: pd.DataFrame, *, min_size: int, pac_margin: float = 0.05, cr
         crisp = eligible[eligible["pac"] <= CRISP_PAC].sort_values("k")
         if not crisp.empty:  # well-separated groups: their further splits can stay crisp too
             return crisp["setting"].iloc[-1].item()
-        return eligible.sort_values(["pac", "k"])["setting"].iloc[0].item()
     stable = eligible[eligible["pac"] <= eligible["pac"].min() + pac_margin]
+    if crisp_first:
+        return stable.sort_values(["mixture_bic", "k"])["setting"].iloc[0].item()
     return stable.sort_values(["silhouette", "k"], ascending=[False, True])["setting"].iloc[0].item()
 
 
@@ -453,6 +481,7 @@ def choose(results: list[Stratification], embedding: np.ndarray, *, algorithm: s
         for r in results
     ])  # fmt: skip
     table["delta_area"] = _delta_area(table["cdf_area"])
+    table["mixture_bic"] = [mixture_bic(embedding, r.k, seed=seed) for r in results]
     table[["null_p_value", "gap", "gap_sd"]] = null_reference(embedding, results, seed=seed)
     table["supported"] = table["null_p_value"] < NULL_ALPHA / len(table)
     min_size = min_size if min_size is not None else max(10, int(0.02 * n))
@@ -460,8 +489,8 @@ def choose(results: list[Stratification], embedding: np.ndarray, *, algorithm: s
     crisp_first = algorithm in ("kmeans", "gmm")
     chosen = k if forced else select_k(table, min_size=min_size, crisp_first=crisp_first)
     table["chosen"] = table["setting"] == chosen
-    choice = (f"largest k with PAC <= {CRISP_PAC:g}, else lowest PAC" if crisp_first
-              else "PAC within 0.05 of the lowest, best silhouette")
+    choice = (f"largest k with PAC <= {CRISP_PAC:g}, else PAC within 0.05 of the lowest, lowest mixture BIC"
+              if crisp_first else "PAC within 0.05 of the lowest, best silhouette")
     table["rule"] = "config" if forced else (
         f"beats the Gaussian null (p < {NULL_ALPHA:g}/{len(table)}), smallest subgroup >= {min_size}, {choice}")
     if chosen is None:
@@ -512,7 +541,7 @@ def stratify(
     -------
     The chosen stratification and the model-selection table (one row per setting: setting, k, pac,
     mean_cluster_consensus, min_cluster_consensus, silhouette, smallest_subgroup, mean_confidence,
-    noise, cdf_area, delta_area, chosen, rule).
+    noise, cdf_area, delta_area, mixture_bic, null_p_value, gap, gap_sd, supported, chosen, rule).
     """
     n = len(embedding)
     settings = candidate_settings(n, algorithm=algorithm, k_values=k_values, k=k,
