@@ -149,9 +149,9 @@ def consensus_and_selection(consensus: np.ndarray, labels: pd.Series, confidence
         fig.legend(*ax_cdf.get_legend_handles_labels(), title="consensus CDF (b)", fontsize=SMALLEST_FONT,
                    title_fontsize=SMALLEST_FONT, frameon=False, loc="upper left", bbox_to_anchor=(0.04, 0.93),
                    ncol=4, handlelength=1, columnspacing=0.8, labelspacing=0.2)  # fmt: skip
-        panels = [(grid[0, 2], "mixture_bic", "Mixture BIC (shared covariance)", None),
+        panels = [(grid[0, 2], "mixture_bic", "Mixture BIC", None),
                   (grid[1, 1], "pac", f"PAC (dashed: {CRISP_PAC:g})", CRISP_PAC),
-                  (grid[1, 2], "null_log_p", f"−log10 null p (dashed: {NULL_ALPHA:g}/{len(tried)})",
+                  (grid[1, 2], "null_log_p", f"−log10 null p\n(dashed: {NULL_ALPHA:g}/{len(tried)})",
                    -np.log10(NULL_ALPHA / len(tried)))]  # fmt: skip
         axes = [fig.add_subplot(cell) for cell, *_ in panels]
         for ax, (_, column, title, threshold) in zip(axes, panels):
