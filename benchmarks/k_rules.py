@@ -76,7 +76,10 @@ def replay(selection: pd.DataFrame) -> pd.DataFrame:
         for name, rule in RULES.items():
             k = int(rule(table)) if not table.empty else 1
             planted_none = scenario.startswith("no_structure")
-            ari = float(k == 1) if planted_none or k == 1 else float(run.loc[run["k"] == k, "ari_fitted"].iloc[0])
+            if planted_none or k == 1:  # one group: right only where none was planted
+                ari = float(planted_none and k == 1)
+            else:
+                ari = float(run.loc[run["k"] == k, "ari_fitted"].iloc[0])
             rows.append({"scenario": scenario, "seed": seed, "method": method, "rule": name, "k": k, "ari": ari})
     return pd.DataFrame(rows)
 
