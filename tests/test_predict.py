@@ -656,3 +656,42 @@ def test_penalty_search_log_loss_equals_scikit_learns_including_certain_predicti
         p[:2] = [0.0, 1.0]  # clipped, as scikit-learn clips them
         probabilities = np.column_stack([1 - p, p])
         assert predict._log_loss(y, probabilities) == log_loss(y, probabilities, labels=[0, 1])
+
+
+def test_warm_started_logistic_path_scores_each_penalty_as_a_cold_fit():
+    """Each C of the warm-started path: the held-out log-loss of scikit-learn's cold fit at that C."""
+    from sklearn.base import clone
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+
+    from stratomics.predict import LOGISTIC_C, _logistic_path_scores
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(400, 30))
+    y = (rng.random(400) < 1 / (1 + np.exp(-(X[:, 0] - 0.7 * X[:, 1])))).astype(int)
+    model = LogisticRegression(l1_ratio=0.5, solver="saga", max_iter=5000, tol=1e-8, random_state=0)
+    candidates = list(LOGISTIC_C[::-1])  # any order: the scores follow it
+    scores = _logistic_path_scores(model, (X[:300], y[:300]), (X[300:], y[300:]), candidates)
+    cold = [-log_loss(y[300:], clone(model).set_params(C=c).fit(X[:300], y[:300]).predict_proba(X[300:]))
+            for c in candidates]  # fmt: skip
+    np.testing.assert_allclose(scores, cold, rtol=1e-4)  # both stop at saga's tolerance, from different starts
+    assert np.argmax(scores) == np.argmax(cold) and len(set(np.round(cold, 3))) > 3  # the penalties differ
+
+
+def test_logistic_path_scores_a_failed_fit_as_nan_and_goes_on():
+    from sklearn.linear_model import LogisticRegression
+
+    from stratomics.predict import _logistic_path_scores
+
+    rng = np.random.default_rng(6)
+    X, y = rng.normal(size=(60, 3)), np.r_[np.zeros(30), np.ones(30)].astype(int)
+
+    class FailsAtOne(LogisticRegression):
+        def fit(self, X, y, sample_weight=None):
+            if self.C == 1.0:
+                raise ValueError("singular")
+            return super().fit(X, y, sample_weight)
+
+    scores = _logistic_path_scores(FailsAtOne(solver="saga", max_iter=5000), (X[:40], y[:40]), (X[40:], y[40:]),
+                                   [0.1, 1.0, 10.0])  # fmt: skip
+    assert np.isnan(scores[1]) and np.isfinite(scores[0]) and np.isfinite(scores[2])

@@ -314,7 +314,8 @@ class PenaltySearch(BaseEstimator):
 
     What scikit-learn's GridSearchCV does with the same folds, scores and choice (log-loss for
     logistic regression, Harrell's C for Coxnet; the first best penalty; a failed fit scores NaN),
-    but each inner fold screens once for all penalties, and Coxnet fits its whole penalty path in
+    but each inner fold screens once for all penalties, logistic regression fits its penalties as a
+    warm-started path (:func:`_logistic_path_scores`), and Coxnet fits its whole penalty path in
     one go and is scored at every penalty of it (each penalty is fitted on its own only when the
     path fails, e.g. when a small penalty overflows).
 
@@ -357,20 +358,19 @@ class PenaltySearch(BaseEstimator):
         screen = clone(self.estimator["screen"]).fit(X[train], y[train])
         train_x, test_x = screen.transform(X[train]), screen.transform(X[test])
         model = self.estimator["model"]
-        if _is_survival(y):
-            alphas = [alpha for (alpha,) in candidates]
-            try:
-                path = clone(model).set_params(alphas=sorted(alphas, reverse=True)).fit(train_x, y[train])  # strongest first
-                return [_concordance(y[test], path.predict(test_x, alpha=alpha)) for alpha in alphas]
-            except FIT_ERRORS:
-                pass
+        if not _is_survival(y):
+            return _logistic_path_scores(model, (train_x, y[train]), (test_x, y[test]), candidates)
+        alphas = [alpha for (alpha,) in candidates]
+        try:
+            path = clone(model).set_params(alphas=sorted(alphas, reverse=True)).fit(train_x, y[train])  # strongest first
+            return [_concordance(y[test], path.predict(test_x, alpha=alpha)) for alpha in alphas]
+        except FIT_ERRORS:
+            pass
         scores = []
         for candidate in candidates:
-            single = clone(model).set_params(**{"alphas" if _is_survival(y) else "C": candidate})
+            single = clone(model).set_params(alphas=candidate)
             try:
-                single.fit(train_x, y[train])
-                scores.append(_concordance(y[test], single.predict(test_x)) if _is_survival(y)
-                              else -_log_loss(y[test], single.predict_proba(test_x)))  # fmt: skip
+                scores.append(_concordance(y[test], single.fit(train_x, y[train]).predict(test_x)))
             except FIT_ERRORS:
                 scores.append(np.nan)
         return scores
@@ -383,6 +383,35 @@ class PenaltySearch(BaseEstimator):
     def predict_proba(self, X):
         """Class probabilities from the refitted pipeline."""
         return self.best_estimator_.predict_proba(X)
+
+
+def _logistic_path_scores(model, train: tuple, test: tuple, candidates) -> list[float]:
+    """Test log-likelihoods (minus log-loss) of a logistic model at each inverse penalty ``C``.
+
+    The penalties are fitted from the strongest to the weakest, each warm-started from the previous
+    coefficients (as glmnet's path): saga then needs a fraction of the epochs of a cold start, and
+    stops at the same tolerance. A failed fit scores NaN and the next one starts cold.
+
+    Parameters
+    ----------
+    model
+        The unfitted logistic regression.
+    train, test
+        (features, 0/1 outcomes) of the inner training and test fold.
+    candidates
+        The ``C`` values, in the order of the returned scores.
+    """
+    from sklearn.base import clone
+
+    scores = dict.fromkeys(candidates, np.nan)
+    path = clone(model).set_params(warm_start=True)
+    for candidate in sorted(candidates):
+        try:
+            path.set_params(C=candidate).fit(*train)
+            scores[candidate] = -_log_loss(test[1], path.predict_proba(test[0]))
+        except FIT_ERRORS:
+            path = clone(model).set_params(warm_start=True)
+    return [scores[candidate] for candidate in candidates]
 
 
 def search_subsample(y, max_patients: int | None, *, seed: int | None) -> np.ndarray:

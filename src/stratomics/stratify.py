@@ -285,6 +285,9 @@ NULL_ALPHA = 0.05
 N_NULL = 10
 #: A k whose consensus is this unambiguous (PAC) is crisp; the largest crisp k is taken before the most stable one.
 CRISP_PAC = 0.01
+#: Settings whose PAC is within this of the lowest count as equally stable (the mixture BIC or the
+#: silhouette decides among them).
+PAC_MARGIN = 0.05
 #: Largest number of patients in each null draw (the statistic W/T does not grow with n).
 MAX_NULL_PATIENTS = 2000
 #: Largest number of patients the mixture BIC is computed on (a seeded subsample above it).
@@ -362,7 +365,7 @@ def mixture_bic(embedding: np.ndarray, k: int, *, seed: int = 0) -> float:
     return float(mixture.bic(embedding))
 
 
-def select_k(table: pd.DataFrame, *, min_size: int, pac_margin: float = 0.05, crisp_first: bool = True):
+def select_k(table: pd.DataFrame, *, min_size: int, pac_margin: float = PAC_MARGIN, crisp_first: bool = True):
     """The choice from a model-selection table with ``supported`` settings (see the module docstring).
 
     With ``crisp_first`` (k-means, Gaussian mixtures): the largest eligible k whose consensus is
@@ -489,8 +492,9 @@ def choose(results: list[Stratification], embedding: np.ndarray, *, algorithm: s
     crisp_first = algorithm in ("kmeans", "gmm")
     chosen = k if forced else select_k(table, min_size=min_size, crisp_first=crisp_first)
     table["chosen"] = table["setting"] == chosen
-    choice = (f"largest k with PAC <= {CRISP_PAC:g}, else PAC within 0.05 of the lowest, lowest mixture BIC"
-              if crisp_first else "PAC within 0.05 of the lowest, best silhouette")
+    stable = f"PAC within {PAC_MARGIN:g} of the lowest"
+    choice = (f"largest k with PAC <= {CRISP_PAC:g}, else {stable}, lowest mixture BIC" if crisp_first
+              else f"{stable}, best silhouette")
     table["rule"] = "config" if forced else (
         f"beats the Gaussian null (p < {NULL_ALPHA:g}/{len(table)}), smallest subgroup >= {min_size}, {choice}")
     if chosen is None:
