@@ -7,12 +7,42 @@ a chunk at once. Starts from the covariates-only fit, so a few steps suffice.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from stratomics.associate.linear import invert_stack
 from stratomics.associate.predictor import PredictorFit, weighted_gram, predictor_fit, in_chunks
 
 CHUNK_FEATURES = 128  # small chunks keep the working arrays in cache
+
+
+@numba.njit(cache=True, nogil=True)
+def _risk_set_sums(risk, feature, covariates, ends):
+    """Sums over patients 0..ends[g] of risk_ij and of risk_ij x_ij, x = [feature_j, covariates].
+
+    One pass over the patients with running sums (numpy's cumulative sum along patients was 5-20x
+    slower here), storing them at the ends of the event groups only.
+
+    Returns
+    -------
+    groups x features (risk) and groups x features x p (risk times the design).
+    """
+    n, m = risk.shape
+    q = covariates.shape[1]
+    total, weighted = np.zeros(m), np.zeros((m, q + 1))
+    at_ends, weighted_at_ends = np.empty((len(ends), m)), np.empty((len(ends), m, q + 1))
+    group = 0
+    for i in range(n):
+        for j in range(m):
+            r = risk[i, j]
+            total[j] += r
+            weighted[j, 0] += r * feature[i, j]
+            for k in range(q):
+                weighted[j, k + 1] += r * covariates[i, k]
+        while group < len(ends) and ends[group] == i:
+            at_ends[group], weighted_at_ends[group] = total, weighted
+            group += 1
+    return at_ends, weighted_at_ends
 
 
 def _efron_derivatives(order_data, beta, feature, covariates, present):
@@ -50,17 +80,14 @@ def _efron_derivatives(order_data, beta, feature, covariates, present):
         return np.concatenate([(weights * feature[rows])[:, :, None],
                                weights[:, :, None] * covariates[rows][:, None, :]], axis=2)  # fmt: skip
 
-    def at_groups(values):  # cumulative sums at the end of each event group
-        return np.cumsum(values, axis=0)[ends]
-
-    s0, s1 = at_groups(risk), at_groups(design_sums(risk))
-    counts = np.diff(at_groups(dead), axis=0, prepend=0)
+    s0, s1 = _risk_set_sums(risk, feature, covariates, ends)
+    starts = np.concatenate([[0], ends[:-1] + 1])  # each group's rows: censored ones after the previous group's
+    counts = np.add.reduceat(dead.astype(np.int64), starts, axis=0)  # (rows after the last group have no event)
     e0, e1 = np.zeros_like(s0), np.zeros_like(s1)  # sums over each group's events: needed for ties only
     tied = np.flatnonzero(counts.max(axis=1) > 1)
     if len(tied):
-        starts = np.concatenate([[0], ends[:-1] + 1])[tied]
-        rows = np.concatenate([np.arange(a, b + 1) for a, b in zip(starts, ends[tied])])
-        offsets = np.searchsorted(rows, starts)
+        rows = np.concatenate([np.arange(a, b + 1) for a, b in zip(starts[tied], ends[tied])])
+        offsets = np.searchsorted(rows, starts[tied])
         e0[tied] = np.add.reduceat(dead_risk[rows], offsets, axis=0)
         e1[tied] = np.add.reduceat(design_sums(dead_risk[rows], rows), offsets, axis=0)
     loglik = np.where(dead, eta, 0.0).sum(axis=0)
@@ -68,16 +95,18 @@ def _efron_derivatives(order_data, beta, feature, covariates, present):
     hessian = np.zeros(beta.shape + (beta.shape[1],))
     share = np.zeros_like(s0)  # sum over tied terms of 1 / D_gl: weight of the whole risk set
     tied_share = np.zeros_like(s0)  # sum of (l / d) / D_gl: weight taken from the tied events
-    for tie in range(int(counts.max(initial=0))):
-        active = counts > tie
-        fraction = np.where(active, tie / np.maximum(counts, 1), 0.0)
-        denominator = np.where(active, s0 - fraction * e0, 1.0)
-        mean = np.where(active[..., None], (s1 - fraction[..., None] * e1) / denominator[..., None], 0.0)
+    most = counts.max(axis=1)
+    for tie in range(int(most.max(initial=0))):  # the l-th tied event of every group with more than l
+        groups = np.flatnonzero(most > tie)
+        active = counts[groups] > tie
+        fraction = np.where(active, tie / np.maximum(counts[groups], 1), 0.0)
+        denominator = np.where(active, s0[groups] - fraction * e0[groups], 1.0)
+        mean = np.where(active[..., None], (s1[groups] - fraction[..., None] * e1[groups]) / denominator[..., None], 0.0)
         loglik -= np.where(active, np.log(denominator) + shift, 0.0).sum(axis=0)
         gradient -= mean.sum(axis=0)
         hessian -= np.matmul(mean.transpose(1, 2, 0), mean.transpose(1, 0, 2))
-        share += np.where(active, 1 / denominator, 0.0)
-        tied_share += np.where(active, fraction / denominator, 0.0)
+        share[groups] += np.where(active, 1 / denominator, 0.0)
+        tied_share[groups] += np.where(active, fraction / denominator, 0.0)
     # patient i belongs to the risk sets of the groups ending at or after its position
     first_group = np.searchsorted(ends, np.arange(len(event)))
     cumulative = np.vstack([np.cumsum(share[::-1], axis=0)[::-1], np.zeros((1, share.shape[1]))])
