@@ -508,8 +508,9 @@ def test_penalty_search_scores_each_penalty_alone_when_the_path_fails():
     class OverflowsAtSmallPenalties(BaseEstimator):
         """Like Coxnet on a small cohort: any path that reaches a small penalty overflows."""
 
-        def __init__(self, alphas=(1.0,)):
+        def __init__(self, alphas=(1.0,), *, fit_baseline_model=True):
             self.alphas = alphas
+            self.fit_baseline_model = fit_baseline_model
 
         def fit(self, X, y):
             if min(self.alphas) < 0.05:

@@ -361,6 +361,7 @@ class PenaltySearch(BaseEstimator):
         if not _is_survival(y):
             return _logistic_path_scores(model, (train_x, y[train]), (test_x, y[test]), candidates)
         alphas = [alpha for (alpha,) in candidates]
+        model = clone(model).set_params(fit_baseline_model=False)  # scored by its risk only: no Breslow baseline
         try:
             path = clone(model).set_params(alphas=sorted(alphas, reverse=True)).fit(train_x, y[train])  # strongest first
             return [_concordance(y[test], path.predict(test_x, alpha=alpha)) for alpha in alphas]
