@@ -659,40 +659,60 @@ def test_penalty_search_log_loss_equals_scikit_learns_including_certain_predicti
         assert predict._log_loss(y, probabilities) == log_loss(y, probabilities, labels=[0, 1])
 
 
-def test_warm_started_logistic_path_scores_each_penalty_as_a_cold_fit():
-    """Each C of the warm-started path: the held-out log-loss of scikit-learn's cold fit at that C."""
-    from sklearn.base import clone
+@pytest.mark.parametrize("case", ["correlated", "separable"])
+def test_logistic_path_equals_scikit_learns_elastic_net_at_every_penalty(case):
+    """Each C: the coefficients of scikit-learn's saga run to a tight tolerance (1e-10), within the
+    path's own tolerance; an all-zero fit's intercept is the logit of the outcome rate."""
+    from sklearn.linear_model import LogisticRegression
+
+    from stratomics.logistic_path import logistic_path
+    from stratomics.predict import LOGISTIC_C
+
+    rng = np.random.default_rng(8)
+    n, p = (500, 25) if case == "correlated" else (120, 6)
+    group = rng.integers(0, 2, n)
+    X = rng.normal(size=(n, p)) + (np.outer(group, np.arange(p) < 10) if case == "correlated" else 0)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    signal = 0.8 * group if case == "correlated" else 6 * X[:, 0]  # nearly separable: large weak-penalty coefficients
+    y = (rng.random(n) < 1 / (1 + np.exp(0.5 - signal))).astype(int)
+    candidates = list(LOGISTIC_C[::-1])  # any order: the results follow it
+    intercepts, coefs, converged = logistic_path(X, y, candidates, l1_ratio=0.5)
+    assert converged.all()
+    for C, intercept, coef in zip(candidates, intercepts, coefs):
+        reference = LogisticRegression(l1_ratio=0.5, solver="saga", C=C, tol=1e-10, max_iter=200_000).fit(X, y)
+        np.testing.assert_allclose(coef, reference.coef_[0], atol=1e-4 * max(1, np.abs(coef).max()))
+        if not coef.any():  # saga's intercept is inaccurate there
+            assert intercept == pytest.approx(np.log(y.mean() / (1 - y.mean())), abs=1e-9)
+        else:
+            assert intercept == pytest.approx(reference.intercept_[0], abs=1e-4)
+    assert not coefs[-1].any() and coefs[0].any()  # C = 0.001 keeps nothing, C = 10 keeps predictors
+
+
+def test_logistic_path_scores_are_held_out_log_losses_of_the_fits():
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import log_loss
 
-    from stratomics.predict import LOGISTIC_C, _logistic_path_scores
+    from stratomics.logistic_path import logistic_path
+    from stratomics.predict import _logistic_path_scores
 
     rng = np.random.default_rng(5)
     X = rng.normal(size=(400, 30))
     y = (rng.random(400) < 1 / (1 + np.exp(-(X[:, 0] - 0.7 * X[:, 1])))).astype(int)
-    model = LogisticRegression(l1_ratio=0.5, solver="saga", max_iter=5000, tol=1e-8, random_state=0)
-    candidates = list(LOGISTIC_C[::-1])  # any order: the scores follow it
-    scores = _logistic_path_scores(model, (X[:300], y[:300]), (X[300:], y[300:]), candidates)
-    cold = [-log_loss(y[300:], clone(model).set_params(C=c).fit(X[:300], y[:300]).predict_proba(X[300:]))
-            for c in candidates]  # fmt: skip
-    np.testing.assert_allclose(scores, cold, rtol=1e-4)  # both stop at saga's tolerance, from different starts
-    assert np.argmax(scores) == np.argmax(cold) and len(set(np.round(cold, 3))) > 3  # the penalties differ
+    candidates = [0.01, 1.0, 0.1]
+    scores = _logistic_path_scores(LogisticRegression(l1_ratio=0.5), (X[:300], y[:300]), (X[300:], y[300:]), candidates)
+    intercepts, coefs, _ = logistic_path(X[:300], y[:300], candidates, l1_ratio=0.5)
+    for score, intercept, coef in zip(scores, intercepts, coefs):
+        probability = 1 / (1 + np.exp(-(intercept + X[300:] @ coef)))
+        assert score == pytest.approx(-log_loss(y[300:], probability), rel=1e-12)
+    assert len(set(scores)) == 3
 
 
-def test_logistic_path_scores_a_failed_fit_as_nan_and_goes_on():
-    from sklearn.linear_model import LogisticRegression
+def test_logistic_path_refuses_what_scikit_learn_refuses():
+    from stratomics.logistic_path import logistic_path
 
-    from stratomics.predict import _logistic_path_scores
-
-    rng = np.random.default_rng(6)
-    X, y = rng.normal(size=(60, 3)), np.r_[np.zeros(30), np.ones(30)].astype(int)
-
-    class FailsAtOne(LogisticRegression):
-        def fit(self, X, y, sample_weight=None):
-            if self.C == 1.0:
-                raise ValueError("singular")
-            return super().fit(X, y, sample_weight)
-
-    scores = _logistic_path_scores(FailsAtOne(solver="saga", max_iter=5000), (X[:40], y[:40]), (X[40:], y[40:]),
-                                   [0.1, 1.0, 10.0])  # fmt: skip
-    assert np.isnan(scores[1]) and np.isfinite(scores[0]) and np.isfinite(scores[2])
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    with pytest.raises(ValueError, match="both classes"):
+        logistic_path(X, np.ones(30), [1.0])
+    X[3, 1] = np.inf
+    with pytest.raises(ValueError, match="infinite or missing"):
+        logistic_path(X, np.tile([0, 1], 15), [1.0])
