@@ -10,8 +10,8 @@ the log-loss by its quadratic approximation at the current fit (weights p(1 - p)
 coordinate descent solves the penalised weighted least squares; a step that increases the
 objective is halved. The penalties run from the strongest to the weakest, each starting from the
 previous solution. Used by the inner penalty search of the binary elastic net, where scikit-learn's
-saga took most of the prediction job (10-20x slower on 5,000 patients, and it stops further from the
-optimum at strong penalties); the refitted model stays scikit-learn's.
+saga took most of the prediction job (3-5x slower per path, 1.18 s against 0.22 s at 5,300 x 56,
+and it stops further from the optimum at strong penalties); the refitted model stays scikit-learn's.
 """
 
 from __future__ import annotations

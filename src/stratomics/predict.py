@@ -390,7 +390,7 @@ def _logistic_path_scores(model, train: tuple, test: tuple, candidates) -> list[
     """Test log-likelihoods (minus log-loss) of a logistic elastic net at each inverse penalty ``C``.
 
     The fits are :func:`stratomics.logistic_path.logistic_path` (``model``'s scikit-learn objective,
-    solved along the path from the strongest penalty; 3-4x faster than saga). A fit whose
+    solved along the path from the strongest penalty; 3-5x faster than saga). A fit whose
     probabilities are not finite, or a training fold it cannot fit, scores NaN.
 
     Parameters
