@@ -103,19 +103,32 @@ def _add_tree(codes, tree, scale, out):
         out[row] += scale * value[node]
 
 
+@numba.njit(cache=True, nogil=True)
+def _best_gain(sums, counts, total_sum, total_count, min_samples_leaf):
+    """(predictor, bin) of the largest left_sum^2 / left_count + right_sum^2 / right_count over the
+    splits with ``min_samples_leaf`` patients on each side, the first one on a tie; (-1, -1) if none."""
+    best, best_column, best_cut = -np.inf, -1, -1
+    for column in range(sums.shape[0]):
+        left_sum, left_count = 0.0, 0
+        for cut in range(sums.shape[1] - 1):
+            left_sum += sums[column, cut]
+            left_count += counts[column, cut]
+            right_count = total_count - left_count
+            if left_count >= min_samples_leaf and right_count >= min_samples_leaf:
+                gain = left_sum**2 / left_count + (total_sum - left_sum) ** 2 / right_count
+                if gain > best:
+                    best, best_column, best_cut = gain, column, cut
+    return best_column, best_cut
+
+
 def best_split(sums: np.ndarray, counts: np.ndarray, min_samples_leaf: int) -> tuple[int, int] | None:
     """(predictor, bin) of the split with the largest reduction of squared error whose sides both
-    hold ``min_samples_leaf`` patients (the patients of bins <= bin go left), or None."""
-    left_sum, left_count = np.cumsum(sums, axis=1)[:, :-1], np.cumsum(counts, axis=1)[:, :-1]
-    total_sum, total_count = sums[0].sum(), counts[0].sum()
-    right_sum, right_count = total_sum - left_sum, total_count - left_count
-    valid = (left_count >= min_samples_leaf) & (right_count >= min_samples_leaf)
-    if not valid.any():
-        return None
-    with np.errstate(divide="ignore", invalid="ignore"):
-        gain = np.where(valid, left_sum**2 / left_count + right_sum**2 / right_count, -np.inf)
-    column, cut = np.unravel_index(int(np.argmax(gain)), gain.shape)
-    return int(column), int(cut)
+    hold ``min_samples_leaf`` patients (the patients of bins <= bin go left), or None.
+
+    One compiled pass over the histograms (numpy's cumulative sums and masks over every bin took an
+    eighth of a survival prediction job)."""
+    column, cut = _best_gain(sums, counts, sums[0].sum(), int(counts[0].sum()), max(int(min_samples_leaf), 1))
+    return None if column < 0 else (int(column), int(cut))
 
 
 def grow_tree(codes: np.ndarray, residual: np.ndarray, rows: np.ndarray, *, max_depth: int,
