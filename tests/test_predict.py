@@ -611,6 +611,28 @@ def test_histogram_cox_boosting_bins():
     assert bin_codes(np.array([[1.5, -5.0], [9.0, 99.0]]), thresholds).tolist() == [[0, 0], [2, 3]]  # cut goes left
 
 
+def test_best_split_is_the_first_largest_gain_of_every_allowed_split():
+    """Against every split scored one by one, on histograms of the same patients with tied gains."""
+    from stratomics.cox_boosting import best_split
+
+    rng = np.random.default_rng(12)
+    for _ in range(50):
+        p, bins, smallest = rng.integers(1, 6), rng.integers(2, 12), int(rng.integers(1, 5))
+        counts = np.tile(rng.integers(0, 4, bins), (p, 1))  # each predictor bins the same patients
+        sums = np.round(rng.normal(size=(p, bins))) * (counts > 0)
+        sums += sums[0].sum() / bins - sums.sum(axis=1, keepdims=True) / bins  # equal totals
+        scored = {}
+        for column in range(p):
+            for cut in range(bins - 1):
+                left, right = counts[column, : cut + 1].sum(), counts[column, cut + 1 :].sum()
+                if left >= smallest and right >= smallest:
+                    left_sum = sums[column, : cut + 1].sum()
+                    scored[column, cut] = left_sum**2 / left + (sums[0].sum() - left_sum) ** 2 / right
+        expected = max(scored, key=lambda split: (scored[split], -split[0], -split[1])) if scored else None
+        found = best_split(sums, counts, smallest)
+        assert found == expected or np.isclose(scored[found], scored[expected], rtol=1e-12, atol=0)
+
+
 def test_histogram_cox_boosting_refuses_what_scikit_survival_refuses():
     """No predictors or missing values: a ValueError (a failed fold in the workflow), as scikit-survival."""
     from stratomics.cox_boosting import HistogramCoxBoosting

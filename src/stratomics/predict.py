@@ -193,7 +193,8 @@ class Screen(BaseEstimator, TransformerMixin):
     def fit(self, X, y):
         screened = np.asarray(self.screened, dtype=bool)
         residual = _outcome_residual(y)
-        centred = X[:, screened] - X[:, screened].mean(axis=0)
+        values = X[:, screened]
+        centred = values - values.mean(axis=0)
         norms = np.sqrt((centred**2).sum(axis=0)) * np.linalg.norm(residual - residual.mean())
         score = np.abs(centred.T @ (residual - residual.mean())) / np.where(norms > 0, norms, np.inf)
         keep = np.flatnonzero(screened)[np.argsort(-score, kind="stable")[: self.n_features]]
