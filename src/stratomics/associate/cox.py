@@ -40,7 +40,10 @@ def _risk_set_sums(risk, feature, covariates, ends):
             for k in range(q):
                 weighted[j, k + 1] += r * covariates[i, k]
         while group < len(ends) and ends[group] == i:
-            at_ends[group], weighted_at_ends[group] = total, weighted
+            for j in range(m):  # element by element: slice assignment took most of the compile time
+                at_ends[group, j] = total[j]
+                for k in range(q + 1):
+                    weighted_at_ends[group, j, k] = weighted[j, k]
             group += 1
     return at_ends, weighted_at_ends
 
@@ -80,7 +83,8 @@ def _efron_derivatives(order_data, beta, feature, covariates, present):
         return np.concatenate([(weights * feature[rows])[:, :, None],
                                weights[:, :, None] * covariates[rows][:, None, :]], axis=2)  # fmt: skip
 
-    s0, s1 = _risk_set_sums(risk, feature, covariates, ends)
+    contiguous = np.ascontiguousarray  # one compiled signature for every caller
+    s0, s1 = _risk_set_sums(contiguous(risk), contiguous(feature), contiguous(covariates), ends)
     starts = np.concatenate([[0], ends[:-1] + 1])  # each group's rows: censored ones after the previous group's
     counts = np.add.reduceat(dead.astype(np.int64), starts, axis=0)  # (rows after the last group have no event)
     e0, e1 = np.zeros_like(s0), np.zeros_like(s1)  # sums over each group's events: needed for ties only
