@@ -251,6 +251,7 @@ def case_genetic():
 
 def case_biobank():
     from stratomics.associate.linear import contrast_test, fit_features, moderate
+    from stratomics.associate.moments import available_threads
 
     rng = np.random.default_rng(SEED)
     n, m = 50_000, 3_000
@@ -267,6 +268,21 @@ def case_biobank():
     bound = values.nbytes / bandwidth
     row("biobank", "reading the data once at the machine's copy bandwidth", bound,
         f"{bandwidth / 1e9:.1f} GB/s (read + write, STREAM copy); the fit takes {seconds / bound:.1f}x this bound")
+    threads = available_threads()
+    flops, rate = 2 * n * m * design.shape[1], threads * dgemm_rate()
+    row("biobank", f"X'y products at the peak of square matrix products ({threads} thr.)", flops / rate,
+        f"{flops / 1e9:.1f} GFLOP at {rate / 1e9:.0f} GFLOP/s; the fit takes {seconds / (flops / rate):.1f}x this "
+        f"bound, {seconds / max(bound, flops / rate):.1f}x the larger of the two")  # fmt: skip
+
+
+def dgemm_rate(size: int = 2000) -> float:
+    """Floating-point operations per second of one thread's 2,000 x 2,000 float64 matrix product (best of five)."""
+    from threadpoolctl import threadpool_limits
+
+    a = np.random.default_rng(SEED).normal(size=(size, size))
+    with threadpool_limits(1):
+        _, seconds = best_of(lambda: a @ a)
+    return 2 * size**3 / seconds
 
 
 def copy_bandwidth(gib: float = 1.0) -> float:

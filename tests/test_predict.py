@@ -738,3 +738,28 @@ def test_logistic_path_refuses_what_scikit_learn_refuses():
     X[3, 1] = np.inf
     with pytest.raises(ValueError, match="infinite or missing"):
         logistic_path(X, np.tile([0, 1], 15), [1.0])
+
+
+def test_logistic_path_scores_name_unconverged_fits_and_refuse_models_it_cannot_fit(monkeypatch, caplog):
+    import stratomics.logistic_path
+    from sklearn.linear_model import LogisticRegression
+
+    from stratomics.predict import _logistic_path_scores
+
+    rng = np.random.default_rng(2)
+    X, y = rng.normal(size=(60, 3)), np.tile([0, 1], 30)
+    fit = stratomics.logistic_path.logistic_path
+
+    def first_unconverged(*args, **kwargs):
+        intercepts, coefs, converged = fit(*args, **kwargs)
+        converged[0] = False
+        return intercepts, coefs, converged
+
+    monkeypatch.setattr(stratomics.logistic_path, "logistic_path", first_unconverged)
+    with caplog.at_level("WARNING", logger="stratomics.predict"):
+        scores = _logistic_path_scores(LogisticRegression(l1_ratio=0.5), (X[:40], y[:40]), (X[40:], y[40:]), [0.5, 2.0])
+    assert np.isfinite(scores).all()  # still scored, as scikit-learn scores a fit that hit max_iter
+    assert "C = 0.5 did not converge" in caplog.text and "C = 2 " not in caplog.text
+    for model in (LogisticRegression(l1_ratio=0.5, class_weight="balanced"), LogisticRegression(l1_ratio=0.5, fit_intercept=False)):
+        with pytest.raises(TypeError, match="unweighted models with an intercept"):
+            _logistic_path_scores(model, (X[:40], y[:40]), (X[40:], y[40:]), [1.0])

@@ -362,15 +362,16 @@ class PenaltySearch(BaseEstimator):
         if not _is_survival(y):
             return _logistic_path_scores(model, (train_x, y[train]), (test_x, y[test]), candidates)
         alphas = [alpha for (alpha,) in candidates]
-        model = clone(model).set_params(fit_baseline_model=False)  # scored by its risk only: no Breslow baseline
+        risk_only = {"fit_baseline_model": False}  # scored by its risk only: no Breslow baseline
         try:
-            path = clone(model).set_params(alphas=sorted(alphas, reverse=True)).fit(train_x, y[train])  # strongest first
+            path = clone(model).set_params(alphas=sorted(alphas, reverse=True), **risk_only)  # strongest first
+            path.fit(train_x, y[train])
             return [_concordance(y[test], path.predict(test_x, alpha=alpha)) for alpha in alphas]
         except FIT_ERRORS:
             pass
         scores = []
         for candidate in candidates:
-            single = clone(model).set_params(alphas=candidate)
+            single = clone(model).set_params(alphas=candidate, **risk_only)
             try:
                 scores.append(_concordance(y[test], single.fit(train_x, y[train]).predict(test_x)))
             except FIT_ERRORS:
@@ -405,12 +406,18 @@ def _logistic_path_scores(model, train: tuple, test: tuple, candidates) -> list[
     """
     from scipy.special import expit
 
-    from stratomics.logistic_path import logistic_path
+    from stratomics.logistic_path import MAX_OUTER, logistic_path
 
+    if model.class_weight is not None or not model.fit_intercept:
+        raise TypeError("the logistic path fits unweighted models with an intercept only; got "
+                         f"class_weight={model.class_weight}, fit_intercept={model.fit_intercept}")  # fmt: skip
     try:
-        intercepts, coefs, _ = logistic_path(train[0], train[1], candidates, l1_ratio=model.l1_ratio)
+        intercepts, coefs, converged = logistic_path(train[0], train[1], candidates, l1_ratio=model.l1_ratio)
     except FIT_ERRORS:
         return [np.nan] * len(candidates)
+    if not converged.all():
+        log.warning("predict: the inner fit at C = %s did not converge in %d IRLS steps; scored as it stands",
+                    ", ".join(f"{c:g}" for c in np.asarray(candidates)[~converged]), MAX_OUTER)  # fmt: skip
     probabilities = expit(intercepts + test[0] @ coefs.T)  # test patients x penalties
     return [-_log_loss(test[1], np.column_stack([1 - p, p])) if np.isfinite(p).all() else np.nan
             for p in probabilities.T]  # fmt: skip

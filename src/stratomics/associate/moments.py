@@ -18,7 +18,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 #: Patients read per step: one step's zero-filled copy stays in cache for the matrix product.
-BLOCK_ROWS = 256
+BLOCK_ROWS = 128
 
 
 def available_threads() -> int:
@@ -78,19 +78,27 @@ def _add_missing_rows(outer, missing, n_missing, missing_gram):
 
 
 def _accumulate(values, x, first, last):
-    """The sums of :func:`masked_moments` for features ``first:last``, block of rows by block of rows."""
+    """The sums of :func:`masked_moments` for features ``first:last``, block of rows by block of rows.
+
+    The missing rows' outer products are summed over the upper triangle only (they are symmetric).
+    """
     n, p = x.shape
     width = last - first
-    xty, yty = np.zeros((width, p)), np.zeros(width)
-    n_missing, missing_gram = np.zeros(width, dtype=np.int64), np.zeros((width, p * p))
+    upper = np.triu_indices(p)
+    xty_t, yty = np.zeros((p, width)), np.zeros(width)
+    n_missing, missing_upper = np.zeros(width, dtype=np.int64), np.zeros((width, len(upper[0])))
     block, missing = np.empty((BLOCK_ROWS, width)), np.empty((BLOCK_ROWS, width), dtype=np.uint8)
     for first_row in range(0, n, BLOCK_ROWS):
         rows = min(BLOCK_ROWS, n - first_row)
         design = x[first_row : first_row + rows]
         if _zero_filled(values, first_row, first, block[:rows], yty, missing[:rows]):
-            _add_missing_rows(outer_rows(design), missing[:rows], n_missing, missing_gram)
-        xty += block[:rows].T @ design
-    return xty, yty, n_missing, missing_gram
+            outer_upper = np.ascontiguousarray(outer_rows(design).reshape(rows, p, p)[:, upper[0], upper[1]])
+            _add_missing_rows(outer_upper, missing[:rows], n_missing, missing_upper)
+        xty_t += design.T @ block[:rows]
+    missing_gram = np.empty((width, p, p))
+    missing_gram[:, upper[0], upper[1]] = missing_upper
+    missing_gram[:, upper[1], upper[0]] = missing_upper
+    return xty_t.T, yty, n_missing, missing_gram.reshape(width, p * p)
 
 
 def float_values(values) -> np.ndarray:
