@@ -1,34 +1,20 @@
-rule assay_qc_figure:
+rule qc_figures:
     input:
-        "results/cohort/preprocessed/{assay}.h5ad",
+        assays=expand("results/cohort/preprocessed/{assay}.h5ad", assay=ASSAYS),
+        coverage="results/qc/modality_coverage.tsv",
     output:
-        pdf="results/qc/{assay}_qc.pdf",
-        png=report(
-            "results/qc/{assay}_qc.png",
-            caption="../report/assay_qc.rst",
-            category="Quality control",
-            subcategory="Assays",
-        ),
-    params:
-        batch=config["cohort"].get("batch"),
-    log:
-        "results/logs/qc_figure_{assay}.log",
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=15,
-    conda:
-        "../../envs/stratomics.yaml"
-    script:
-        "../scripts/assay_qc_figure.py"
-
-
-rule coverage_figure:
-    input:
-        "results/qc/modality_coverage.tsv",
-    output:
-        pdf="results/qc/assay_coverage.pdf",
-        png=report(
+        pdf=expand("results/qc/{assay}_qc.pdf", assay=ASSAYS),
+        png=[
+            report(
+                f"results/qc/{assay}_qc.png",
+                caption="../report/assay_qc.rst",
+                category="Quality control",
+                subcategory="Assays",
+            )
+            for assay in ASSAYS
+        ],
+        coverage_pdf="results/qc/assay_coverage.pdf",
+        coverage_png=report(
             "results/qc/assay_coverage.png",
             caption="../report/assay_coverage.rst",
             category="Quality control",
@@ -37,12 +23,12 @@ rule coverage_figure:
         assays=ASSAYS,
         batch=config["cohort"].get("batch"),
     log:
-        "results/logs/coverage_figure.log",
+        "results/logs/qc_figures.log",
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=4000,
+        runtime=30,
     conda:
         "../../envs/stratomics.yaml"
     script:
-        "../scripts/coverage_figure.py"
+        "../scripts/qc_figures.py"
