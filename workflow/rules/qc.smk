@@ -24,6 +24,8 @@ rule qc_figures:
         batch=config["cohort"].get("batch"),
     log:
         "results/logs/qc_figures.log",
+    benchmark:
+        "results/benchmarks/qc_figures.tsv"
     threads: 1
     resources:
         mem_mb=4000,

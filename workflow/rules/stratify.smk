@@ -72,19 +72,19 @@ rule consensus:
     input:
         "results/integrate/integrated.h5mu",
     output:
-        "results/stratify/consensus/setting_{index}.joblib",
+        expand("results/stratify/consensus/setting_{index}.joblib", index=range(RESOLVED["n_stratify_settings"])),
     params:
         stratify=config["stratify"],
         seed=config["seed"],
     log:
-        "results/logs/consensus_{index}.log",
+        "results/logs/consensus.log",
     benchmark:
-        "results/benchmarks/consensus_{index}.tsv"
+        "results/benchmarks/consensus.tsv"
     priority: 30
-    threads: 1
+    threads: PARALLEL_THREADS
     resources:
         mem_mb=8000,
-        runtime=120,
+        runtime=240,
     conda:
         "../../envs/stratomics.yaml"
     script:

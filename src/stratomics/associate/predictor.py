@@ -223,8 +223,9 @@ def _fit_logistic_chunk(features, y, covariates_t, pairs, start, *, max_iter, to
     m, p = features.shape[1], len(covariates_t) + 1
     coef, covariance = np.empty((m, p)), np.full((m, p, p), np.nan)
     status = np.zeros((m, len(newton.STATUS)), dtype=np.int64)
-    newton.fit_logistic_features(np.asarray(features, dtype=float), y, covariates_t, pairs, start, max_iter, tol,
-                                 SINGULAR_TOLERANCE, coef, covariance, status)  # fmt: skip
+    features = np.asfortranarray(features, dtype=float)  # one layout, one compiled signature; each feature contiguous
+    newton.fit_logistic_features(features, y, covariates_t, pairs, start, max_iter, tol, SINGULAR_TOLERANCE, coef,
+                                 covariance, status)  # fmt: skip
     converged, singular, near_bound = status[:, 2:].T.astype(bool)
     separated = near_bound | (np.abs(coef) > 30).any(axis=1)
     note = np.select([separated, singular, ~converged],
