@@ -92,7 +92,7 @@ def _accumulate(values, x, first, last):
         rows = min(BLOCK_ROWS, n - first_row)
         design = x[first_row : first_row + rows]
         if _zero_filled(values, first_row, first, block[:rows], yty, missing[:rows]):
-            outer_upper = np.ascontiguousarray(outer_rows(design).reshape(rows, p, p)[:, upper[0], upper[1]])
+            outer_upper = design[:, upper[0]] * design[:, upper[1]]
             _add_missing_rows(outer_upper, missing[:rows], n_missing, missing_upper)
         xty_t += design.T @ block[:rows]
     missing_gram = np.empty((width, p, p))
